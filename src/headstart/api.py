@@ -1,0 +1,144 @@
+"""`headstart.train`: data → task → model → strategy → trainer → evaluation → run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from headstart.config import TrainConfig, write_text_atomic
+from headstart.data.dataset import Splits, load_splits
+from headstart.errors import ConfigError, DataWarning, RunError
+from headstart.evaluation.cost import folder_size, inference_speed, parameter_counts, peak_memory_mib
+from headstart.evaluation.metrics import classification_metrics
+from headstart.evaluation.plots import plot_confusion_matrix
+from headstart.models.classifiers import TextClassifier
+from headstart.models.zoo import model_max_length, resolve_model
+from headstart.progress import info
+from headstart.reports.model_card import model_card
+from headstart.run import Predictor, Run, load_tokenizer, replace_dir
+from headstart.strategies import TrainingJob, make_strategy
+from headstart.training.batching import choose_max_length, encode
+
+
+def train(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    **options: Any,
+) -> Run:
+    """Train a classifier and write a run directory to `out`; options are TrainConfig fields."""
+    if config is None:
+        config = TrainConfig(data=None if data is None else str(data), **options)
+    elif data is not None or options:
+        config = config.replace(**({"data": str(data), "dataset": None} if data is not None else {}), **options)
+    strategy = make_strategy(config.strategy, config.strategy_options)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise RunError(f"Output directory '{out}' already exists; choose another --out or pass --overwrite.")
+    staging = out.with_name(f".{out.name}.partial")
+
+    model_path = resolve_model(config.model, config.allow_pickle)
+    splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col,
+                         config.label_col, config.dev_size, config.test_size, config.seed)
+    tokenizer = load_tokenizer(model_path)
+    max_length = config.max_length or choose_max_length(
+        tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path))
+    resolved = config.replace(max_length=max_length, strategy_options=strategy.config.to_dict())
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
+    if accelerator.is_main_process:
+        _prepare_staging(staging, resolved, resume)
+    accelerator.wait_for_everyone()
+    info(f"Training '{resolved.strategy}' on {resolved.model}: {len(splits.train)} train / {len(splits.dev)} dev / "
+         f"{len(splits.test)} test texts, {len(splits.labels)} classes, max length {max_length} tokens.")
+
+    label_index = {label: i for i, label in enumerate(splits.labels)}
+    job = TrainingJob(
+        config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels, max_length=max_length,
+        train=encode(tokenizer, splits.train.texts, max_length, [label_index[x] for x in splits.train.labels]),
+        dev=encode(tokenizer, splits.dev.texts, max_length, [label_index[x] for x in splits.dev.labels]),
+        workdir=staging, resume=resume, accelerator=accelerator,
+    )
+    set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
+    started = time.perf_counter()
+    classifier = strategy.fit(job)
+    train_seconds = time.perf_counter() - started
+
+    if accelerator.is_main_process:
+        _write_run(out, staging, classifier.cpu().eval(), tokenizer, resolved, splits, job, train_seconds)
+        info(f"Run saved to {out}")
+    accelerator.wait_for_everyone()
+    return Run.load(out)
+
+
+def _prepare_staging(staging: Path, config: TrainConfig, resume: bool) -> None:
+    saved_config = staging / "config.yaml"
+    if resume:
+        if not saved_config.is_file():
+            raise RunError(f"Nothing to resume: no interrupted run at '{staging}'; run the same command without --resume.")
+        before = TrainConfig.from_yaml(saved_config).to_dict()
+        changed = sorted(key for key, value in config.to_dict().items() if before.get(key) != value)
+        if changed:
+            raise ConfigError(f"--resume needs the options of the interrupted run, but {changed} differ; "
+                              "repeat the original command or drop --resume to start over.")
+        return
+    if staging.exists():
+        warnings.warn(f"Discarding the interrupted run in '{staging}'; pass --resume to continue such a run instead.",
+                      DataWarning, stacklevel=3)
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    config.save_yaml(saved_config)
+
+
+def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: Any, config: TrainConfig,
+               splits: Splits, job: TrainingJob, train_seconds: float) -> None:
+    """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
+    labels = splits.labels
+    predictor = Predictor(classifier, tokenizer, labels, config.max_length, config.eval_batch_size)
+    true_ids = [labels.index(label) for label in splits.test.labels]
+    test = classification_metrics(predictor.predict_proba(splits.test.texts, description="Testing"),
+                                  torch.tensor(true_ids).numpy(), labels)
+
+    target = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "model").mkdir(parents=True)
+    classifier.save(target / "model")
+    tokenizer.save_pretrained(target / "model")
+
+    cost = {
+        "train_seconds": round(train_seconds, 2),
+        "train_samples_per_second": round(job.summary.get("samples_seen", 0) / train_seconds, 2),
+        **inference_speed(lambda texts: predictor.predict_proba(texts, show_progress=False), splits.test.texts),
+        "model_size_bytes": folder_size(target / "model"),
+        **parameter_counts(classifier),
+        "peak_memory_mib": peak_memory_mib(),
+        "processes": job.accelerator.num_processes,
+    }
+    metrics = {
+        "test": test,
+        "best_dev_macro_f1": job.summary.get("best_dev_macro_f1"),
+        "training": job.summary,
+        "cost": cost,
+        "data": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
+                 "fingerprint": splits.train.fingerprint()},
+    }
+    config_dict = config.to_dict()
+    config.save_yaml(target / "config.yaml")
+    write_text_atomic(target / "labels.json", json.dumps(labels))
+    write_text_atomic(target / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(target / "README.md", model_card(config_dict, metrics, labels))
+    plot_confusion_matrix(test["confusion_matrix"], labels, target / "confusion_matrix.png", "Test set: confusion matrix")
+    replace_dir(target, out)
+    shutil.rmtree(staging, ignore_errors=True)

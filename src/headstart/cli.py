@@ -1,0 +1,230 @@
+"""The `headstart` command: a thin layer over the Python API.
+
+Each command parses flags, calls one API function and prints its result. Errors a user can fix
+(HeadstartError) become one line on stderr and exit code 2; set HEADSTART_DEBUG=1 for tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from headstart.config import TrainConfig, config_help
+from headstart.errors import ConfigError, HeadstartError
+from headstart.progress import set_quiet
+
+try:  # typer vendors its own copy of click; its exceptions are the ones raised
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # older typer uses click itself
+    import click.exceptions as click_exceptions
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Transfer learning for text classification: train, evaluate, predict — offline.")
+stdout = Console(highlight=False)
+HELP = config_help()
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines (errors and warnings still show).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+TextCol = Annotated[str | None, typer.Option(help=HELP["text_col"])]
+LabelCol = Annotated[str | None, typer.Option(help=HELP["label_col"])]
+RunDir = Annotated[Path, typer.Argument(help="Run directory written by `headstart train`.")]
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"Strategy option '{pair}' must look like KEY=VALUE, e.g. --option c_values=[0.1,1].")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
+@app.command()
+def train(
+    data: Annotated[str | None, typer.Argument(help=HELP["data"], show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option(help=HELP["dataset"])] = None,
+    config: Annotated[Path | None, typer.Option(help="Re-run from a run's config.yaml; flags given here override it.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write (default runs/<data>-<strategy>).")] = None,
+    model: Annotated[str | None, typer.Option(help=HELP["model"])] = None,
+    strategy: Annotated[str | None, typer.Option(help=HELP["strategy"])] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Strategy option KEY=VALUE (repeatable).")] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    dev_data: Annotated[str | None, typer.Option(help=HELP["dev_data"])] = None,
+    test_data: Annotated[str | None, typer.Option(help=HELP["test_data"])] = None,
+    dev_size: Annotated[float | None, typer.Option(help=HELP["dev_size"])] = None,
+    test_size: Annotated[float | None, typer.Option(help=HELP["test_size"])] = None,
+    max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
+    epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
+    batch_size: Annotated[int | None, typer.Option(help=HELP["batch_size"])] = None,
+    lr: Annotated[float | None, typer.Option(help=HELP["lr"])] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=HELP["weight_decay"])] = None,
+    warmup_ratio: Annotated[float | None, typer.Option(help=HELP["warmup_ratio"])] = None,
+    max_grad_norm: Annotated[float | None, typer.Option(help=HELP["max_grad_norm"])] = None,
+    patience: Annotated[int | None, typer.Option(help=HELP["patience"])] = None,
+    class_weights: Annotated[bool | None, typer.Option("--class-weights/--no-class-weights", help=HELP["class_weights"], show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help=HELP["seed"])] = None,
+    eval_batch_size: Annotated[int | None, typer.Option(help=HELP["eval_batch_size"])] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help=HELP["checkpoint_every"])] = None,
+    mixed_precision: Annotated[str | None, typer.Option(help=HELP["mixed_precision"])] = None,
+    allow_pickle: Annotated[bool | None, typer.Option("--allow-pickle", help=HELP["allow_pickle"], show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same command from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory (only once the new run is complete).")] = False,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """Train a classifier on a labelled file (or a bundled dataset) and save a run directory."""
+    from headstart.api import train as train_api
+
+    set_quiet(quiet)
+    given = {k: v for k, v in locals().items() if k in HELP and v is not None}
+    if option:
+        given["strategy_options"] = parse_options(option)
+    if config is not None:
+        base = TrainConfig.from_yaml(config).to_dict()
+        if "data" in given or "dataset" in given:
+            base.update(data=None, dataset=None)
+        if "strategy" in given and "strategy_options" not in given and given["strategy"] != base.get("strategy"):
+            base["strategy_options"] = {}
+        resolved = TrainConfig.from_dict({**base, **given})
+    else:
+        resolved = TrainConfig.from_dict(given)
+    if out is None:
+        name = Path(resolved.data).stem if resolved.data else resolved.dataset
+        out = Path("runs") / f"{name}-{resolved.strategy}"
+    run = train_api(out=out, config=resolved, resume=resume, overwrite=overwrite)
+    show_metrics(run.metrics["test"], "Test", as_json, extra=run.metrics["cost"])
+    if not as_json:
+        stdout.print(f"Run directory: {run.path}")
+
+
+@app.command()
+def evaluate(
+    run: RunDir,
+    data: Annotated[Path, typer.Option("--data", help="Labelled file to evaluate on.")],
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and the confusion matrix (default <run>/evaluations/<file>).")] = None,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """Evaluate a run on a labelled file: accuracy, macro-F1, per-class scores, calibration, confusion matrix."""
+    from headstart.run import load_run
+
+    set_quiet(quiet)
+    metrics = load_run(run).evaluate(data, text_col, label_col, out)
+    show_metrics(metrics, f"Evaluation on {data.name}", as_json)
+
+
+@app.command()
+def predict(
+    run: RunDir,
+    input: Annotated[Path, typer.Argument(help="File of texts (CSV, TSV, JSONL or Parquet).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions; the format follows the extension.")],
+    text_col: TextCol = None,
+    quiet: Quiet = False,
+) -> None:
+    """Predict labels and one probability column per class for every text of a file."""
+    from headstart.predict import predict_file
+
+    set_quiet(quiet)
+    rows = predict_file(run, input, output, text_col)
+    if not quiet:
+        stdout.print(f"Wrote {rows} predictions to {output}")
+
+
+@app.command()
+def models(
+    folder: Annotated[list[str] | None, typer.Option("--folder", help="Also describe this local model folder (repeatable).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List encoders usable offline: packaged models, given folders, hub models in the local cache."""
+    from headstart.models.zoo import list_models
+
+    found = list_models(folder or [])
+    if as_json:
+        stdout.print_json(json.dumps([{**vars(m), "path": str(m.path)} for m in found]))
+        return
+    table = Table("name", "source", "parameters", "layers", "hidden", "max tokens", "languages", "size", title="Encoders available offline")
+    for m in found:
+        table.add_row(m.name, m.source, f"{m.parameters / 1e6:.1f}M", str(m.layers), str(m.hidden), str(m.max_length),
+                      m.languages, f"{m.size_bytes / 2**20:.0f} MiB")
+    stdout.print(table)
+
+
+@app.command()
+def strategies() -> None:
+    """List adaptation strategies, one line each, with their options."""
+    from headstart.strategies import STRATEGIES
+
+    table = Table("strategy", "what it does", "options", title="Strategies")
+    for name, cls in sorted(STRATEGIES.items()):
+        defaults = cls.config_class().to_dict()
+        table.add_row(name, cls.summary, ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-")
+    stdout.print(table)
+
+
+def show_metrics(metrics: dict[str, Any], title: str, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        stdout.print_json(json.dumps({**metrics, **({"cost": extra} if extra else {})}))
+        return
+    table = Table("metric", "value", title=title)
+    for key in ("examples", "accuracy", "macro_f1", "ece"):
+        value = metrics[key]
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    for key, value in (extra or {}).items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    stdout.print(table)
+    per_class = Table("class", "precision", "recall", "f1", "support")
+    for label, scores in metrics["per_class"].items():
+        per_class.add_row(label, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}", str(scores["support"]))
+    stdout.print(per_class)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings API
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run a command, turn known errors into one line and exit code 2."""
+    debug = os.environ.get("HEADSTART_DEBUG", "") not in ("", "0")
+    warnings.showwarning = _show_warning
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not debug:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="headstart", standalone_mode=False)
+    except click_exceptions.UsageError as error:
+        print(f"error: {error.format_message()}" + (f" (see `headstart {error.ctx.info_name} --help`)" if error.ctx else ""), file=sys.stderr)
+        sys.exit(2)
+    except click_exceptions.ClickException as error:
+        print(f"error: {error.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except HeadstartError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as error:  # a bug, not bad input: say so, keep the traceback behind the debug switch
+        if debug:
+            raise
+        print(f"internal error: {type(error).__name__}: {error} (rerun with HEADSTART_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

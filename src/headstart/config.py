@@ -1,0 +1,133 @@
+"""The training configuration: one dataclass, one default per option, saved with every run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from headstart.errors import ConfigError
+
+
+def option(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field that carries its one-line help text (shown by the CLI and docs)."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
+    return field(default=default, metadata={"help": help}, **kwargs)
+
+
+@dataclass
+class TrainConfig:
+    # Data
+    data: str | None = option(None, "Labelled file (CSV, TSV, JSONL or Parquet).")
+    dataset: str | None = option(None, "Bundled dataset name instead of a file, e.g. 'bbc-news'.")
+    dev_data: str | None = option(None, "Separate dev file; otherwise a stratified split of the data.")
+    test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.")
+    text_col: str | None = option(None, "Text column; found automatically when not given.")
+    label_col: str | None = option(None, "Label column; found automatically when not given.")
+    dev_size: float = option(0.1, "Fraction of the data held out for early stopping when no dev file is given.")
+    test_size: float = option(0.2, "Fraction of the data held out for the final test when no test file is given.")
+    # Model
+    model: str = option("minilm-l6", "Encoder: a zoo name, a local Hugging Face folder, or a hub id.")
+    allow_pickle: bool = option(False, "Allow loading pickled (.bin) weights. Only for models you trust.")
+    max_length: int | None = option(None, "Truncation length in tokens; by default a percentile of the data's lengths.")
+    length_percentile: float = option(95.0, "Percentile of training-text token lengths used as the truncation length.")
+    # Strategy
+    strategy: str = option("finetune", "Adaptation strategy; see `headstart strategies`.")
+    strategy_options: dict = option({}, "Options of the chosen strategy (its own config).")
+    # Optimisation
+    epochs: int = option(4, "Maximum number of training epochs.")
+    batch_size: int = option(16, "Training batch size per process.")
+    lr: float = option(1e-4, "Peak learning rate of AdamW.")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
+    warmup_ratio: float = option(0.1, "Fraction of steps spent warming the learning rate up linearly.")
+    max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 turns clipping off.")
+    patience: int = option(2, "Stop after this many epochs without a better dev macro-F1; 0 never stops early.")
+    class_weights: bool = option(False, "Weight the loss by inverse class frequency.")
+    seed: int = option(42, "Seed for splitting, initialisation and batch order.")
+    eval_batch_size: int = option(64, "Batch size for evaluation and prediction.")
+    checkpoint_every: int = option(100, "Save a resumable checkpoint every N optimiser steps (and every epoch).")
+    mixed_precision: str = option("no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.")
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.dataset is None):
+            raise ConfigError("Give exactly one of a data file or --dataset NAME (e.g. --dataset bbc-news).")
+        checks = [
+            ("epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
+            ("lr", self.lr > 0, "greater than 0"),
+            ("weight_decay", self.weight_decay >= 0, "0 or more"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
+            ("max_grad_norm", self.max_grad_norm >= 0, "0 or more"),
+            ("patience", self.patience >= 0, "0 or more"),
+            ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
+            ("dev_size", 0 < self.dev_size < 1, "in (0, 1)"),
+            ("test_size", 0 < self.test_size < 1, "in (0, 1)"),
+            ("length_percentile", 0 < self.length_percentile <= 100, "in (0, 100]"),
+            ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
+            ("mixed_precision", self.mixed_precision in ("no", "bf16", "fp16"), "one of 'no', 'bf16', 'fp16'"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"Option '{name}' must be {rule}, got {getattr(self, name)!r}.")
+        if self.dev_data is None and self.test_data is None and self.dev_size + self.test_size >= 0.9:
+            raise ConfigError(
+                f"dev_size + test_size is {self.dev_size + self.test_size:.2f}; keep it below 0.9 so training keeps data."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"Unknown config key(s) {unknown}; valid keys are listed by `headstart train --help`.")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise ConfigError(f"Invalid config: {error}.") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Config file '{path}' does not exist; pass the config.yaml of a run.")
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            first_line = str(error).splitlines()[0]
+            raise ConfigError(f"Config file '{path}' is not valid YAML ({first_line}); fix or regenerate it.") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"Config file '{path}' must hold a mapping of option: value.")
+        return cls.from_dict(values)
+
+    def save_yaml(self, path: str | Path) -> None:
+        write_text_atomic(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def config_help(cls: type = TrainConfig) -> dict[str, str]:
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside the target, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

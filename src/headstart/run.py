@@ -1,0 +1,111 @@
+"""A finished run directory: load it, predict with it, evaluate it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from headstart.config import TrainConfig, write_text_atomic
+from headstart.data.dataset import load_labelled
+from headstart.errors import DataError, RunError
+from headstart.evaluation.metrics import classification_metrics
+from headstart.evaluation.plots import plot_confusion_matrix
+from headstart.models.classifiers import TextClassifier, load_classifier
+from headstart.training.batching import encode, forward_in_batches
+
+RUN_FILES = ("config.yaml", "labels.json", "metrics.json", "model/classifier.json")
+
+
+def load_tokenizer(path: Path):  # noqa: ANN201 - a transformers tokenizer
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+
+
+class Predictor:
+    """Texts in, class probabilities out: tokenise, sort by length, batch, softmax."""
+
+    def __init__(self, classifier: TextClassifier, tokenizer: Any, labels: list[str], max_length: int, batch_size: int = 64) -> None:
+        self.classifier = classifier.eval()
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def predict_proba(self, texts: Sequence[str], show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+        encoded = encode(self.tokenizer, texts, self.max_length)
+        logits = forward_in_batches(self.classifier, encoded, self.batch_size, self.tokenizer.pad_token_id, description, show_progress)
+        return torch.softmax(logits, dim=-1).numpy()
+
+
+class Run:
+    """A trained classifier with its config, labels and metrics, as saved by `headstart train`."""
+
+    def __init__(self, path: Path, config: TrainConfig, labels: list[str], metrics: dict[str, Any], predictor: Predictor) -> None:
+        self.path = path
+        self.config = config
+        self.labels = labels
+        self.metrics = metrics
+        self.predictor = predictor
+
+    @classmethod
+    def load(cls, path: str | Path) -> Run:
+        path = Path(path)
+        if not path.is_dir():
+            raise RunError(f"Run directory '{path}' does not exist; pass the --out folder of `headstart train`.")
+        missing = [name for name in RUN_FILES if not (path / name).is_file()]
+        if missing:
+            raise RunError(f"'{path}' is not a complete headstart run (missing {missing}); retrain or pick another folder.")
+        config = TrainConfig.from_yaml(path / "config.yaml")
+        labels = json.loads((path / "labels.json").read_text(encoding="utf-8"))
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        classifier = load_classifier(path / "model")
+        predictor = Predictor(classifier, load_tokenizer(path / "model"), labels, config.max_length, config.eval_batch_size)
+        return cls(path, config, labels, metrics, predictor)
+
+    def predict_proba(self, texts: Sequence[str], show_progress: bool = True) -> np.ndarray:
+        """Probabilities, one row per text and one column per label in `self.labels` order."""
+        return self.predictor.predict_proba(list(texts), show_progress)
+
+    def predict(self, texts: Sequence[str], show_progress: bool = True) -> list[str]:
+        return [self.labels[i] for i in self.predict_proba(texts, show_progress).argmax(axis=1)]
+
+    def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
+        """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>)."""
+        labelled = load_labelled(str(data), text_col, label_col)
+        unseen = sorted(set(labelled.labels) - set(self.labels))
+        if unseen:
+            raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {self.labels}); fix the labels or retrain.")
+        true_ids = np.array([self.labels.index(label) for label in labelled.labels])
+        metrics = classification_metrics(self.predict_proba(labelled.texts), true_ids, self.labels)
+        target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem
+        write_evaluation(target, metrics, self.labels, f"{Path(data).name}: confusion matrix")
+        return metrics
+
+
+def write_evaluation(target: Path, metrics: dict[str, Any], labels: list[str], title: str) -> None:
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2))
+    plot_confusion_matrix(metrics["confusion_matrix"], labels, staging / "confusion_matrix.png", title)
+    replace_dir(staging, target)
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move a finished folder into place; an older folder there is removed only after the swap."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_run(path: str | Path) -> Run:
+    return Run.load(path)

@@ -1,0 +1,129 @@
+"""The strategy interface: how a pretrained encoder becomes a trained classifier.
+
+A strategy is a small config dataclass plus a class with `fit(job) -> TextClassifier`. Strategies
+that train encoder weights subclass `EncoderTuning` and change only what differs (which
+parameters train, their learning rates, an extra loss term, what happens at each epoch); the
+shared loop in `headstart.training.loop` does the rest. Register a new one with
+`@register_strategy` in its own module and import that module in `strategies/__init__.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from headstart.config import TrainConfig
+    from headstart.models.classifiers import TextClassifier
+    from headstart.training.batching import Encoded
+
+
+@dataclass
+class StrategyConfig:
+    """Options of one strategy. Subclasses add fields, each with a default and a help text."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], strategy: str) -> StrategyConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"Strategy '{strategy}' has no option(s) {unknown}; its options are {sorted(known) or 'none'}.")
+        return cls(**values)
+
+
+@dataclass
+class TrainingJob:
+    """Everything a strategy needs to fit: the resolved config, model files, encoded data."""
+
+    config: TrainConfig
+    model_path: Path
+    tokenizer: Any
+    labels: list[str]
+    max_length: int
+    train: Encoded
+    dev: Encoded
+    workdir: Path  # staging folder of the run: checkpoints live here until the run is complete
+    resume: bool
+    accelerator: Accelerator
+    summary: dict[str, Any] = field(default_factory=dict)  # filled by fit: history, steps, ...
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line, shown by `headstart strategies`
+    config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+
+    @abstractmethod
+    def fit(self, job: TrainingJob) -> TextClassifier:
+        """Return a trained classifier (on CPU, in eval mode is not required)."""
+
+
+class EncoderTuning(Strategy):
+    """Strategies that train through the shared loop. The defaults are plain full fine-tuning."""
+
+    def build(self, job: TrainingJob) -> TextClassifier:
+        from headstart.models.classifiers import SequenceClassifier
+
+        return SequenceClassifier.from_encoder(job.model_path, job.labels, job.config.allow_pickle)
+
+    def parameter_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+        """AdamW groups; biases and LayerNorm weights get no weight decay, as in BERT."""
+        decay, no_decay = [], []
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:
+                (no_decay if parameter.ndim < 2 or "LayerNorm" in name else decay).append(parameter)
+        return [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        """An extra loss term added to the task loss (None: nothing to add)."""
+        return None
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        """Called before each epoch, e.g. to unfreeze layers."""
+
+    def fit(self, job: TrainingJob) -> TextClassifier:
+        from headstart.training.loop import train_classifier
+
+        return train_classifier(self.build(job), self, job)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    if not getattr(cls, "name", None) or not getattr(cls, "summary", None):
+        raise TypeError(f"{cls.__name__} needs class attributes 'name' and 'summary' to be registered.")
+    if cls.name in STRATEGIES:
+        raise ValueError(f"Strategy '{cls.name}' is already registered by {STRATEGIES[cls.name].__name__}; choose another name.")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
+    if name not in STRATEGIES:
+        raise ConfigError(f"Unknown strategy '{name}'; choose one of {sorted(STRATEGIES)} (see `headstart strategies`).")
+    cls = STRATEGIES[name]
+    try:
+        config = cls.config_class.from_dict(options or {}, name)
+    except TypeError as error:
+        raise ConfigError(f"Invalid options for strategy '{name}': {error}.") from None
+    return cls(config)

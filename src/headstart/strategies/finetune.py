@@ -1,0 +1,11 @@
+"""Full fine-tuning: every encoder weight and a new classification head train together."""
+
+from __future__ import annotations
+
+from headstart.strategies.base import EncoderTuning, register_strategy
+
+
+@register_strategy
+class Finetune(EncoderTuning):
+    name = "finetune"
+    summary = "All weights train (AdamW, linear warm-up then decay, clipping, early stopping on dev macro-F1)."

@@ -1,0 +1,126 @@
+"""The training loop shared by every strategy that trains encoder weights.
+
+Read top to bottom: data loaders, optimiser and schedule, Accelerate, then epochs of steps with a
+dev evaluation after each epoch (early stopping on macro-F1) and checkpoints for --resume.
+Strategies change it only through their hooks: parameter_groups, penalty, on_epoch_start.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+from transformers import get_linear_schedule_with_warmup
+
+from headstart.progress import info, progress_bar
+from headstart.training.batching import make_loader
+from headstart.training.checkpoint import Checkpointer, TrainState
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from headstart.models.classifiers import TextClassifier
+    from headstart.strategies.base import EncoderTuning, TrainingJob
+
+
+def class_weights(label_ids: list[int], num_classes: int) -> torch.Tensor:
+    """Inverse class frequency, normalised so that the weights average to 1."""
+    counts = np.bincount(label_ids, minlength=num_classes).astype(np.float64)
+    weights = counts.sum() / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+@torch.inference_mode()
+def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator) -> dict[str, float]:
+    model.eval()
+    predictions, references = [], []
+    for batch in loader:
+        logits = model(batch["input_ids"], batch["attention_mask"])
+        predicted, labels = accelerator.gather_for_metrics((logits.argmax(dim=-1), batch["labels"]))
+        predictions.append(predicted.cpu())
+        references.append(labels.cpu())
+    y_pred, y_true = torch.cat(predictions).numpy(), torch.cat(references).numpy()
+    return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
+
+
+def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: TrainingJob) -> TextClassifier:
+    config, accelerator = job.config, job.accelerator
+    pad_id = job.tokenizer.pad_token_id
+
+    # Data: length-grouped batches in a seeded order per epoch; each batch padded to its longest text.
+    train_loader = make_loader(job.train, config.batch_size, pad_id, seed=config.seed, shuffle=True)
+    sampler = train_loader.batch_sampler
+    dev_loader = make_loader(job.dev, config.eval_batch_size, pad_id)
+
+    optimizer = torch.optim.AdamW(strategy.parameter_groups(model, config), lr=config.lr)
+    model, optimizer, train_loader, dev_loader = accelerator.prepare(model, optimizer, train_loader, dev_loader)
+    unwrapped = accelerator.unwrap_model(model)
+    steps_per_epoch = len(train_loader)  # per process, after Accelerate shards the batches
+    total_steps = config.epochs * steps_per_epoch
+    # Not passed to prepare(): Accelerate would step it once per process per optimiser step.
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    weights = class_weights(job.train.label_ids, len(job.labels)).to(accelerator.device) if config.class_weights else None
+
+    checkpoints = Checkpointer(job.workdir / "checkpoints", is_writer=accelerator.is_main_process)
+    state = TrainState()
+    if job.resume and checkpoints.exists():
+        state = checkpoints.load(unwrapped, optimizer, scheduler)
+        info(f"Resumed from step {state.step} (epoch {state.epoch + 1}, batch {state.batches_done}).")
+
+    with progress_bar("Training", total=total_steps) as bar:
+        bar.advance(state.step)
+        for epoch in range(state.epoch, config.epochs):
+            if config.patience and state.epochs_without_gain >= config.patience:
+                break
+            sampler.set_epoch(epoch)
+            strategy.on_epoch_start(unwrapped, epoch)
+            model.train()
+            started, losses = time.perf_counter(), []
+            for batch_index, batch in enumerate(train_loader):
+                if batch_index < state.batches_done:  # trained before the interruption
+                    continue
+                logits = model(batch["input_ids"], batch["attention_mask"])
+                loss = F.cross_entropy(logits, batch["labels"], weight=weights)
+                extra = strategy.penalty(unwrapped)
+                if extra is not None:
+                    loss = loss + extra
+                accelerator.backward(loss)
+                if config.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+
+                state.step += 1
+                state.batches_done = batch_index + 1
+                state.samples_seen += len(batch["labels"]) * accelerator.num_processes
+                losses.append(loss.item())
+                bar.advance()
+                bar.update(status=f"epoch {epoch + 1} loss {np.mean(losses[-20:]):.3f}")
+                if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                    checkpoints.save(unwrapped, optimizer, scheduler, state)
+
+            dev = evaluate_loader(model, dev_loader, accelerator)
+            state.history.append({
+                "epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
+                "dev_accuracy": dev["accuracy"], "dev_macro_f1": dev["macro_f1"],
+                "seconds": round(time.perf_counter() - started, 2),
+            })
+            info(f"epoch {epoch + 1}: dev macro-F1 {dev['macro_f1']:.4f}, accuracy {dev['accuracy']:.4f}")
+            state.epoch, state.batches_done = epoch + 1, 0
+            if dev["macro_f1"] > state.best_score:
+                state.best_score, state.epochs_without_gain = dev["macro_f1"], 0
+                checkpoints.save_best(unwrapped)
+            else:
+                state.epochs_without_gain += 1
+            checkpoints.save(unwrapped, optimizer, scheduler, state)
+
+    accelerator.wait_for_everyone()
+    checkpoints.load_best(unwrapped)
+    job.summary.update(history=state.history, steps=state.step, samples_seen=state.samples_seen,
+                       best_dev_macro_f1=state.best_score)
+    return unwrapped
