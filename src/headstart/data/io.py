@@ -49,9 +49,8 @@ def _read_delimited(path: Path) -> pd.DataFrame:
     tsv = FORMATS[path.suffix.lower()] == "tsv"
     kind = "TSV" if tsv else "CSV"
     # The csv module rather than pandas: pandas turns surplus fields into an index without a word.
-    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {"delimiter": ",", "strict": True}
     with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.reader(stream, **options)
+        reader = csv.reader(stream, delimiter="\t" if tsv else ",", strict=True)
         try:
             header = next(reader, None)
             rows = []

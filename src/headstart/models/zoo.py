@@ -181,20 +181,14 @@ def list_models(folders: list[str] | None = None) -> list[ModelInfo]:
 
 
 def _cached_hub_models() -> list[ModelInfo]:
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
+    """Models in the hub cache (layout models--org--name/snapshots/<commit>/), newest snapshot each."""
+    from huggingface_hub import constants
 
-    try:
-        cache = scan_cache_dir()
-    except CacheNotFound:
-        return []
     found = []
-    for repo in sorted(cache.repos, key=lambda r: r.repo_id):
-        if repo.repo_type != "model":
-            continue
-        for revision in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
-            path = Path(revision.snapshot_path)
-            if (path / "config.json").is_file() and any((path / name).is_file() for name in SAFE_WEIGHTS):
-                found.append(describe(repo.repo_id, "hub-cache", path))
-                break
+    for repo in sorted(Path(constants.HF_HUB_CACHE).glob("models--*")):
+        snapshots = [s for s in (repo / "snapshots").glob("*")
+                     if (s / "config.json").is_file() and any((s / name).is_file() for name in SAFE_WEIGHTS)]
+        if snapshots:
+            newest = max(snapshots, key=lambda s: s.stat().st_mtime)
+            found.append(describe(repo.name[len("models--"):].replace("--", "/"), "hub-cache", newest))
     return found

@@ -1,0 +1,128 @@
+"""Model zoo resolution and safety, strategy registry, the features head and its cache."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import save_file
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from headstart.errors import ConfigError, ModelError
+from headstart.models.zoo import list_models, resolve_model
+from headstart.strategies import STRATEGIES, Strategy, make_strategy, register_strategy
+from headstart.strategies.features import FeaturesConfig, cache_dir, cached_embeddings, linear_head
+
+
+def test_packaged_minilm_is_listed_with_its_facts() -> None:
+    minilm = next(m for m in list_models() if m.name == "minilm-l6")
+    assert minilm.source == "package" and minilm.parameters == 22_713_728
+    assert (minilm.layers, minilm.hidden, minilm.max_length) == (6, 384, 256)
+
+
+def test_hub_id_of_a_packaged_model_resolves_offline(minilm_dir: Path) -> None:
+    assert resolve_model("sentence-transformers/all-MiniLM-L6-v2") == minilm_dir
+
+
+def test_uncached_hub_id_fails_fast_offline() -> None:
+    started = time.perf_counter()
+    with pytest.raises(ModelError, match="not in the local cache"):
+        resolve_model("someone/uncached-model")
+    assert time.perf_counter() - started < 5
+
+
+def test_cached_hub_model_is_found_and_listed_offline(tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The layout huggingface_hub writes: models--org--name/{refs/main, snapshots/<commit>/files}.
+    repo = tmp_path / "hub" / "models--acme--tiny-bert"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    for file in Path(tiny_model).iterdir():
+        (snapshot / file.name).write_bytes(file.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert resolve_model("acme/tiny-bert") == snapshot
+    assert "acme/tiny-bert" in {m.name for m in list_models()}
+
+
+def test_pickled_weights_need_explicit_consent(tiny_model: str, tmp_path: Path) -> None:
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text((Path(tiny_model) / "config.json").read_text())
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(ModelError, match="--allow-pickle"):
+        resolve_model(str(folder))
+    assert resolve_model(str(folder), allow_pickle=True) == folder
+
+
+def test_registry_refuses_duplicates_and_unknown_names() -> None:
+    assert {"finetune", "features"} <= set(STRATEGIES)
+    with pytest.raises(ValueError, match="already registered"):
+        register_strategy(type("Again", (Strategy,), {"name": "finetune", "summary": "x", "fit": lambda self, job: None}))
+    with pytest.raises(ConfigError, match="Unknown strategy"):
+        make_strategy("nope")
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_config_round_trips(name: str) -> None:
+    strategy = make_strategy(name)
+    assert type(strategy.config).from_dict(strategy.config.to_dict(), name) == strategy.config
+    assert strategy.summary and len(strategy.summary.splitlines()) == 1
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_linear_head_reproduces_scaled_logistic_regression(classes: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(200, 6))
+    y = rng.integers(0, classes, size=200)
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(max_iter=1000).fit(scaler.transform(x), y)
+    import torch
+
+    logits = linear_head(scaler, model, classes)(torch.tensor(x, dtype=torch.float32))
+    np.testing.assert_allclose(torch.softmax(logits, -1).detach().numpy(), model.predict_proba(scaler.transform(x)), atol=1e-4)
+
+
+def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> None:
+    from headstart.models.classifiers import load_encoder
+    from headstart.training.batching import Encoded
+
+    encoder = load_encoder(Path(tiny_model))
+    calls = []
+    original_forward = encoder.forward
+    encoder.forward = lambda *a, **k: calls.append(1) or original_forward(*a, **k)
+    data = Encoded([[101, 2000, 102], [101, 2001, 2002, 102]])
+    first = cached_embeddings(encoder, data, "model-a", 0, 8, "train")
+    assert len(calls) == 1 and len(list(cache_dir().glob("*.safetensors"))) >= 1
+    again = cached_embeddings(encoder, data, "model-a", 0, 8, "train")
+    assert len(calls) == 1 and torch_equal(first, again)
+    cached_embeddings(encoder, data, "model-b", 0, 8, "train")
+    cached_embeddings(encoder, Encoded([[101, 2003, 102]]), "model-a", 0, 8, "train")
+    assert len(calls) == 3
+
+
+def torch_equal(a, b) -> bool:  # noqa: ANN001
+    return bool((a == b).all())
+
+
+def test_features_options_validate() -> None:
+    assert FeaturesConfig.from_dict({"c_values": [1.0]}, "features").c_values == [1.0]
+    with pytest.raises(ConfigError, match="has no option"):
+        FeaturesConfig.from_dict({"C": 1}, "features")
+
+
+def test_saved_classifier_kind_is_checked(tmp_path: Path) -> None:
+    from headstart.errors import RunError
+    from headstart.models.classifiers import load_classifier
+
+    (tmp_path / "classifier.json").write_text(json.dumps({"kind": "quantum"}))
+    save_file({}, str(tmp_path / "head.safetensors"))
+    with pytest.raises(RunError, match="unknown to this headstart version"):
+        load_classifier(tmp_path)
