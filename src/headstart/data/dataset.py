@@ -161,8 +161,11 @@ def stratified_split(part: LabelledTexts, fraction: float, seed: int, source: st
         train_idx, held_idx = train_test_split(range(len(part)), test_size=fraction, random_state=seed, stratify=part.labels)
     except ValueError as error:
         raise DataError(f"Cannot split {source} ({error}); give --dev-data and --test-data files or more data.") from None
-    pick = lambda idx: LabelledTexts([part.texts[i] for i in idx], [part.labels[i] for i in idx])  # noqa: E731
-    return pick(train_idx), pick(held_idx)
+    return _subset(part, train_idx), _subset(part, held_idx)
+
+
+def _subset(part: LabelledTexts, indices: list[int]) -> LabelledTexts:
+    return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices])
 
 
 def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -105,7 +106,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 def make_loader(encoded: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = False) -> torch.utils.data.DataLoader:
     sampler = LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed, shuffle=shuffle)
     return torch.utils.data.DataLoader(
-        EncodedDataset(encoded), batch_sampler=sampler, collate_fn=lambda rows: pad_batch(rows, pad_id)
+        EncodedDataset(encoded), batch_sampler=sampler, collate_fn=functools.partial(pad_batch, pad_id=pad_id)
     )
 
 
