@@ -8,7 +8,7 @@ import pytest
 
 import headstart
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # full fine-tuning takes ~15 min on 2 cores
 
 
 def test_features_reaches_95_percent(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -58,8 +59,7 @@ def train(
     resolved = config.replace(max_length=max_length, strategy_options=strategy.config.to_dict())
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
-    if accelerator.is_main_process:
-        _prepare_staging(staging, resolved, resume)
+    _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
     accelerator.wait_for_everyone()
     info(f"Training '{resolved.strategy}' on {resolved.model}: {len(splits.train)} train / {len(splits.dev)} dev / "
          f"{len(splits.test)} test texts, {len(splits.labels)} classes, max length {max_length} tokens.")
@@ -83,7 +83,8 @@ def train(
     return Run.load(out)
 
 
-def _prepare_staging(staging: Path, config: TrainConfig, resume: bool) -> None:
+def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer: bool) -> None:
+    """Every process checks (so all fail alike, none waits forever); only the writer touches files."""
     saved_config = staging / "config.yaml"
     if resume:
         if not saved_config.is_file():
@@ -93,6 +94,8 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool) -> None:
         if changed:
             raise ConfigError(f"--resume needs the options of the interrupted run, but {changed} differ; "
                               "repeat the original command or drop --resume to start over.")
+        return
+    if not is_writer:
         return
     if staging.exists():
         warnings.warn(f"Discarding the interrupted run in '{staging}'; pass --resume to continue such a run instead.",
@@ -109,7 +112,7 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     predictor = Predictor(classifier, tokenizer, labels, config.max_length, config.eval_batch_size)
     true_ids = [labels.index(label) for label in splits.test.labels]
     test = classification_metrics(predictor.predict_proba(splits.test.texts, description="Testing"),
-                                  torch.tensor(true_ids).numpy(), labels)
+                                  np.array(true_ids), labels)
 
     target = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(target, ignore_errors=True)

@@ -32,6 +32,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
+def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Sentence embeddings: the encoder's last hidden states, mean-pooled over real tokens."""
+    return mean_pool(encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
+
+
 class TextClassifier(nn.Module, ABC):
     kind: ClassVar[str]
 
@@ -94,12 +99,8 @@ class EmbeddingClassifier(TextClassifier):
         self.encoder = encoder
         self.head = head
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return mean_pool(hidden, attention_mask)
-
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(input_ids, attention_mask))
+        return self.head(embed(self.encoder, input_ids, attention_mask))
 
     def save(self, directory: Path) -> None:
         self.encoder.save_pretrained(directory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from headstart.config import option
-from headstart.models.classifiers import EmbeddingClassifier, load_encoder, mean_pool
+from headstart.models.classifiers import EmbeddingClassifier, embed, load_encoder
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.training.batching import Encoded, forward_in_batches
 
@@ -52,8 +53,7 @@ def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_
     path = cache_dir() / f"{key}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
-    embed = lambda ids, mask: mean_pool(encoder(input_ids=ids, attention_mask=mask).last_hidden_state, mask)  # noqa: E731
-    embeddings = forward_in_batches(embed, encoded, batch_size, pad_id, description=f"Embedding {name}")
+    embeddings = forward_in_batches(functools.partial(embed, encoder), encoded, batch_size, pad_id, description=f"Embedding {name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({"embeddings": embeddings.contiguous()}, str(temporary))
