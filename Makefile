@@ -19,13 +19,13 @@ setup: $(STAMP)
 demo: setup  ## BBC News with the packaged all-MiniLM-L6-v2, frozen-encoder features (~2 min after setup)
 	$(BIN)/headstart train --dataset bbc-news --strategy features --out runs/bbc-news-features --overwrite
 
-demo-finetune: setup  ## the same, fine-tuning every weight (~25 min on 2 CPU cores)
+demo-finetune: setup  ## the same, fine-tuning every weight (~15 min on 2 CPU cores)
 	$(BIN)/headstart train --dataset bbc-news --strategy finetune --out runs/bbc-news-finetune --overwrite
 
 test: setup
 	$(BIN)/python -m pytest
 
-test-slow: setup  ## full-size accuracy checks on BBC News (tens of minutes)
+test-slow: setup  ## full-size accuracy checks on BBC News (~15 min)
 	$(BIN)/python -m pytest -m slow
 
 bench: setup
