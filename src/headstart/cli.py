@@ -71,6 +71,8 @@ def train(
     weight_decay: Annotated[float | None, typer.Option(help=HELP["weight_decay"])] = None,
     warmup_ratio: Annotated[float | None, typer.Option(help=HELP["warmup_ratio"])] = None,
     max_grad_norm: Annotated[float | None, typer.Option(help=HELP["max_grad_norm"])] = None,
+    schedule: Annotated[str | None, typer.Option(help=HELP["schedule"])] = None,
+    layer_lr_decay: Annotated[float | None, typer.Option(help=HELP["layer_lr_decay"])] = None,
     patience: Annotated[int | None, typer.Option(help=HELP["patience"])] = None,
     class_weights: Annotated[bool | None, typer.Option("--class-weights/--no-class-weights", help=HELP["class_weights"], show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help=HELP["seed"])] = None,

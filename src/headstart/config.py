@@ -46,6 +46,8 @@ class TrainConfig:
     lr: float = option(1e-4, "Peak learning rate of AdamW.")
     weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
     warmup_ratio: float = option(0.1, "Fraction of steps spent warming the learning rate up linearly.")
+    schedule: str = option("linear", "Learning-rate schedule: 'linear' (warm-up then linear decay), 'cosine', or 'stlr' (slanted triangular, ULMFiT).")
+    layer_lr_decay: float = option(1.0, "Discriminative learning rates: layer at depth d from the top trains at lr × decay^d (1 = same lr everywhere).")
     max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 turns clipping off.")
     patience: int = option(2, "Stop after this many epochs without a better dev macro-F1; 0 never stops early.")
     class_weights: bool = option(False, "Weight the loss by inverse class frequency.")
@@ -72,6 +74,8 @@ class TrainConfig:
             ("length_percentile", 0 < self.length_percentile <= 100, "in (0, 100]"),
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
             ("mixed_precision", self.mixed_precision in ("no", "bf16", "fp16"), "one of 'no', 'bf16', 'fp16'"),
+            ("schedule", self.schedule in ("linear", "cosine", "stlr"), "one of 'linear', 'cosine', 'stlr'"),
+            ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1]"),
         ]
         for name, ok, rule in checks:
             if not ok:

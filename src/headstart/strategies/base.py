@@ -10,6 +10,7 @@ shared loop in `headstart.training.loop` does the rest. Register a new one with
 from __future__ import annotations
 
 import dataclasses
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,15 +83,25 @@ class EncoderTuning(Strategy):
 
         return SequenceClassifier.from_encoder(job.model_path, job.labels, job.config.allow_pickle)
 
+    def layer_lr_decay(self, config: TrainConfig) -> float:
+        return config.layer_lr_decay
+
     def parameter_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-        """AdamW groups; biases and LayerNorm weights get no weight decay, as in BERT."""
-        decay, no_decay = [], []
+        """AdamW groups by depth (lr × decay^depth) and by decay: biases and LayerNorm get none, as in BERT.
+
+        Frozen parameters are included too: a strategy may unfreeze them later (they get no
+        gradient while frozen, so AdamW leaves them alone).
+        """
+        depths = layer_depths(model)
+        decay = self.layer_lr_decay(config)
+        groups: dict[tuple[int, bool], list[nn.Parameter]] = {}
         for name, parameter in model.named_parameters():
-            if parameter.requires_grad:
-                (no_decay if parameter.ndim < 2 or "LayerNorm" in name else decay).append(parameter)
+            decays = parameter.ndim >= 2 and "LayerNorm" not in name
+            groups.setdefault((depths[name], decays), []).append(parameter)
         return [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {"params": params, "lr": config.lr * decay**depth, "weight_decay": config.weight_decay if decays else 0.0,
+             "depth": depth}
+            for (depth, decays), params in sorted(groups.items())
         ]
 
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
@@ -104,6 +115,26 @@ class EncoderTuning(Strategy):
         from headstart.training.loop import train_classifier
 
         return train_classifier(self.build(job), self, job)
+
+
+_LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
+
+
+def layer_depths(model: nn.Module) -> dict[str, int]:
+    """Depth of every parameter counted from the top: 0 for the head (and pooler), 1 for the last
+    encoder layer, ..., L for the first, L + 1 for the embeddings."""
+    names = [name for name, _ in model.named_parameters()]
+    indices = {name: int(match.group(1)) for name in names if (match := _LAYER_INDEX.search(name))}
+    layers = max(indices.values(), default=-1) + 1
+    depths = {}
+    for name in names:
+        if name in indices:
+            depths[name] = layers - indices[name]
+        elif "embeddings" in name:
+            depths[name] = layers + 1
+        else:
+            depths[name] = 0
+    return depths
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}
@@ -124,6 +155,6 @@ def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
     cls = STRATEGIES[name]
     try:
         config = cls.config_class.from_dict(options or {}, name)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ConfigError(f"Invalid options for strategy '{name}': {error}.") from None
     return cls(config)

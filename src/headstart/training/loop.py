@@ -14,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import get_linear_schedule_with_warmup
+from torch.optim.lr_scheduler import LambdaLR
+from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from headstart.progress import info, progress_bar
 from headstart.training.batching import make_loader
@@ -32,6 +33,27 @@ def class_weights(label_ids: list[int], num_classes: int) -> torch.Tensor:
     counts = np.bincount(label_ids, minlength=num_classes).astype(np.float64)
     weights = counts.sum() / (num_classes * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)
+
+
+def slanted_triangular(total_steps: int, cut_fraction: float = 0.1, ratio: float = 32.0):  # noqa: ANN201
+    """ULMFiT's schedule (Howard & Ruder 2018): a short linear rise to the peak, then a long linear
+    fall to peak / ratio. Returns the multiplier of the peak learning rate for each step."""
+    cut = max(1, int(total_steps * cut_fraction))
+
+    def multiplier(step: int) -> float:
+        p = step / cut if step < cut else 1 - (step - cut) / max(1, total_steps - cut)
+        return (1 + max(p, 0.0) * (ratio - 1)) / ratio
+
+    return multiplier
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: float, total_steps: int) -> LambdaLR:
+    warmup = int(warmup_ratio * total_steps)
+    if name == "cosine":
+        return get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
+    if name == "stlr":
+        return LambdaLR(optimizer, slanted_triangular(total_steps, cut_fraction=warmup_ratio or 0.1))
+    return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
 @torch.inference_mode()
@@ -62,7 +84,7 @@ def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: Traini
     steps_per_epoch = len(train_loader)  # per process, after Accelerate shards the batches
     total_steps = config.epochs * steps_per_epoch
     # Not passed to prepare(): Accelerate would step it once per process per optimiser step.
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    scheduler = make_schedule(optimizer, config.schedule, config.warmup_ratio, total_steps)
     weights = class_weights(job.train.label_ids, len(job.labels)).to(accelerator.device) if config.class_weights else None
 
     checkpoints = Checkpointer(job.workdir / "checkpoints", is_writer=accelerator.is_main_process)

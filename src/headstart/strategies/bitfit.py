@@ -1,0 +1,19 @@
+"""BitFit (Ben Zaken et al. 2022): only the bias terms of the encoder train, with the new head."""
+
+from __future__ import annotations
+
+from headstart.models.classifiers import TextClassifier
+from headstart.strategies.base import EncoderTuning, TrainingJob, layer_depths, register_strategy
+
+
+@register_strategy
+class BitFit(EncoderTuning):
+    name = "bitfit"
+    summary = "Only biases train (plus the classification head): ~0.1 % of the weights, little forgetting."
+
+    def build(self, job: TrainingJob) -> TextClassifier:
+        model = super().build(job)
+        depths = layer_depths(model)
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad = name.endswith(".bias") or depths[name] == 0
+        return model

@@ -1,0 +1,28 @@
+"""Discriminative learning rates (Howard & Ruder 2018): lower layers, which hold more general
+features, train more slowly. Any strategy gets the same with --layer-lr-decay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from headstart.config import TrainConfig, option
+from headstart.strategies.base import EncoderTuning, StrategyConfig, register_strategy
+
+
+@dataclass
+class DiscriminativeLRConfig(StrategyConfig):
+    decay: float = option(0.8, "The layer at depth d from the top trains at lr × decay^d (head: d = 0).")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decay <= 1:
+            raise ValueError(f"decay must be in (0, 1], got {self.decay}")
+
+
+@register_strategy
+class DiscriminativeLR(EncoderTuning):
+    name = "discriminative-lr"
+    summary = "Full fine-tuning with layer-wise learning-rate decay: lr × decay^depth from the top."
+    config_class = DiscriminativeLRConfig
+
+    def layer_lr_decay(self, config: TrainConfig) -> float:
+        return self.config.decay

@@ -1,0 +1,20 @@
+"""Gradual unfreezing (ULMFiT, Howard & Ruder 2018): train the head alone first, then unfreeze one
+layer group per epoch from the top down, so the new head cannot wreck the lower layers early on."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from headstart.strategies.base import EncoderTuning, layer_depths, register_strategy
+
+
+@register_strategy
+class GradualUnfreeze(EncoderTuning):
+    name = "gradual-unfreeze"
+    summary = "ULMFiT: epoch 1 trains the head only; each later epoch unfreezes the next layer down."
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
+        # Depth 0 is the head; epoch e trains every group of depth <= e. (Single-process only:
+        # DistributedDataParallel needs the trainable set fixed when it wraps the model.)
+        for name, depth in layer_depths(model).items():
+            model.get_parameter(name).requires_grad = depth <= epoch

@@ -1,0 +1,48 @@
+"""L2-SP (Li, Grandvalet & Davoine 2018): fine-tune every weight, but pull it back toward the
+pretrained starting point w₀ instead of toward zero, so small data does not erase what was learned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.config import TrainConfig, option
+from headstart.models.classifiers import TextClassifier
+from headstart.strategies.base import EncoderTuning, StrategyConfig, TrainingJob, layer_depths, register_strategy
+
+
+@dataclass
+class L2SPConfig(StrategyConfig):
+    alpha: float = option(0.01, "Strength of the pull toward the pretrained weights: α/2 ‖w − w₀‖².")
+    beta: float = option(0.01, "Plain L2 on the new head, which has no pretrained value: β/2 ‖head‖².")
+
+    def __post_init__(self) -> None:
+        if self.alpha < 0 or self.beta < 0:
+            raise ValueError(f"alpha and beta must be 0 or more, got alpha={self.alpha}, beta={self.beta}")
+
+
+@register_strategy
+class L2SP(EncoderTuning):
+    name = "l2sp"
+    summary = "Full fine-tuning with the penalty α/2‖w − w₀‖² toward the pretrained weights plus β/2‖head‖²."
+    config_class = L2SPConfig
+
+    def build(self, job: TrainingJob) -> TextClassifier:
+        model = super().build(job)
+        depths = layer_depths(model)
+        # Weights that existed before fine-tuning are pulled to their start; the new head (depth 0) to zero.
+        self._pretrained = [(p, p.detach().clone()) for n, p in model.named_parameters() if depths[n] > 0]
+        self._head = [p for n, p in model.named_parameters() if depths[n] == 0]
+        return model
+
+    def parameter_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+        # The penalty replaces weight decay: decay toward zero would fight the pull toward w₀.
+        return [{**group, "weight_decay": 0.0} for group in super().parameter_groups(model, config)]
+
+    def penalty(self, model: nn.Module) -> torch.Tensor:
+        start = sum(((p - p0) ** 2).sum() for p, p0 in self._pretrained)
+        head = sum((p**2).sum() for p in self._head)
+        return self.config.alpha / 2 * start + self.config.beta / 2 * head

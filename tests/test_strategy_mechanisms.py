@@ -1,0 +1,142 @@
+"""Each strategy proves its mechanism, not only that it runs (tiny random BERT: learning is not the point)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import headstart
+from headstart.config import TrainConfig
+from headstart.strategies import STRATEGIES, make_strategy
+from headstart.strategies.base import layer_depths
+from headstart.training.loop import make_schedule, slanted_triangular
+
+TINY = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "warmup_ratio": 0.0, "max_length": 32}
+
+
+def train_tiny(toy_csv: Path, tiny_model: str, out: Path, strategy: str, **options) -> headstart.Run:  # noqa: ANN003
+    return headstart.train(toy_csv, out=out, model=tiny_model, strategy=strategy, **{**TINY, **options})
+
+
+def weights_before_and_after(tiny_model: str, run: headstart.Run) -> tuple[dict, dict]:
+    before = {f"bert.{k}": v for k, v in load_file(str(Path(tiny_model) / "model.safetensors")).items()}
+    after = load_file(str(run.path / "model" / "model.safetensors"))
+    return before, after
+
+
+def build(strategy: str, tiny_model: str, **config):  # noqa: ANN003, ANN201
+    from headstart.strategies.base import TrainingJob
+
+    job = TrainingJob(config=TrainConfig(dataset="bbc-news", **config), model_path=Path(tiny_model), tokenizer=None,
+                      labels=["a", "b", "c"], max_length=32, train=None, dev=None, workdir=Path("."), resume=False, accelerator=None)
+    chosen = make_strategy(strategy)
+    return chosen, chosen.build(job), job.config
+
+
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"features"}))
+def test_every_training_strategy_runs_saves_and_reloads(name: str, toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    run = train_tiny(toy_csv, tiny_model, tmp_path / name, name)
+    texts = ["goal match striker", "shares bank profit"]
+    np.testing.assert_allclose(headstart.load_run(run.path).predict_proba(texts), run.predict_proba(texts), atol=1e-5)
+    assert run.config.strategy == name
+
+
+def test_layer_depths_count_from_the_head_down(tiny_model: str) -> None:
+    _, model, _ = build("finetune", tiny_model)
+    depths = layer_depths(model)
+    assert depths["model.classifier.weight"] == 0 and depths["model.bert.pooler.dense.weight"] == 0
+    assert depths["model.bert.encoder.layer.1.attention.self.query.weight"] == 1
+    assert depths["model.bert.encoder.layer.0.output.dense.bias"] == 2
+    assert depths["model.bert.embeddings.word_embeddings.weight"] == 3
+
+
+def test_discriminative_lr_groups_carry_decayed_rates(tiny_model: str) -> None:
+    strategy, model, config = build("discriminative-lr", tiny_model, lr=1e-3)
+    groups = strategy.parameter_groups(model, config)
+    rates = {group["depth"]: group["lr"] for group in groups}
+    assert rates == pytest.approx({0: 1e-3, 1: 8e-4, 2: 6.4e-4, 3: 5.12e-4})
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert all(g["weight_decay"] == 0 for g in groups if any(p.ndim < 2 for p in g["params"]))
+    # The same mechanism is open to every strategy through the config.
+    plain, model, config = build("finetune", tiny_model, lr=1e-3, layer_lr_decay=0.5)
+    assert {g["depth"]: g["lr"] for g in plain.parameter_groups(model, config)}[3] == pytest.approx(1.25e-4)
+
+
+def test_gradual_unfreeze_trains_only_unfrozen_groups(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    strategy, model, _ = build("gradual-unfreeze", tiny_model)
+    strategy.on_epoch_start(model, 0)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        "model.classifier.weight", "model.classifier.bias", "model.bert.pooler.dense.weight", "model.bert.pooler.dense.bias"}
+    # Epoch 2 (index 1): the top layer gets gradients; the lower layer and the embeddings get none.
+    strategy.on_epoch_start(model, 1)
+    ids = torch.tensor([[101, 2000, 2001, 102]])
+    model(ids, torch.ones_like(ids)).sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(g is not None for n, g in grads.items() if ".layer.1." in n or "classifier" in n)
+    assert all(g is None for n, g in grads.items() if ".layer.0." in n or "embeddings" in n)
+    # The loop calls the hook every epoch: after 2 epochs exactly the head and the top layer are trainable.
+    run = train_tiny(toy_csv, tiny_model, tmp_path / "gu", "gradual-unfreeze", epochs=2)
+    expected = sum(p.numel() for n, p in model.named_parameters() if layer_depths(model)[n] <= 1)
+    assert run.metrics["cost"]["parameters_trainable"] == expected
+
+
+def test_bitfit_changes_only_biases_and_the_head(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    run = train_tiny(toy_csv, tiny_model, tmp_path / "bitfit", "bitfit")
+    before, after = weights_before_and_after(tiny_model, run)
+    encoder_weights = [k for k in before if not k.endswith(".bias") and "pooler" not in k]
+    assert all(torch.equal(before[k], after[k]) for k in encoder_weights)
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.endswith(".bias") and "pooler" not in k)
+    cost = run.metrics["cost"]
+    assert cost["parameters_trainable"] / cost["parameters_total"] < 0.05
+
+
+def test_l2sp_keeps_weights_next_to_the_pretrained_ones(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    def drift(alpha: float) -> float:
+        run = train_tiny(toy_csv, tiny_model, tmp_path / f"l2sp-{alpha}", "l2sp", epochs=3, strategy_options={"alpha": alpha})
+        before, after = weights_before_and_after(tiny_model, run)
+        return sum(float(((after[k] - before[k]) ** 2).sum()) for k in before if "encoder" in k) ** 0.5
+
+    free, held = drift(0.0), drift(1e4)
+    assert held < 0.5 * free, (held, free)
+
+
+def test_l2sp_penalty_is_zero_at_the_start_and_grows_with_distance(tiny_model: str) -> None:
+    strategy, model, _ = build("l2sp", tiny_model)
+    head_only = strategy.penalty(model)
+    with torch.no_grad():
+        model.model.bert.encoder.layer[0].output.dense.weight.add_(0.1)
+    shifted = strategy.penalty(model)
+    weight = model.model.bert.encoder.layer[0].output.dense.weight
+    assert float((shifted - head_only).detach()) == pytest.approx(strategy.config.alpha / 2 * 0.01 * weight.numel(), rel=1e-3)
+
+
+def test_stlr_rises_briefly_then_falls_long() -> None:
+    multiplier = slanted_triangular(total_steps=100, cut_fraction=0.1, ratio=32)
+    values = [multiplier(step) for step in range(101)]
+    assert values[0] == pytest.approx(1 / 32) and values[10] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(values[:10], values[1:11]))
+    assert all(a > b for a, b in zip(values[10:100], values[11:101]))
+    assert values[100] == pytest.approx(1 / 32)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "stlr"])
+def test_every_schedule_peaks_at_lr_and_ends_low(name: str) -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = make_schedule(optimizer, name, 0.1, 100)
+    rates = []
+    for _ in range(100):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert max(rates) == pytest.approx(1.0, abs=0.02) and rates[-1] < 0.05
+
+
+def test_invalid_strategy_options_are_config_errors() -> None:
+    with pytest.raises(headstart.ConfigError, match="decay must be in"):
+        make_strategy("discriminative-lr", {"decay": 1.5})
+    with pytest.raises(headstart.ConfigError, match="alpha and beta"):
+        make_strategy("l2sp", {"alpha": -1})
