@@ -140,3 +140,38 @@ def test_invalid_strategy_options_are_config_errors() -> None:
         make_strategy("discriminative-lr", {"decay": 1.5})
     with pytest.raises(headstart.ConfigError, match="alpha and beta"):
         make_strategy("l2sp", {"alpha": -1})
+
+
+def test_lora_trains_under_2_percent_and_merging_keeps_the_logits(tiny_model: str) -> None:
+    from headstart.models.zoo import resolve_model
+
+    strategy, model, _ = build("lora", str(resolve_model("minilm-l6")))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable / sum(p.numel() for p in model.parameters()) < 0.02
+    assert all("lora_" in n or "classifier" in n or "pooler" in n for n, p in model.named_parameters() if p.requires_grad)
+
+    strategy, model, _ = build("lora", tiny_model)
+    with torch.no_grad():  # LoRA starts as a no-op (B = 0): give it an update worth merging
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    model.eval()
+    ids = torch.tensor([[101, 2000, 2001, 2002, 102], [101, 2003, 102, 0, 0]])
+    mask = (ids != 0).long()
+    unmerged = model(ids, mask)
+    model.model = model.model.merge_and_unload()
+    assert not any("lora_" in n for n, _ in model.named_parameters())
+    torch.testing.assert_close(model(ids, mask), unmerged, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lora", "adapters"])
+def test_peft_runs_save_a_plain_transformers_model(name: str, toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    run = train_tiny(toy_csv, tiny_model, tmp_path / name, name)
+    assert not (run.path / "model" / "adapter_config.json").exists()
+    saved = load_file(str(run.path / "model" / "model.safetensors"))
+    assert not any("lora_" in k or "ia3_" in k or "base_model" in k for k in saved)
+    AutoModelForSequenceClassification.from_pretrained(run.path / "model")
+    cost = run.metrics["cost"]
+    assert cost["parameters_trainable"] < 0.05 * cost["parameters_total"]

@@ -126,6 +126,8 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
         **inference_speed(lambda texts: predictor.predict_proba(texts, show_progress=False), splits.test.texts),
         "model_size_bytes": folder_size(target / "model"),
         **parameter_counts(classifier),
+        # Strategies that merge added weights (LoRA) report what trained before the merge.
+        **({"parameters_trainable": job.summary["parameters_trainable"]} if "parameters_trainable" in job.summary else {}),
         "peak_memory_mib": peak_memory_mib(),
         "processes": job.accelerator.num_processes,
     }

@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run a command, turn known errors into one line and exit code 2."""
     debug = os.environ.get("HEADSTART_DEBUG", "") not in ("", "0")
     warnings.showwarning = _show_warning
+    for noise in (FutureWarning, DeprecationWarning):  # libraries' notices to developers, not to users
+        warnings.filterwarnings("ignore", category=noise)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not debug:
         import transformers

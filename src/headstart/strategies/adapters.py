@@ -1,0 +1,29 @@
+"""(IA)³ adapters (Liu et al. 2022): learned vectors rescale keys, values and feed-forward
+activations; even fewer trained weights than LoRA. Through peft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peft import IA3Config, PeftConfig, TaskType
+
+from headstart.config import option
+from headstart.strategies.base import StrategyConfig, register_strategy
+from headstart.strategies.peft_tuning import PeftTuning
+
+
+@dataclass
+class AdaptersConfig(StrategyConfig):
+    target_modules: list | None = option(None, "Modules to rescale; None uses peft's default (key, value, output.dense for BERT).")
+    feedforward_modules: list | None = option(None, "Which of them are feed-forward layers (rescaled on their input); None: peft's default.")
+
+
+@register_strategy
+class Adapters(PeftTuning):
+    name = "adapters"
+    summary = "(IA)³ adapters through peft: learned rescaling vectors and the head train; merged into the saved model."
+    config_class = AdaptersConfig
+
+    def peft_config(self) -> PeftConfig:
+        return IA3Config(task_type=TaskType.SEQ_CLS, target_modules=self.config.target_modules,
+                         feedforward_modules=self.config.feedforward_modules)

@@ -1,0 +1,34 @@
+"""LoRA (Hu et al. 2021): low-rank updates B·A beside the attention projections, through peft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peft import LoraConfig, PeftConfig, TaskType
+
+from headstart.config import option
+from headstart.strategies.base import StrategyConfig, register_strategy
+from headstart.strategies.peft_tuning import PeftTuning
+
+
+@dataclass
+class LoRAConfig(StrategyConfig):
+    r: int = option(8, "Rank of the low-rank update.")
+    alpha: int = option(16, "Scale of the update (applied as alpha / r).")
+    dropout: float = option(0.1, "Dropout on the LoRA input.")
+    target_modules: list | None = option(None, "Module names to adapt; None uses peft's default for the architecture (query, value for BERT).")
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
+            raise ValueError(f"need r >= 1, alpha > 0 and dropout in [0, 1), got r={self.r}, alpha={self.alpha}, dropout={self.dropout}")
+
+
+@register_strategy
+class LoRA(PeftTuning):
+    name = "lora"
+    summary = "LoRA through peft: frozen encoder, low-rank updates and the head train; merged into the saved model."
+    config_class = LoRAConfig
+
+    def peft_config(self) -> PeftConfig:
+        return LoraConfig(task_type=TaskType.SEQ_CLS, r=self.config.r, lora_alpha=self.config.alpha,
+                          lora_dropout=self.config.dropout, target_modules=self.config.target_modules)

@@ -1,0 +1,36 @@
+"""Parameter-efficient tuning through `peft`: the encoder is frozen, small added weights and the
+head train, and after training the added weights are merged in, so the saved model is a plain
+transformers model that runs without peft."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+from peft import PeftConfig, get_peft_model
+
+from headstart.models.classifiers import SequenceClassifier, TextClassifier
+from headstart.strategies.base import EncoderTuning, TrainingJob
+
+
+class PeftTuning(EncoderTuning):
+    @abstractmethod
+    def peft_config(self) -> PeftConfig:
+        """The peft method and its settings (task_type SEQ_CLS keeps the new head trainable)."""
+
+    def build(self, job: TrainingJob) -> TextClassifier:
+        classifier = super().build(job)
+        assert isinstance(classifier, SequenceClassifier)
+        config = self.peft_config()
+        # BERT's pooler (dense + tanh over [CLS]) belongs to the classification head: it must train
+        # with it, or the head sees a frozen, often barely trained projection.
+        if any(name.endswith("pooler.dense") for name, _ in classifier.model.named_modules()):
+            config.modules_to_save = [*(config.modules_to_save or []), "pooler.dense"]
+        classifier.model = get_peft_model(classifier.model, config)
+        return classifier
+
+    def fit(self, job: TrainingJob) -> TextClassifier:
+        classifier = super().fit(job)
+        # Count before merging: afterwards the added weights are folded into the frozen ones.
+        job.summary["parameters_trainable"] = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
+        classifier.model = classifier.model.merge_and_unload()
+        return classifier
