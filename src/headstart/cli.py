@@ -111,6 +111,39 @@ def train(
 
 
 @app.command()
+def compare(
+    data: Annotated[str | None, typer.Argument(help=HELP["data"], show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option(help=HELP["dataset"])] = None,
+    models: Annotated[str, typer.Option(help="Comma-separated encoders.")] = TrainConfig.model,
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies (see `headstart strategies`).")] = "features,finetune",
+    seeds: Annotated[int, typer.Option(help="Seeds per (model, strategy); mean ± std are reported.")] = 3,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Comparison folder; rerunning skips finished cells.")] = Path("comparison"),
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
+    epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
+    batch_size: Annotated[int | None, typer.Option(help=HELP["batch_size"])] = None,
+    lr: Annotated[float | None, typer.Option(help=HELP["lr"])] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Run models × strategies × seeds on one split: leaderboard (terminal, CSV, Markdown), Pareto plot, HTML report."""
+    from headstart.compare import compare as compare_api
+    from headstart.reports.comparison import table_rows
+
+    set_quiet(quiet)
+    options = {k: v for k, v in {"text_col": text_col, "label_col": label_col, "max_length": max_length,
+                                 "epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
+    board = compare_api(data, dataset=dataset, out=out, seeds=seeds, models=[m for m in models.split(",") if m],
+                        strategies=[s for s in strategies.split(",") if s], **options)
+    rows = table_rows(board)
+    table = Table(*rows[0], title="Leaderboard (★ Pareto front: macro-F1 vs latency)")
+    for row in rows:
+        table.add_row(*row.values())
+    stdout.print(table)
+    stdout.print(f"Wrote {out / 'leaderboard.csv'}, {out / 'leaderboard.md'}, {out / 'pareto.png'}, {out / 'report.html'}")
+
+
+@app.command()
 def evaluate(
     run: RunDir,
     data: Annotated[Path, typer.Option("--data", help="Labelled file to evaluate on.")],

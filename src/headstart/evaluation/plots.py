@@ -12,6 +12,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _save(figure: plt.Figure, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    os.replace(temporary, path)
+
+
+def plot_pareto(board, path: Path) -> None:  # noqa: ANN001 - the comparison leaderboard (DataFrame)
+    """Macro-F1 against single-text latency, one point per (model, strategy) with ± std over seeds."""
+    figure, axes = plt.subplots(figsize=(7.5, 5))
+    for row in board.itertuples():
+        axes.errorbar(row.latency_ms_p50, row.macro_f1_mean, yerr=row.macro_f1_std, fmt="o",
+                      color="tab:red" if row.pareto else "tab:blue", capsize=3)
+        axes.annotate(f"{row.strategy}\n{row.model}", (row.latency_ms_p50, row.macro_f1_mean), fontsize=7,
+                      xytext=(5, 4), textcoords="offset points")
+    front = board[board.pareto].sort_values("latency_ms_p50")
+    axes.plot(front.latency_ms_p50, front.macro_f1_mean, "--", color="tab:red", label="Pareto front")
+    axes.set_xlabel("single-text latency p50 (ms)")
+    axes.set_ylabel("test macro-F1 (mean ± std over seeds)")
+    axes.set_title("Accuracy against latency")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    _save(figure, path)
+
+
 def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> None:
     counts = np.asarray(matrix)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -29,7 +54,4 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
                 axes.text(j, i, str(counts[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
     figure.colorbar(image, ax=axes, fraction=0.046, label="share of true class")
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    os.replace(temporary, path)
+    _save(figure, path)

@@ -1,0 +1,119 @@
+"""`headstart compare`: models × strategies × seeds on one fixed split, accuracy against cost.
+
+Every cell is an ordinary run directory under <out>/runs/, so the grid resumes by skipping
+finished cells (and continuing an interrupted one from its checkpoint). All cells share one
+seeded train/dev/test split, written once to <out>/data/, so seeds vary only the training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from headstart.api import train
+from headstart.config import TrainConfig
+from headstart.data.dataset import load_splits
+from headstart.data.io import write_table_atomic
+from headstart.errors import ConfigError, HeadstartError
+from headstart.progress import info
+from headstart.reports.comparison import write_comparison
+from headstart.run import Run
+from headstart.strategies import make_strategy
+
+COST_COLUMNS = {
+    "train_seconds": "train_seconds", "latency_ms_p50": "latency_ms_p50", "batch_texts_per_second": "batch_texts_per_second",
+    "model_size_bytes": "model_size_bytes", "parameters_trainable": "parameters_trainable",
+}
+
+
+def cell_name(model: str, strategy: str, seed: int) -> str:
+    return f"{model.strip('/').replace('/', '__')}--{strategy}--seed{seed}"
+
+
+def compare(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    models: list[str],
+    strategies: list[str],
+    seeds: int = 3,
+    dataset: str | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Train every (model, strategy, seed) cell not yet done; write and return the leaderboard."""
+    if not models or not strategies:
+        raise ConfigError("compare needs at least one model (--models) and one strategy (--strategies).")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}.")
+    for strategy in strategies:
+        make_strategy(strategy)  # fail on a typo before hours of training
+    out = Path(out)
+    base = TrainConfig(data=None if data is None else str(data), dataset=dataset, **options)
+    files = _fixed_split(base, out / "data")
+
+    rows = []
+    cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]
+    for number, (model, strategy, seed) in enumerate(cells, start=1):
+        run_dir = out / "runs" / cell_name(model, strategy, seed)
+        try:
+            run = Run.load(run_dir)
+            info(f"[{number}/{len(cells)}] {run_dir.name}: done before, skipped")
+        except HeadstartError:
+            info(f"[{number}/{len(cells)}] {run_dir.name}")
+            config = base.replace(data=files["train"], dataset=None, dev_data=files["dev"], test_data=files["test"],
+                                  model=model, strategy=strategy, seed=seed)
+            resume = (run_dir.parent / f".{run_dir.name}.partial" / "config.yaml").is_file()
+            try:
+                run = train(out=run_dir, config=config, resume=resume, overwrite=True)
+            except ConfigError:  # the interrupted cell had other options: start it over
+                run = train(out=run_dir, config=config, overwrite=True)
+        rows.append(_row(run, model, strategy, seed))
+    runs = pd.DataFrame(rows)
+    board = leaderboard(runs)
+    write_comparison(out, runs, board)
+    return board
+
+
+def _fixed_split(config: TrainConfig, folder: Path) -> dict[str, str]:
+    files = {name: folder / f"{name}.csv" for name in ("train", "dev", "test")}
+    if not all(path.is_file() for path in files.values()):
+        splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col,
+                             config.label_col, config.dev_size, config.test_size, config.seed)
+        for name in files:
+            part = getattr(splits, name)
+            write_table_atomic(pd.DataFrame({"text": part.texts, "label": part.labels}), files[name])
+    return {name: str(path) for name, path in files.items()}
+
+
+def _row(run: Run, model: str, strategy: str, seed: int) -> dict[str, Any]:
+    test, cost = run.metrics["test"], run.metrics["cost"]
+    return {"model": model, "strategy": strategy, "seed": seed, "run": str(run.path),
+            "accuracy": test["accuracy"], "macro_f1": test["macro_f1"], **{k: cost[v] for k, v in COST_COLUMNS.items()}}
+
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, strategy): mean and std over seeds, best macro-F1 first, Pareto front marked."""
+    grouped = runs.groupby(["model", "strategy"], sort=False)
+    board = grouped.agg(
+        seeds=("seed", "count"),
+        accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
+        macro_f1_mean=("macro_f1", "mean"), macro_f1_std=("macro_f1", "std"),
+        **{f"{name}": (name, "mean") for name in COST_COLUMNS},
+    ).reset_index().fillna({"accuracy_std": 0.0, "macro_f1_std": 0.0})
+    board["pareto"] = pareto_front(board["macro_f1_mean"].to_numpy(), board["latency_ms_p50"].to_numpy())
+    return board.sort_values("macro_f1_mean", ascending=False).reset_index(drop=True)
+
+
+def pareto_front(quality: np.ndarray, cost: np.ndarray) -> list[bool]:
+    """True where no other point is at least as good in both and better in one (higher quality, lower cost)."""
+    front = []
+    for i in range(len(quality)):
+        dominated = any(
+            quality[j] >= quality[i] and cost[j] <= cost[i] and (quality[j] > quality[i] or cost[j] < cost[i])
+            for j in range(len(quality)) if j != i
+        )
+        front.append(not dominated)
+    return front

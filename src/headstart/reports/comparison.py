@@ -1,0 +1,76 @@
+"""The comparison's outputs: leaderboard CSV and Markdown, Pareto plot, self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from headstart.config import write_text_atomic
+from headstart.data.io import write_table_atomic
+from headstart.evaluation.plots import plot_pareto
+
+
+def _fmt(value: float, std: float | None = None, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def table_rows(board: pd.DataFrame) -> list[dict[str, str]]:
+    """The leaderboard as people read it (also what the terminal, Markdown and HTML show)."""
+    return [
+        {
+            "model": row.model, "strategy": row.strategy + (" ★" if row.pareto else ""), "seeds": str(row.seeds),
+            "accuracy": _fmt(row.accuracy_mean, row.accuracy_std), "macro-F1": _fmt(row.macro_f1_mean, row.macro_f1_std),
+            "train s": f"{row.train_seconds:.1f}", "latency p50 ms": f"{row.latency_ms_p50:.1f}",
+            "texts/s": f"{row.batch_texts_per_second:.1f}", "size MiB": f"{row.model_size_bytes / 2**20:.1f}",
+            "trainable": f"{row.parameters_trainable:,.0f}",
+        }
+        for row in board.itertuples()
+    ]
+
+
+def markdown_table(rows: list[dict[str, str]]) -> str:
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in rows]
+    return "\n".join(lines) + "\n\n★ on the Pareto front of macro-F1 against single-text latency.\n"
+
+
+def _png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def html_report(rows: list[dict[str, str]], runs: pd.DataFrame, pareto_png: Path) -> str:
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>" for row in rows)
+    matrices = "".join(
+        f'<figure><img alt="confusion matrix of {html.escape(Path(run).name)}" src="{_png_data_uri(Path(run) / "confusion_matrix.png")}">'
+        f"<figcaption>{html.escape(Path(run).name)}: macro-F1 {f1:.4f}</figcaption></figure>"
+        for run, f1 in zip(runs["run"], runs["macro_f1"])
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>headstart comparison</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ background: #eef; }} td:nth-child(-n+2) {{ text-align: left; }}
+figure {{ display: inline-block; margin: 8px; }} figure img {{ width: 320px; }}
+</style></head><body>
+<h1>headstart comparison</h1>
+<p>Mean ± standard deviation over seeds on one fixed test split. ★ marks the Pareto front of macro-F1 against latency.</p>
+<table id="leaderboard"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>
+<h2>Accuracy against latency</h2><img id="pareto" alt="Pareto plot" src="{_png_data_uri(pareto_png)}">
+<h2>Confusion matrices</h2>{matrices}
+</body></html>
+"""
+
+
+def write_comparison(out: Path, runs: pd.DataFrame, board: pd.DataFrame) -> None:
+    rows = table_rows(board)
+    write_table_atomic(runs, out / "runs.csv")
+    write_table_atomic(board, out / "leaderboard.csv")
+    write_text_atomic(out / "leaderboard.md", markdown_table(rows))
+    plot_pareto(board, out / "pareto.png")
+    write_text_atomic(out / "report.html", html_report(rows, runs, out / "pareto.png"))

@@ -1,0 +1,50 @@
+"""`compare`: the grid, its resumability and its three outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import headstart.compare as compare_module
+from headstart.cli import main
+from headstart.compare import compare, pareto_front
+
+OPTIONS = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "max_length": 32}
+
+
+def test_grid_writes_leaderboard_plot_and_report_and_resumes(toy_csv: Path, tiny_model: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "cmp"
+    board = compare(toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=2, **OPTIONS)
+    assert sorted(board.strategy) == ["bitfit", "finetune"] and (board.seeds == 2).all()
+    assert board.macro_f1_mean.is_monotonic_decreasing and board.pareto.any()
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 4 and runs.seed.tolist().count(42) == 2
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    markdown = (out / "leaderboard.md").read_text()
+    assert "| model | strategy |" in markdown and "bitfit" in markdown and " ± " in markdown
+    report = (out / "report.html").read_text()
+    assert 'id="leaderboard"' in report and report.count("data:image/png;base64,") == 1 + 4
+    # Every cell tested on the same split.
+    assert len({pd.read_csv(Path(r) / ".." / ".." / "data" / "test.csv").shape for r in runs.run}) == 1
+
+    trained = []
+    monkeypatch.setattr(compare_module, "train", lambda **kwargs: trained.append(kwargs))
+    again = compare(toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=2, **OPTIONS)
+    assert trained == [] and again.equals(board)
+
+
+def test_pareto_front_keeps_only_undominated_points() -> None:
+    quality = np.array([0.90, 0.95, 0.93, 0.80])
+    latency = np.array([10.0, 30.0, 40.0, 5.0])
+    assert pareto_front(quality, latency) == [True, True, False, True]
+
+
+def test_compare_cli_rejects_unknown_strategy_before_training(tmp_path: Path, toy_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", str(toy_csv), "--strategies", "finetune,magic", "--out", str(tmp_path / "c")])
+    assert exit_info.value.code == 2 and "Unknown strategy 'magic'" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
