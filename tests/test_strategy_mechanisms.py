@@ -175,3 +175,17 @@ def test_peft_runs_save_a_plain_transformers_model(name: str, toy_csv: Path, tin
     AutoModelForSequenceClassification.from_pretrained(run.path / "model")
     cost = run.metrics["cost"]
     assert cost["parameters_trainable"] < 0.05 * cost["parameters_total"]
+
+
+def test_features_mix_learns_layer_weights_and_saves_them(toy_csv: Path, tmp_path: Path) -> None:
+    run = headstart.train(toy_csv, out=tmp_path / "mix", strategy="features-mix", max_length=48,
+                          strategy_options={"epochs": 15, "patience": 0})
+    history = run.metrics["training"]["history"]
+    first, final = np.array(history[0]["mix_weights"]), np.array(run.metrics["training"]["mix_weights"])
+    layers = 7  # MiniLM: embeddings + 6 layers
+    assert len(final) == layers and final.sum() == pytest.approx(1.0, abs=1e-3)
+    assert np.abs(final - 1 / layers).max() > 1e-3, "the mix must move away from uniform while training"
+    assert not np.allclose(first, final)
+    assert run.metrics["test"]["accuracy"] >= 0.9
+    assert run.metrics["cost"]["parameters_trainable"] == layers + 1 + 2 * 384 + 384 * 3 + 3
+    np.testing.assert_allclose(headstart.load_run(run.path).predict_proba(["goal"]), run.predict_proba(["goal"]), atol=1e-5)

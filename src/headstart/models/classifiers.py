@@ -37,6 +37,32 @@ def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Ten
     return mean_pool(encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
 
 
+def embed_layers(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Every layer's mean-pooled output, embeddings included: (batch, layers + 1, dim)."""
+    hidden_states = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states
+    return torch.stack([mean_pool(hidden, attention_mask) for hidden in hidden_states], dim=1)
+
+
+class ScalarMixHead(nn.Module):
+    """ELMo's scalar mix (Peters et al. 2018): γ · Σ softmax(s)_l · h_l over layers, then LayerNorm
+    and a linear layer. Pooling is linear, so mixing pooled layers equals pooling the mixed layer."""
+
+    def __init__(self, layers: int, dim: int, classes: int) -> None:
+        super().__init__()
+        self.mix_logits = nn.Parameter(torch.zeros(layers))
+        self.gamma = nn.Parameter(torch.ones(()))
+        self.norm = nn.LayerNorm(dim)
+        self.linear = nn.Linear(dim, classes)
+
+    def mix_weights(self) -> torch.Tensor:
+        return torch.softmax(self.mix_logits, dim=0)
+
+    def forward(self, layer_embeddings: torch.Tensor) -> torch.Tensor:
+        # layer_embeddings: (batch, layers, dim) -> mixed: (batch, dim)
+        mixed = self.gamma * torch.einsum("l,bld->bd", self.mix_weights(), layer_embeddings)
+        return self.linear(self.norm(mixed))
+
+
 class TextClassifier(nn.Module, ABC):
     kind: ClassVar[str]
 
@@ -117,6 +143,34 @@ class EmbeddingClassifier(TextClassifier):
         return cls(encoder, head)
 
 
+class LayerMixClassifier(TextClassifier):
+    """A frozen encoder whose layers are mixed by a learned ScalarMixHead (weights in `head.safetensors`)."""
+
+    kind = "layer-mix"
+    HEAD_FILE = "head.safetensors"
+
+    def __init__(self, encoder: nn.Module, head: ScalarMixHead) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(embed_layers(self.encoder, input_ids, attention_mask))
+
+    def save(self, directory: Path) -> None:
+        self.encoder.save_pretrained(directory)
+        save_file({k: v.detach().contiguous() for k, v in self.head.state_dict().items()}, str(directory / self.HEAD_FILE))
+        self._write_kind(directory)
+
+    @classmethod
+    def load(cls, directory: Path, allow_pickle: bool = False) -> LayerMixClassifier:
+        weights = load_file(str(directory / cls.HEAD_FILE))
+        classes, dim = weights["linear.weight"].shape
+        head = ScalarMixHead(weights["mix_logits"].shape[0], dim, classes)
+        head.load_state_dict(weights)
+        return cls(load_encoder(directory, allow_pickle), head)
+
+
 def load_encoder(path: Path, allow_pickle: bool = False) -> nn.Module:
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     extra = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta", "xlm-roberta"} else {}
@@ -126,6 +180,7 @@ def load_encoder(path: Path, allow_pickle: bool = False) -> nn.Module:
 CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
     SequenceClassifier.kind: SequenceClassifier,
     EmbeddingClassifier.kind: EmbeddingClassifier,
+    LayerMixClassifier.kind: LayerMixClassifier,
 }
 
 

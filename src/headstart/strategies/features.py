@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from headstart.config import option
-from headstart.models.classifiers import EmbeddingClassifier, embed, load_encoder
+from headstart.models.classifiers import EmbeddingClassifier, embed, embed_layers, load_encoder
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.training.batching import Encoded, forward_in_batches
 
@@ -47,13 +47,16 @@ def data_fingerprint(encoded: Encoded) -> str:
     return digest.hexdigest()
 
 
-def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_id: int, batch_size: int, name: str) -> torch.Tensor:
-    """Mean-pooled embeddings, keyed by model files and token ids (which fix text, tokenizer and length)."""
-    key = hashlib.sha256(f"{model_key}|mean|{data_fingerprint(encoded)}".encode()).hexdigest()[:32]
+def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_id: int, batch_size: int, name: str,
+                      layers: bool = False) -> torch.Tensor:
+    """Mean-pooled embeddings of the last layer (or of every layer: (texts, layers + 1, dim)), cached
+    on disk and keyed by the model files and the token ids (which fix text, tokenizer and length)."""
+    kind = "layers" if layers else "mean"
+    key = hashlib.sha256(f"{model_key}|{kind}|{data_fingerprint(encoded)}".encode()).hexdigest()[:32]
     path = cache_dir() / f"{key}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
-    embeddings = forward_in_batches(functools.partial(embed, encoder), encoded, batch_size, pad_id, description=f"Embedding {name}")
+    embeddings = forward_in_batches(functools.partial(embed_layers if layers else embed, encoder), encoded, batch_size, pad_id, description=f"Embedding {name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({"embeddings": embeddings.contiguous()}, str(temporary))

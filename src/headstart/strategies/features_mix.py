@@ -1,0 +1,74 @@
+"""Frozen encoder, every layer used: a learned softmax-weighted mix of all hidden layers (ELMo's
+scalar mix) feeds the head. Layer outputs are computed once and cached, so epochs cost little."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+
+from headstart.config import option
+from headstart.models.classifiers import LayerMixClassifier, ScalarMixHead, load_encoder
+from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
+from headstart.strategies.features import cached_embeddings, model_fingerprint
+
+
+@dataclass
+class FeaturesMixConfig(StrategyConfig):
+    epochs: int = option(60, "Passes over the cached layer outputs.")
+    lr: float = option(3e-3, "AdamW learning rate of the mix and the head.")
+    weight_decay: float = option(0.01, "AdamW weight decay of the head.")
+    batch_size: int = option(64, "Texts per step.")
+    patience: int = option(10, "Stop after this many epochs without a better dev macro-F1.")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.lr <= 0 or self.batch_size < 1 or self.patience < 0:
+            raise ValueError("need epochs >= 1, lr > 0, batch_size >= 1 and patience >= 0")
+
+
+@register_strategy
+class FeaturesMix(Strategy):
+    name = "features-mix"
+    summary = "Frozen encoder: a learned softmax mix of all layers (ELMo scalar mix) feeds the head; layer outputs cached."
+    config_class = FeaturesMixConfig
+
+    def fit(self, job: TrainingJob) -> LayerMixClassifier:
+        settings, config = self.config, job.config
+        encoder = load_encoder(job.model_path, config.allow_pickle).eval()
+        encoder.requires_grad_(False)
+        key, pad_id = model_fingerprint(job.model_path), job.tokenizer.pad_token_id
+        train_x = cached_embeddings(encoder, job.train, key, pad_id, config.eval_batch_size, "train", layers=True)
+        dev_x = cached_embeddings(encoder, job.dev, key, pad_id, config.eval_batch_size, "dev", layers=True)
+        train_y = torch.tensor(job.train.label_ids)
+
+        head = ScalarMixHead(train_x.shape[1], train_x.shape[2], len(job.labels))
+        optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        generator = torch.Generator().manual_seed(config.seed)
+        best_state, best_score, without_gain, history = None, -1.0, 0, []
+        for epoch in range(settings.epochs):
+            head.train()
+            for batch in torch.randperm(len(train_x), generator=generator).split(settings.batch_size):
+                loss = F.cross_entropy(head(train_x[batch]), train_y[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            head.eval()
+            with torch.inference_mode():
+                predicted = head(dev_x).argmax(dim=1).numpy()
+            score = float(f1_score(job.dev.label_ids, predicted, average="macro"))
+            history.append({"epoch": epoch + 1, "dev_macro_f1": score,
+                            "mix_weights": np.round(head.mix_weights().detach().numpy(), 4).tolist()})
+            if score > best_score:
+                best_state, best_score, without_gain = copy.deepcopy(head.state_dict()), score, 0
+            else:
+                without_gain += 1
+                if settings.patience and without_gain >= settings.patience:
+                    break
+        head.load_state_dict(best_state)
+        job.summary.update(history=history, best_dev_macro_f1=best_score, samples_seen=len(job.train) * len(history),
+                           mix_weights=np.round(head.mix_weights().detach().numpy(), 4).tolist())
+        return LayerMixClassifier(encoder, head)
