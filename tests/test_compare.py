@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +50,30 @@ def test_compare_cli_rejects_unknown_strategy_before_training(tmp_path: Path, to
         main(["compare", str(toy_csv), "--strategies", "finetune,magic", "--out", str(tmp_path / "c")])
     assert exit_info.value.code == 2 and "Unknown strategy 'magic'" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def chromium_command() -> list[str]:
+    # Flags that keep headless Chromium off the network and out of any user profile.
+    return ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (`make test` installs it as root)")
+def test_html_report_renders_in_headless_chromium(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "cmp"
+    compare(toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=1, **OPTIONS)
+    page = (out / "report.html").resolve().as_uri()
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    shot = tmp_path / "report.png"
+    subprocess.run([*chromium_command(), *profile, f"--screenshot={shot}", "--window-size=1200,1400", page],
+                   check=True, capture_output=True, timeout=120)
+    image = Image.open(shot).convert("L")
+    histogram = image.histogram()
+    assert image.size == (1200, 1400)
+    assert max(histogram) < 0.97 * sum(histogram), "the screenshot is (nearly) one colour: blank page"
+    dom = subprocess.run([*chromium_command(), *profile, "--dump-dom", page], check=True, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert '<table id="leaderboard">' in dom and dom.count("<tr>") >= 3 and "bitfit" in dom
+    assert 'id="pareto"' in dom
