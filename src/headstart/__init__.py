@@ -1,11 +1,13 @@
 """headstart: transfer learning for text classification, from a labelled file to a served model."""
 
 from headstart.api import train
+from headstart.compare import compare
 from headstart.config import TrainConfig
+from headstart.ensemble import ensemble
 from headstart.errors import ConfigError, DataError, DataWarning, HeadstartError, ModelError, RunError
 from headstart.models.zoo import list_models
 from headstart.run import Run, load_run
 
 __version__ = "0.1.0"
 __all__ = ["ConfigError", "DataError", "DataWarning", "HeadstartError", "ModelError", "Run", "RunError",
-           "TrainConfig", "list_models", "load_run", "train"]
+           "TrainConfig", "compare", "ensemble", "list_models", "load_run", "train"]

@@ -144,6 +144,28 @@ def compare(
 
 
 @app.command()
+def ensemble(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run directories trained on the same labels.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the ensemble (a run directory).")],
+    data: Annotated[Path | None, typer.Option("--data", help="Labelled file to evaluate the ensemble on.")] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing directory.")] = False,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """Average the probabilities of several runs into one saved predictor (use it like any run)."""
+    from headstart.ensemble import ensemble as ensemble_api
+
+    set_quiet(quiet)
+    run = ensemble_api(runs, out=out, data=data, text_col=text_col, label_col=label_col, overwrite=overwrite)
+    if "test" in run.metrics:
+        show_metrics(run.metrics["test"], f"Ensemble of {len(runs)} runs", as_json)
+    if not as_json:
+        stdout.print(f"Ensemble saved to {run.path}")
+
+
+@app.command()
 def evaluate(
     run: RunDir,
     data: Annotated[Path, typer.Option("--data", help="Labelled file to evaluate on.")],

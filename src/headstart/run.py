@@ -22,6 +22,7 @@ from headstart.models.classifiers import TextClassifier, load_classifier
 from headstart.training.batching import encode, forward_in_batches
 
 RUN_FILES = ("config.yaml", "labels.json", "metrics.json", "model/classifier.json")
+ENSEMBLE_FILE = "ensemble.json"
 
 
 def load_tokenizer(path: Path):  # noqa: ANN201 - a transformers tokenizer
@@ -44,10 +45,22 @@ class Predictor:
         return torch.softmax(logits, dim=-1).numpy()
 
 
+class EnsemblePredictor:
+    """The mean of several predictors' probabilities (members may differ in model, strategy, length)."""
+
+    def __init__(self, members: list[Predictor]) -> None:
+        self.members = members
+
+    def predict_proba(self, texts: Sequence[str], show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+        return np.mean([m.predict_proba(texts, show_progress, f"{description} ({i + 1}/{len(self.members)})")
+                        for i, m in enumerate(self.members)], axis=0)
+
+
 class Run:
     """A trained classifier with its config, labels and metrics, as saved by `headstart train`."""
 
-    def __init__(self, path: Path, config: TrainConfig, labels: list[str], metrics: dict[str, Any], predictor: Predictor) -> None:
+    def __init__(self, path: Path, config: TrainConfig, labels: list[str], metrics: dict[str, Any],
+                 predictor: Predictor | EnsemblePredictor) -> None:
         self.path = path
         self.config = config
         self.labels = labels
@@ -59,6 +72,8 @@ class Run:
         path = Path(path)
         if not path.is_dir():
             raise RunError(f"Run directory '{path}' does not exist; pass the --out folder of `headstart train`.")
+        if (path / ENSEMBLE_FILE).is_file():
+            return cls._load_ensemble(path)
         missing = [name for name in RUN_FILES if not (path / name).is_file()]
         if missing:
             raise RunError(f"'{path}' is not a complete headstart run (missing {missing}); retrain or pick another folder.")
@@ -68,6 +83,12 @@ class Run:
         classifier = load_classifier(path / "model")
         predictor = Predictor(classifier, load_tokenizer(path / "model"), labels, config.max_length, config.eval_batch_size)
         return cls(path, config, labels, metrics, predictor)
+
+    @classmethod
+    def _load_ensemble(cls, path: Path) -> Run:
+        members = [cls.load(path / member) for member in json.loads((path / ENSEMBLE_FILE).read_text(encoding="utf-8"))["members"]]
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        return cls(path, members[0].config, members[0].labels, metrics, EnsemblePredictor([m.predictor for m in members]))
 
     def predict_proba(self, texts: Sequence[str], show_progress: bool = True) -> np.ndarray:
         """Probabilities, one row per text and one column per label in `self.labels` order."""
