@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import headstart.compare as compare_module
+import headstart.grid as grid_module
 from headstart.cli import main
-from headstart.compare import compare, pareto_front
+from headstart.grid import compare, pareto_front
 
 OPTIONS = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "max_length": 32}
 
@@ -34,7 +34,7 @@ def test_grid_writes_leaderboard_plot_and_report_and_resumes(toy_csv: Path, tiny
     assert len({pd.read_csv(Path(r) / ".." / ".." / "data" / "test.csv").shape for r in runs.run}) == 1
 
     trained = []
-    monkeypatch.setattr(compare_module, "train", lambda **kwargs: trained.append(kwargs))
+    monkeypatch.setattr(grid_module, "train", lambda **kwargs: trained.append(kwargs))
     again = compare(toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=2, **OPTIONS)
     assert trained == [] and again.equals(board)
 

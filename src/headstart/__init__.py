@@ -1,9 +1,9 @@
 """headstart: transfer learning for text classification, from a labelled file to a served model."""
 
 from headstart.api import train
-from headstart.compare import compare
+from headstart.grid import compare
 from headstart.config import TrainConfig
-from headstart.ensemble import ensemble
+from headstart.ensembles import ensemble
 from headstart.errors import ConfigError, DataError, DataWarning, HeadstartError, ModelError, RunError
 from headstart.models.zoo import list_models
 from headstart.run import Run, load_run

@@ -127,7 +127,7 @@ def compare(
     quiet: Quiet = False,
 ) -> None:
     """Run models × strategies × seeds on one split: leaderboard (terminal, CSV, Markdown), Pareto plot, HTML report."""
-    from headstart.compare import compare as compare_api
+    from headstart.grid import compare as compare_api
     from headstart.reports.comparison import table_rows
 
     set_quiet(quiet)
@@ -155,7 +155,7 @@ def ensemble(
     as_json: AsJson = False,
 ) -> None:
     """Average the probabilities of several runs into one saved predictor (use it like any run)."""
-    from headstart.ensemble import ensemble as ensemble_api
+    from headstart.ensembles import ensemble as ensemble_api
 
     set_quiet(quiet)
     run = ensemble_api(runs, out=out, data=data, text_col=text_col, label_col=label_col, overwrite=overwrite)
