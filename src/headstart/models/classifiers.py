@@ -114,48 +114,15 @@ class SequenceClassifier(TextClassifier):
         return cls(load_pretrained(AutoModelForSequenceClassification, directory, allow_pickle))
 
 
-class EmbeddingClassifier(TextClassifier):
-    """A frozen encoder, mean pooling and a linear head (weights in `head.safetensors`)."""
+class FrozenEncoderClassifier(TextClassifier, ABC):
+    """A frozen encoder (saved as a Hugging Face folder) and a small head in `head.safetensors`."""
 
-    kind = "embedding-linear"
     HEAD_FILE = "head.safetensors"
 
-    def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(embed(self.encoder, input_ids, attention_mask))
-
-    def save(self, directory: Path) -> None:
-        self.encoder.save_pretrained(directory)
-        save_file({"weight": self.head.weight.detach().contiguous(), "bias": self.head.bias.detach().contiguous()},
-                  str(directory / self.HEAD_FILE))
-        self._write_kind(directory)
-
-    @classmethod
-    def load(cls, directory: Path, allow_pickle: bool = False) -> EmbeddingClassifier:
-        encoder = load_encoder(directory, allow_pickle)
-        weights = load_file(str(directory / cls.HEAD_FILE))
-        head = nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])
-        head.load_state_dict(weights)
-        return cls(encoder, head)
-
-
-class LayerMixClassifier(TextClassifier):
-    """A frozen encoder whose layers are mixed by a learned ScalarMixHead (weights in `head.safetensors`)."""
-
-    kind = "layer-mix"
-    HEAD_FILE = "head.safetensors"
-
-    def __init__(self, encoder: nn.Module, head: ScalarMixHead) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(embed_layers(self.encoder, input_ids, attention_mask))
 
     def save(self, directory: Path) -> None:
         self.encoder.save_pretrained(directory)
@@ -163,12 +130,46 @@ class LayerMixClassifier(TextClassifier):
         self._write_kind(directory)
 
     @classmethod
-    def load(cls, directory: Path, allow_pickle: bool = False) -> LayerMixClassifier:
-        weights = load_file(str(directory / cls.HEAD_FILE))
+    def load(cls, directory: Path, allow_pickle: bool = False) -> FrozenEncoderClassifier:
+        head = cls.head_from_weights(load_file(str(directory / cls.HEAD_FILE)))
+        return cls(load_encoder(directory, allow_pickle), head)
+
+    @staticmethod
+    @abstractmethod
+    def head_from_weights(weights: dict[str, torch.Tensor]) -> nn.Module:
+        """Rebuild the head, with its saved weights, from its state dict."""
+
+
+class EmbeddingClassifier(FrozenEncoderClassifier):
+    """Mean pooling of the last layer and a linear head."""
+
+    kind = "embedding-linear"
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(embed(self.encoder, input_ids, attention_mask))
+
+    @staticmethod
+    def head_from_weights(weights: dict[str, torch.Tensor]) -> nn.Linear:
+        classes, dim = weights["weight"].shape
+        head = nn.Linear(dim, classes)
+        head.load_state_dict(weights)
+        return head
+
+
+class LayerMixClassifier(FrozenEncoderClassifier):
+    """Every layer mean-pooled, mixed by a learned ScalarMixHead."""
+
+    kind = "layer-mix"
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(embed_layers(self.encoder, input_ids, attention_mask))
+
+    @staticmethod
+    def head_from_weights(weights: dict[str, torch.Tensor]) -> ScalarMixHead:
         classes, dim = weights["linear.weight"].shape
         head = ScalarMixHead(weights["mix_logits"].shape[0], dim, classes)
         head.load_state_dict(weights)
-        return cls(load_encoder(directory, allow_pickle), head)
+        return head
 
 
 def load_encoder(path: Path, allow_pickle: bool = False) -> nn.Module:
