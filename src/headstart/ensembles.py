@@ -8,14 +8,10 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from headstart.config import write_text_atomic
-from headstart.data.dataset import load_labelled
 from headstart.errors import ConfigError, DataError, RunError
-from headstart.evaluation.metrics import classification_metrics
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.run import ENSEMBLE_FILE, EnsemblePredictor, Run, replace_dir
+from headstart.run import ENSEMBLE_FILE, EnsemblePredictor, Run, replace_dir, score_file
 
 
 def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None = None, text_col: str | None = None,
@@ -40,12 +36,7 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     if data is not None:
-        labelled = load_labelled(str(data), text_col, label_col)
-        unseen = sorted(set(labelled.labels) - set(labels))
-        if unseen:
-            raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} the runs never saw (known: {labels}); fix the labels.")
-        probabilities = EnsemblePredictor([m.predictor for m in members]).predict_proba(labelled.texts)
-        metrics["test"] = classification_metrics(probabilities, np.array([labels.index(x) for x in labelled.labels]), labels)
+        metrics["test"] = score_file(EnsemblePredictor([m.predictor for m in members]), labels, data, text_col, label_col)
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], labels, staging / "confusion_matrix.png",
                               f"Ensemble on {Path(data).name}: confusion matrix")
 

@@ -7,6 +7,7 @@ seeded train/dev/test split, written once to <out>/data/, so seeds vary only the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,12 @@ from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data.dataset import load_splits
 from headstart.data.io import write_table_atomic
-from headstart.errors import ConfigError, HeadstartError
+from headstart.errors import ConfigError
 from headstart.progress import info
 from headstart.reports.comparison import write_comparison
-from headstart.run import Run
 from headstart.strategies import make_strategy
 
-COST_COLUMNS = {
-    "train_seconds": "train_seconds", "latency_ms_p50": "latency_ms_p50", "batch_texts_per_second": "batch_texts_per_second",
-    "model_size_bytes": "model_size_bytes", "parameters_trainable": "parameters_trainable",
-}
+COST_COLUMNS = ("train_seconds", "latency_ms_p50", "batch_texts_per_second", "model_size_bytes", "parameters_trainable")
 
 
 def cell_name(model: str, strategy: str, seed: int) -> str:
@@ -58,19 +55,20 @@ def compare(
     cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]
     for number, (model, strategy, seed) in enumerate(cells, start=1):
         run_dir = out / "runs" / cell_name(model, strategy, seed)
-        try:
-            run = Run.load(run_dir)
+        finished = run_dir / "metrics.json"  # a run folder only appears once complete
+        if finished.is_file():
+            metrics = json.loads(finished.read_text(encoding="utf-8"))
             info(f"[{number}/{len(cells)}] {run_dir.name}: done before, skipped")
-        except HeadstartError:
+        else:
             info(f"[{number}/{len(cells)}] {run_dir.name}")
             config = base.replace(data=files["train"], dataset=None, dev_data=files["dev"], test_data=files["test"],
                                   model=model, strategy=strategy, seed=seed)
             resume = (run_dir.parent / f".{run_dir.name}.partial" / "config.yaml").is_file()
             try:
-                run = train(out=run_dir, config=config, resume=resume, overwrite=True)
+                metrics = train(out=run_dir, config=config, resume=resume, overwrite=True).metrics
             except ConfigError:  # the interrupted cell had other options: start it over
-                run = train(out=run_dir, config=config, overwrite=True)
-        rows.append(_row(run, model, strategy, seed))
+                metrics = train(out=run_dir, config=config, overwrite=True).metrics
+        rows.append(_row(metrics, run_dir, model, strategy, seed))
     runs = pd.DataFrame(rows)
     board = leaderboard(runs)
     write_comparison(out, runs, board)
@@ -88,10 +86,10 @@ def _fixed_split(config: TrainConfig, folder: Path) -> dict[str, str]:
     return {name: str(path) for name, path in files.items()}
 
 
-def _row(run: Run, model: str, strategy: str, seed: int) -> dict[str, Any]:
-    test, cost = run.metrics["test"], run.metrics["cost"]
-    return {"model": model, "strategy": strategy, "seed": seed, "run": str(run.path),
-            "accuracy": test["accuracy"], "macro_f1": test["macro_f1"], **{k: cost[v] for k, v in COST_COLUMNS.items()}}
+def _row(metrics: dict[str, Any], run_dir: Path, model: str, strategy: str, seed: int) -> dict[str, Any]:
+    test, cost = metrics["test"], metrics["cost"]
+    return {"model": model, "strategy": strategy, "seed": seed, "run": str(run_dir),
+            "accuracy": test["accuracy"], "macro_f1": test["macro_f1"], **{name: cost[name] for name in COST_COLUMNS}}
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:

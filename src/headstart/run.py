@@ -99,15 +99,21 @@ class Run:
 
     def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
         """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>)."""
-        labelled = load_labelled(str(data), text_col, label_col)
-        unseen = sorted(set(labelled.labels) - set(self.labels))
-        if unseen:
-            raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {self.labels}); fix the labels or retrain.")
-        true_ids = np.array([self.labels.index(label) for label in labelled.labels])
-        metrics = classification_metrics(self.predict_proba(labelled.texts), true_ids, self.labels)
+        metrics = score_file(self.predictor, self.labels, data, text_col, label_col)
         target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem
         write_evaluation(target, metrics, self.labels, f"{Path(data).name}: confusion matrix")
         return metrics
+
+
+def score_file(predictor: Predictor | EnsemblePredictor, labels: list[str], data: str | Path,
+               text_col: str | None = None, label_col: str | None = None) -> dict[str, Any]:
+    """Classification metrics of `predictor` on a labelled file whose labels the model knows."""
+    labelled = load_labelled(str(data), text_col, label_col)
+    unseen = sorted(set(labelled.labels) - set(labels))
+    if unseen:
+        raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {labels}); fix the labels or retrain.")
+    true_ids = np.array([labels.index(label) for label in labelled.labels])
+    return classification_metrics(predictor.predict_proba(labelled.texts), true_ids, labels)
 
 
 def write_evaluation(target: Path, metrics: dict[str, Any], labels: list[str], title: str) -> None:

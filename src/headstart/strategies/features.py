@@ -64,6 +64,17 @@ def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_
     return embeddings
 
 
+def frozen_embeddings(job: TrainingJob, layers: bool = False) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """The frozen encoder and its cached train and dev embeddings (of every layer with `layers`)."""
+    config = job.config
+    encoder = load_encoder(job.model_path, config.allow_pickle).eval()
+    encoder.requires_grad_(False)
+    key, pad_id = model_fingerprint(job.model_path), job.tokenizer.pad_token_id
+    train_x = cached_embeddings(encoder, job.train, key, pad_id, config.eval_batch_size, "train", layers)
+    dev_x = cached_embeddings(encoder, job.dev, key, pad_id, config.eval_batch_size, "dev", layers)
+    return encoder, train_x, dev_x
+
+
 def linear_head(scaler: StandardScaler, model: LogisticRegression, num_classes: int) -> nn.Linear:
     """Fold standardisation into the logistic-regression weights: one nn.Linear giving the same logits."""
     coef, intercept = model.coef_, model.intercept_
@@ -86,12 +97,8 @@ class Features(Strategy):
 
     def fit(self, job: TrainingJob) -> EmbeddingClassifier:
         config = job.config
-        encoder = load_encoder(job.model_path, config.allow_pickle).eval()
-        encoder.requires_grad_(False)
-        model_key = model_fingerprint(job.model_path)
-        pad_id = job.tokenizer.pad_token_id
-        train_x = cached_embeddings(encoder, job.train, model_key, pad_id, config.eval_batch_size, "train").numpy()
-        dev_x = cached_embeddings(encoder, job.dev, model_key, pad_id, config.eval_batch_size, "dev").numpy()
+        encoder, train_x, dev_x = frozen_embeddings(job)
+        train_x, dev_x = train_x.numpy(), dev_x.numpy()
 
         scaler = StandardScaler().fit(train_x)
         train_z, dev_z = scaler.transform(train_x), scaler.transform(dev_x)

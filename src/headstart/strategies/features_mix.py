@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from headstart.config import option
-from headstart.models.classifiers import LayerMixClassifier, ScalarMixHead, load_encoder
+from headstart.models.classifiers import LayerMixClassifier, ScalarMixHead
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
-from headstart.strategies.features import cached_embeddings, model_fingerprint
+from headstart.strategies.features import frozen_embeddings
 
 
 @dataclass
@@ -38,11 +38,7 @@ class FeaturesMix(Strategy):
 
     def fit(self, job: TrainingJob) -> LayerMixClassifier:
         settings, config = self.config, job.config
-        encoder = load_encoder(job.model_path, config.allow_pickle).eval()
-        encoder.requires_grad_(False)
-        key, pad_id = model_fingerprint(job.model_path), job.tokenizer.pad_token_id
-        train_x = cached_embeddings(encoder, job.train, key, pad_id, config.eval_batch_size, "train", layers=True)
-        dev_x = cached_embeddings(encoder, job.dev, key, pad_id, config.eval_batch_size, "dev", layers=True)
+        encoder, train_x, dev_x = frozen_embeddings(job, layers=True)
         train_y = torch.tensor(job.train.label_ids)
 
         head = ScalarMixHead(train_x.shape[1], train_x.shape[2], len(job.labels))
