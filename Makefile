@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 # The virtualenv is rebuilt whenever the dependency pins change.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)

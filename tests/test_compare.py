@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import headstart
 import headstart.grid as grid_module
 from headstart.cli import main
 from headstart.grid import compare, pareto_front
@@ -39,6 +40,22 @@ def test_grid_writes_leaderboard_plot_and_report_and_resumes(toy_csv: Path, tiny
     assert trained == [] and again.equals(board)
 
 
+def test_grid_keeps_named_columns_and_extra_label_columns(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    frame = pd.read_csv(toy_csv)
+    frame = frame.rename(columns={"text": "body", "label": "topic"}).assign(length=["long" if len(t) > 80 else "short" for t in frame.text])
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    board = compare(tmp_path / "named.csv", out=tmp_path / "cmp", models=[tiny_model], strategies=["features"], seeds=1,
+                    text_col="body", label_col="topic", **OPTIONS)
+    assert board.strategy.tolist() == ["features"]
+    multi = compare(tmp_path / "named.csv", out=tmp_path / "cmp2", models=[tiny_model], strategies=["multitask"], seeds=1,
+                    text_col="body", label_col="topic", strategy_options={"multitask": {"columns": ["length"]}}, **OPTIONS)
+    assert multi.strategy.tolist() == ["multitask"]
+    run = headstart.load_run(next((tmp_path / "cmp2" / "runs").iterdir()))
+    assert set(run.head_labels) == {"label", "length"}
+    with pytest.raises(headstart.ConfigError, match="needs the further label columns"):
+        compare(tmp_path / "named.csv", out=tmp_path / "cmp3", models=[tiny_model], strategies=["multitask"], seeds=1)
+
+
 def test_pareto_front_keeps_only_undominated_points() -> None:
     quality = np.array([0.90, 0.95, 0.93, 0.80])
     latency = np.array([10.0, 30.0, 40.0, 5.0])
@@ -49,6 +66,12 @@ def test_compare_cli_rejects_unknown_strategy_before_training(tmp_path: Path, to
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", str(toy_csv), "--strategies", "finetune,magic", "--out", str(tmp_path / "c")])
     assert exit_info.value.code == 2 and "Unknown strategy 'magic'" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+    for option, message in (("r=16", "needs the strategy in front"), ("lora.r=16", "not among --strategies"),
+                            ("finetune.r=16", "has no option(s) ['r']")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["compare", str(toy_csv), "--strategies", "finetune", "--option", option, "--out", str(tmp_path / "c")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
 
 

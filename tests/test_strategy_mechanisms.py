@@ -31,9 +31,10 @@ def weights_before_and_after(tiny_model: str, run: headstart.Run) -> tuple[dict,
 def build(strategy: str, tiny_model: str, **config):  # noqa: ANN003, ANN201
     from headstart.strategies.base import TrainingJob
 
+    chosen = make_strategy(strategy)
+    config = {"lr": type(chosen).default_lr, **config}
     job = TrainingJob(config=TrainConfig(dataset="bbc-news", **config), model_path=Path(tiny_model), tokenizer=None,
                       labels=["a", "b", "c"], max_length=32, train=None, dev=None, workdir=Path("."), resume=False, accelerator=None)
-    chosen = make_strategy(strategy)
     return chosen, chosen.build(job), job.config
 
 
@@ -133,6 +134,14 @@ def test_every_schedule_peaks_at_lr_and_ends_low(name: str) -> None:
         optimizer.step()
         schedule.step()
     assert max(rates) == pytest.approx(1.0, abs=0.02) and rates[-1] < 0.05
+
+
+def test_each_strategy_brings_its_learning_rate_unless_one_is_given(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+    options = {key: value for key, value in TINY.items() if key != "lr"}
+    lora = headstart.train(toy_csv, out=tmp_path / "lora", model=tiny_model, strategy="lora", **options)
+    full = headstart.train(toy_csv, out=tmp_path / "full", model=tiny_model, strategy="finetune", **options)
+    given = headstart.train(toy_csv, out=tmp_path / "given", model=tiny_model, strategy="lora", **options, lr=3e-5)
+    assert (lora.config.lr, full.config.lr, given.config.lr) == (1e-3, 1e-4, 3e-5)
 
 
 def test_invalid_strategy_options_are_config_errors() -> None:

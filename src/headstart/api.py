@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig, write_text_atomic
-from headstart.data.dataset import Splits, load_splits
+from headstart.data.dataset import LabelledTexts, Splits, load_splits
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import folder_size, inference_speed, parameter_counts, peak_memory_mib
 from headstart.evaluation.metrics import classification_metrics
@@ -27,7 +27,7 @@ from headstart.progress import info
 from headstart.reports.model_card import model_card
 from headstart.run import Predictor, Run, load_tokenizer, replace_dir
 from headstart.strategies import TrainingJob, make_strategy
-from headstart.training.batching import choose_max_length, encode
+from headstart.training.batching import Encoded, choose_max_length, encode
 
 
 def train(
@@ -52,11 +52,13 @@ def train(
 
     model_path = resolve_model(config.model, config.allow_pickle)
     splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col,
-                         config.label_col, config.dev_size, config.test_size, config.seed)
+                         config.label_col, config.dev_size, config.test_size, config.seed, config.sample,
+                         tuple(strategy.extra_label_columns()))
     tokenizer = load_tokenizer(model_path)
     max_length = config.max_length or choose_max_length(
         tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path))
-    resolved = config.replace(max_length=max_length, strategy_options=strategy.config.to_dict())
+    resolved = config.replace(max_length=max_length, lr=config.lr or strategy.default_lr,
+                              strategy_options=strategy.config.to_dict())
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
@@ -64,12 +66,10 @@ def train(
     info(f"Training '{resolved.strategy}' on {resolved.model}: {len(splits.train)} train / {len(splits.dev)} dev / "
          f"{len(splits.test)} test texts, {len(splits.labels)} classes, max length {max_length} tokens.")
 
-    label_index = {label: i for i, label in enumerate(splits.labels)}
     job = TrainingJob(
         config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels, max_length=max_length,
-        train=encode(tokenizer, splits.train.texts, max_length, [label_index[x] for x in splits.train.labels]),
-        dev=encode(tokenizer, splits.dev.texts, max_length, [label_index[x] for x in splits.dev.labels]),
-        workdir=staging, resume=resume, accelerator=accelerator,
+        train=_encode(tokenizer, splits.train, splits, max_length), dev=_encode(tokenizer, splits.dev, splits, max_length),
+        workdir=staging, resume=resume, accelerator=accelerator, extra_labels=splits.extra_labels,
     )
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
@@ -81,6 +81,16 @@ def train(
         info(f"Run saved to {out}")
     accelerator.wait_for_everyone()
     return Run.load(out)
+
+
+def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, max_length: int) -> Encoded:
+    """Token ids plus class ids of the main label and of every extra label column."""
+    label_ids = [splits.labels.index(label) for label in part.labels]
+    extra_ids = None
+    if splits.extra_labels:
+        columns = [[splits.extra_labels[column].index(value) for value in part.extra[column]] for column in splits.extra_labels]
+        extra_ids = list(zip(*columns))
+    return encode(tokenizer, part.texts, max_length, label_ids, extra_ids)
 
 
 def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer: bool) -> None:
@@ -113,6 +123,12 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     true_ids = [labels.index(label) for label in splits.test.labels]
     test = classification_metrics(predictor.predict_proba(splits.test.texts, description="Testing"),
                                   np.array(true_ids), labels)
+    if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
+        heads = predictor.predict_heads(splits.test.texts, show_progress=False)
+        test["heads"] = {
+            column: classification_metrics(heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes)
+            for column, classes in splits.extra_labels.items()
+        }
 
     target = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(target, ignore_errors=True)

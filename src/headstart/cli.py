@@ -62,6 +62,7 @@ def train(
     label_col: LabelCol = None,
     dev_data: Annotated[str | None, typer.Option(help=HELP["dev_data"])] = None,
     test_data: Annotated[str | None, typer.Option(help=HELP["test_data"])] = None,
+    sample: Annotated[int | None, typer.Option(help=HELP["sample"])] = None,
     dev_size: Annotated[float | None, typer.Option(help=HELP["dev_size"])] = None,
     test_size: Annotated[float | None, typer.Option(help=HELP["test_size"])] = None,
     max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
@@ -116,10 +117,12 @@ def compare(
     dataset: Annotated[str | None, typer.Option(help=HELP["dataset"])] = None,
     models: Annotated[str, typer.Option(help="Comma-separated encoders.")] = TrainConfig.model,
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies (see `headstart strategies`).")] = "features,finetune",
+    option: Annotated[list[str] | None, typer.Option("--option", help="Strategy option STRATEGY.KEY=VALUE, e.g. lora.r=16 (repeatable).")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per (model, strategy); mean ± std are reported.")] = 3,
     out: Annotated[Path, typer.Option("--out", "-o", help="Comparison folder; rerunning skips finished cells.")] = Path("comparison"),
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    sample: Annotated[int | None, typer.Option(help=HELP["sample"])] = None,
     max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
     epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
     batch_size: Annotated[int | None, typer.Option(help=HELP["batch_size"])] = None,
@@ -131,16 +134,54 @@ def compare(
     from headstart.reports.comparison import table_rows
 
     set_quiet(quiet)
-    options = {k: v for k, v in {"text_col": text_col, "label_col": label_col, "max_length": max_length,
+    options = {k: v for k, v in {"text_col": text_col, "label_col": label_col, "sample": sample, "max_length": max_length,
                                  "epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
+    per_strategy: dict[str, dict[str, Any]] = {}
+    for key, value in parse_options(option or []).items():
+        name, dot, field = key.partition(".")
+        if not dot or not field:
+            raise ConfigError(f"compare's --option needs the strategy in front, e.g. lora.r=16; got '{key}'.")
+        per_strategy.setdefault(name, {})[field] = value
     board = compare_api(data, dataset=dataset, out=out, seeds=seeds, models=[m for m in models.split(",") if m],
-                        strategies=[s for s in strategies.split(",") if s], **options)
-    rows = table_rows(board)
-    table = Table(*rows[0], title="Leaderboard (★ Pareto front: macro-F1 vs latency)")
-    for row in rows:
-        table.add_row(*row.values())
-    stdout.print(table)
+                        strategies=[s for s in strategies.split(",") if s], strategy_options=per_strategy, **options)
+    print_rows(table_rows(board), "Leaderboard (★ Pareto front: macro-F1 vs latency)")
     stdout.print(f"Wrote {out / 'leaderboard.csv'}, {out / 'leaderboard.md'}, {out / 'pareto.png'}, {out / 'report.html'}")
+
+
+@app.command()
+def tune(
+    data: Annotated[str | None, typer.Argument(help=HELP["data"], show_default=False)] = None,
+    strategy: Annotated[str, typer.Option(help="Strategy whose settings are searched (see `headstart strategies`).")] = "finetune",
+    trials: Annotated[int, typer.Option(help="Finished trials wanted; rerunning the same command continues the study.")] = 20,
+    workers: Annotated[int, typer.Option(help="Trials run at once, in separate processes sharing the study file.")] = 1,
+    max_lengths: Annotated[str, typer.Option(help="Comma-separated truncation lengths to try (they set latency).")] = "64,128,256",
+    backend: Annotated[str, typer.Option(help="'optuna' (processes on this machine) or 'ray' (Ray Tune; needs the ray extra).")] = "optuna",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join, e.g. 'auto'; default: a local Ray.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Fixed strategy option KEY=VALUE (repeatable); searched ones are drawn on top.")] = None,
+    dataset: Annotated[str | None, typer.Option(help=HELP["dataset"])] = None,
+    model: Annotated[str | None, typer.Option(help=HELP["model"])] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Search folder: study journal, trials, Pareto front.")] = Path("tuning"),
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    sample: Annotated[int | None, typer.Option(help=HELP["sample"])] = None,
+    seed: Annotated[int | None, typer.Option(help=HELP["seed"])] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Search hyper-parameters with Optuna for macro-F1 and latency at once; report the Pareto front."""
+    from headstart.tuning import front_rows
+    from headstart.tuning import tune as tune_api
+
+    set_quiet(quiet)
+    try:
+        lengths = tuple(int(value) for value in max_lengths.split(",") if value.strip())
+    except ValueError:
+        raise ConfigError(f"--max-lengths must be comma-separated integers, got '{max_lengths}'.") from None
+    options = {k: v for k, v in {"model": model, "text_col": text_col, "label_col": label_col, "sample": sample,
+                                 "seed": seed}.items() if v is not None}
+    front = tune_api(data, dataset=dataset, out=out, strategy=strategy, trials=trials, workers=workers, max_lengths=lengths,
+                     backend=backend, ray_address=ray_address, strategy_options=parse_options(option or []), **options)
+    print_rows(front_rows(front), "Pareto front: dev macro-F1 against latency")
+    stdout.print(f"Wrote {out / 'trials.csv'}, {out / 'pareto.csv'}, {out / 'pareto.md'}, {out / 'pareto.png'}")
 
 
 @app.command()
@@ -224,10 +265,18 @@ def strategies() -> None:
     """List adaptation strategies, one line each, with their options."""
     from headstart.strategies import STRATEGIES
 
-    table = Table("strategy", "what it does", "options", title="Strategies")
+    table = Table("strategy", "what it does", "default lr", "options", title="Strategies")
     for name, cls in sorted(STRATEGIES.items()):
-        defaults = cls.config_class().to_dict()
-        table.add_row(name, cls.summary, ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-")
+        strategy = cls()
+        lr = "-" if strategy.default_lr is None else f"{strategy.default_lr:g}"
+        table.add_row(name, cls.summary, lr, ", ".join(f"{k}={v}" for k, v in strategy.config.to_dict().items()) or "-")
+    stdout.print(table)
+
+
+def print_rows(rows: list[dict[str, str]], title: str) -> None:
+    table = Table(*rows[0], title=title)
+    for row in rows:
+        table.add_row(*row.values())
     stdout.print(table)
 
 

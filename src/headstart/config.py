@@ -30,6 +30,7 @@ class TrainConfig:
     test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.")
     text_col: str | None = option(None, "Text column; found automatically when not given.")
     label_col: str | None = option(None, "Label column; found automatically when not given.")
+    sample: int | None = option(None, "Keep a stratified sample of N rows before splitting (of the train split when the file has a split column), for quick runs.")
     dev_size: float = option(0.1, "Fraction of the data held out for early stopping when no dev file is given.")
     test_size: float = option(0.2, "Fraction of the data held out for the final test when no test file is given.")
     # Model
@@ -43,7 +44,7 @@ class TrainConfig:
     # Optimisation
     epochs: int = option(4, "Maximum number of training epochs.")
     batch_size: int = option(16, "Training batch size per process.")
-    lr: float = option(1e-4, "Peak learning rate of AdamW.")
+    lr: float | None = option(None, "Peak learning rate of AdamW; by default the strategy's own (see `headstart strategies`).")
     weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
     warmup_ratio: float = option(0.1, "Fraction of steps spent warming the learning rate up linearly.")
     schedule: str = option("linear", "Learning-rate schedule: 'linear' (warm-up then linear decay), 'cosine', or 'stlr' (slanted triangular, ULMFiT).")
@@ -63,7 +64,7 @@ class TrainConfig:
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
-            ("lr", self.lr > 0, "greater than 0"),
+            ("lr", self.lr is None or self.lr > 0, "greater than 0"),
             ("weight_decay", self.weight_decay >= 0, "0 or more"),
             ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
             ("max_grad_norm", self.max_grad_norm >= 0, "0 or more"),
@@ -72,6 +73,7 @@ class TrainConfig:
             ("dev_size", 0 < self.dev_size < 1, "in (0, 1)"),
             ("test_size", 0 < self.test_size < 1, "in (0, 1)"),
             ("length_percentile", 0 < self.length_percentile <= 100, "in (0, 100]"),
+            ("sample", self.sample is None or self.sample >= 10, "at least 10"),
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
             ("mixed_precision", self.mixed_precision in ("no", "bf16", "fp16"), "one of 'no', 'bf16', 'fp16'"),
             ("schedule", self.schedule in ("linear", "cosine", "stlr"), "one of 'linear', 'cosine', 'stlr'"),

@@ -38,18 +38,26 @@ def compare(
     strategies: list[str],
     seeds: int = 3,
     dataset: str | None = None,
+    strategy_options: dict[str, dict[str, Any]] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
-    """Train every (model, strategy, seed) cell not yet done; write and return the leaderboard."""
+    """Train every (model, strategy, seed) cell not yet done; write and return the leaderboard.
+
+    `strategy_options` maps a strategy name to its options, e.g. {"lora": {"r": 16}}.
+    """
     if not models or not strategies:
         raise ConfigError("compare needs at least one model (--models) and one strategy (--strategies).")
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}.")
-    for strategy in strategies:
-        make_strategy(strategy)  # fail on a typo before hours of training
+    strategy_options = strategy_options or {}
+    unused = sorted(set(strategy_options) - set(strategies))
+    if unused:
+        raise ConfigError(f"Options given for {unused}, which are not among --strategies {strategies}.")
+    # Fail on a typo before hours of training; keep the label columns any strategy needs.
+    extra_cols = sorted({column for strategy in strategies
+                         for column in make_strategy(strategy, strategy_options.get(strategy)).extra_label_columns()})
     out = Path(out)
-    base = TrainConfig(data=None if data is None else str(data), dataset=dataset, **options)
-    files = _fixed_split(base, out / "data")
+    base = fixed_split(TrainConfig(data=None if data is None else str(data), dataset=dataset, **options), out / "data", tuple(extra_cols))
 
     rows = []
     cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]
@@ -61,8 +69,7 @@ def compare(
             info(f"[{number}/{len(cells)}] {run_dir.name}: done before, skipped")
         else:
             info(f"[{number}/{len(cells)}] {run_dir.name}")
-            config = base.replace(data=files["train"], dataset=None, dev_data=files["dev"], test_data=files["test"],
-                                  model=model, strategy=strategy, seed=seed)
+            config = base.replace(model=model, strategy=strategy, seed=seed, strategy_options=strategy_options.get(strategy, {}))
             resume = (run_dir.parent / f".{run_dir.name}.partial" / "config.yaml").is_file()
             try:
                 metrics = train(out=run_dir, config=config, resume=resume, overwrite=True).metrics
@@ -75,15 +82,18 @@ def compare(
     return board
 
 
-def _fixed_split(config: TrainConfig, folder: Path) -> dict[str, str]:
+def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] = ()) -> TrainConfig:
+    """Write the split once as text/label files (plus any extra label columns) and return `config`
+    pointed at them, so every run of a grid or a search sees the same train/dev/test texts."""
     files = {name: folder / f"{name}.csv" for name in ("train", "dev", "test")}
     if not all(path.is_file() for path in files.values()):
         splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col,
-                             config.label_col, config.dev_size, config.test_size, config.seed)
+                             config.label_col, config.dev_size, config.test_size, config.seed, config.sample, extra_cols)
         for name in files:
             part = getattr(splits, name)
-            write_table_atomic(pd.DataFrame({"text": part.texts, "label": part.labels}), files[name])
-    return {name: str(path) for name, path in files.items()}
+            write_table_atomic(pd.DataFrame({**part.extra, "text": part.texts, "label": part.labels}), files[name])
+    return config.replace(data=str(files["train"]), dataset=None, dev_data=str(files["dev"]), test_data=str(files["test"]),
+                          text_col="text", label_col="label", sample=None)
 
 
 def _row(metrics: dict[str, Any], run_dir: Path, model: str, strategy: str, seed: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from headstart.run import load_run
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None) -> int:
-    """Write the input rows plus `predicted_label` and one `prob_<label>` column per class; returns the row count."""
+    """Write the input rows plus `predicted_label` and one `prob_<label>` column per class (for a multi-task run
+    also `predicted_<column>` and `prob_<column>_<label>` per further column); returns the row count."""
     output_path = Path(output_path)
     if output_path.suffix.lower() not in FORMATS:
         raise DataError(f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one of {', '.join(sorted(FORMATS))}.")
@@ -21,9 +22,12 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     frame = read_table(input_path)
     source = f"'{Path(input_path).name}'"
     texts = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
-    probabilities = run.predict_proba(texts)
-    result = frame.copy()
-    result["predicted_label"] = [run.labels[i] for i in probabilities.argmax(axis=1)]
-    result = pd.concat([result, pd.DataFrame(probabilities, columns=[f"prob_{label}" for label in run.labels], index=frame.index)], axis=1)
+    columns = {}
+    for head, probabilities in run.predictor.predict_heads(texts).items():
+        labels = run.head_labels[head]
+        prefix = "prob" if head == "label" else f"prob_{head}"
+        columns[f"predicted_{head}"] = [labels[i] for i in probabilities.argmax(axis=1)]
+        columns.update({f"{prefix}_{label}": probabilities[:, i] for i, label in enumerate(labels)})
+    result = pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
     write_table_atomic(result, output_path)
     return len(result)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from headstart.data.dataset import load_labelled
 from headstart.errors import DataError, RunError
 from headstart.evaluation.metrics import classification_metrics
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.models.classifiers import TextClassifier, load_classifier
+from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
 from headstart.training.batching import encode, forward_in_batches
 
 RUN_FILES = ("config.yaml", "labels.json", "metrics.json", "model/classifier.json")
@@ -38,11 +39,22 @@ class Predictor:
         self.labels = labels
         self.max_length = max_length
         self.batch_size = batch_size
+        # Class names per head: the main label, then a multi-task run's further columns.
+        self.head_labels: dict[str, list[str]] = getattr(classifier, "head_labels", {"label": labels})
 
     def predict_proba(self, texts: Sequence[str], show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+        return torch.softmax(self._logits(self.classifier, texts, show_progress, description), dim=-1).numpy()
+
+    def predict_heads(self, texts: Sequence[str], show_progress: bool = True) -> dict[str, np.ndarray]:
+        """Probabilities of every head, by column name (only 'label' unless the run is multi-task)."""
+        if not isinstance(self.classifier, MultiTaskClassifier):
+            return {"label": self.predict_proba(texts, show_progress)}
+        logits = self._logits(functools.partial(self.classifier, all_heads=True), texts, show_progress, "Predicting")
+        return {name: torch.softmax(part, dim=-1).numpy() for name, part in self.classifier.split_logits(logits).items()}
+
+    def _logits(self, forward: Callable[..., torch.Tensor], texts: Sequence[str], show_progress: bool, description: str) -> torch.Tensor:
         encoded = encode(self.tokenizer, texts, self.max_length)
-        logits = forward_in_batches(self.classifier, encoded, self.batch_size, self.tokenizer.pad_token_id, description, show_progress)
-        return torch.softmax(logits, dim=-1).numpy()
+        return forward_in_batches(forward, encoded, self.batch_size, self.tokenizer.pad_token_id, description, show_progress)
 
 
 class EnsemblePredictor:
@@ -50,10 +62,14 @@ class EnsemblePredictor:
 
     def __init__(self, members: list[Predictor]) -> None:
         self.members = members
+        self.head_labels = {"label": members[0].labels}
 
     def predict_proba(self, texts: Sequence[str], show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
         return np.mean([m.predict_proba(texts, show_progress, f"{description} ({i + 1}/{len(self.members)})")
                         for i, m in enumerate(self.members)], axis=0)
+
+    def predict_heads(self, texts: Sequence[str], show_progress: bool = True) -> dict[str, np.ndarray]:
+        return {"label": self.predict_proba(texts, show_progress)}
 
 
 class Run:
@@ -96,6 +112,16 @@ class Run:
 
     def predict(self, texts: Sequence[str], show_progress: bool = True) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts, show_progress).argmax(axis=1)]
+
+    @property
+    def head_labels(self) -> dict[str, list[str]]:
+        """Class names of every head: 'label' first, then each further column of a multi-task run."""
+        return self.predictor.head_labels
+
+    def predict_heads(self, texts: Sequence[str], show_progress: bool = True) -> dict[str, list[str]]:
+        """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""
+        probabilities = self.predictor.predict_heads(list(texts), show_progress)
+        return {name: [self.head_labels[name][i] for i in probs.argmax(axis=1)] for name, probs in probabilities.items()}
 
     def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
         """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "de
 class LabelledTexts:
     texts: list[str]
     labels: list[str]
+    extra: dict[str, list[str]] = field(default_factory=dict)  # more label columns (multi-task), by name
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -40,6 +41,7 @@ class Splits:
     dev: LabelledTexts
     test: LabelledTexts
     labels: list[str]  # sorted class names; index = class id
+    extra_labels: dict[str, list[str]] = field(default_factory=dict)  # the same for each extra label column
 
 
 def find_column(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, source: str, flag: str) -> str:
@@ -68,14 +70,19 @@ def check_texts(texts: pd.Series, source: str, first_row: int = 2) -> list[str]:
     return texts.astype(str).tolist()
 
 
-def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str, source: str) -> LabelledTexts:
+def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str, source: str, extra_cols: tuple[str, ...] = ()) -> LabelledTexts:
     texts = check_texts(frame[text_col], source)
-    labels = frame[label_col]
+    extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
+                                  source, f"'{column}' label") for column in extra_cols}
+    return LabelledTexts(texts, check_labels(frame[label_col], source, "label"), extra)
+
+
+def check_labels(labels: pd.Series, source: str, what: str) -> list[str]:
     missing = labels.isna() | labels.fillna("").astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
     if missing.any():
         rows = [int(i) + 2 for i in missing.to_numpy().nonzero()[0][:5]]
-        raise DataError(f"{int(missing.sum())} row(s) of {source} have no label (rows {rows}); label or remove them.")
-    return LabelledTexts(texts, labels.astype(str).str.strip().tolist())
+        raise DataError(f"{int(missing.sum())} row(s) of {source} have no {what} (rows {rows}); label or remove them.")
+    return labels.astype(str).str.strip().tolist()
 
 
 def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str]:
@@ -85,12 +92,12 @@ def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str
     return read_table(data), f"'{Path(data).name}'"
 
 
-def load_labelled(path: str, text_col: str | None, label_col: str | None) -> LabelledTexts:
+def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_cols: tuple[str, ...] = ()) -> LabelledTexts:
     frame = read_table(path)
     source = f"'{Path(path).name}'"
     text_col = find_text_column(frame, text_col, source)
     label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
-    return to_labelled(frame, text_col, label_col, source)
+    return to_labelled(frame, text_col, label_col, source, extra_cols)
 
 
 def load_splits(
@@ -103,7 +110,13 @@ def load_splits(
     dev_size: float = 0.1,
     test_size: float = 0.2,
     seed: int = 42,
+    sample: int | None = None,
+    extra_label_cols: tuple[str, ...] = (),
 ) -> Splits:
+    """Train/dev/test from one file (its split column or a seeded stratified split) or separate files.
+
+    `extra_label_cols` are further label columns read beside the main one (multi-task training).
+    """
     frame, source = load_frame(data, dataset)
     text_col = find_text_column(frame, text_col, source)
     label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
@@ -114,32 +127,38 @@ def load_splits(
         unknown = sorted(set(names) - set(SPLIT_NAMES))
         if unknown:
             raise DataError(f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test.")
-        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)")
+        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)", extra_label_cols)
                  for name in ("train", "dev", "test")}
         for name in ("train", "dev"):
             if len(parts[name]) == 0:
                 raise DataError(f"The '{split_col}' column of {source} has no '{name}' rows; add some or drop the column.")
         train, dev, test = parts["train"], parts["dev"], parts["test"] if len(parts["test"]) else parts["dev"]
+        train = stratified_sample(train, sample, seed, source)
     else:
-        everything = to_labelled(frame, text_col, label_col, source)
+        everything = to_labelled(frame, text_col, label_col, source, extra_label_cols)
         check_classes(everything.labels, source)
+        everything = stratified_sample(everything, sample, seed, source)
         train, dev, test = everything, None, None
         if test_data is None:
             train, test = stratified_split(train, test_size, seed, source)
         if dev_data is None:
             train, dev = stratified_split(train, dev_size / (1 - (test_size if test_data is None else 0)), seed, source)
         if dev_data is not None:
-            dev = load_labelled(dev_data, text_col, label_col)
+            dev = load_labelled(dev_data, text_col, label_col, extra_label_cols)
         if test_data is not None:
-            test = load_labelled(test_data, text_col, label_col)
+            test = load_labelled(test_data, text_col, label_col, extra_label_cols)
 
     labels = check_classes(train.labels, f"the training split of {source}")
+    extra_labels = {column: check_classes(train.extra[column], f"column '{column}' of the training split of {source}")
+                    for column in extra_label_cols}
     for name, part in (("dev", dev), ("test", test)):
-        unseen = sorted(set(part.labels) - set(labels))
-        if unseen:
-            raise DataError(f"The {name} data has label(s) {unseen[:5]} never seen in training; fix them or add training examples.")
+        for column, known, given in (("label", labels, part.labels),
+                                     *((column, extra_labels[column], part.extra[column]) for column in extra_label_cols)):
+            unseen = sorted(set(given) - set(known))
+            if unseen:
+                raise DataError(f"The {name} data has {column} value(s) {unseen[:5]} never seen in training; fix them or add training examples.")
     warn_duplicates(train, test)
-    return Splits(train=train, dev=dev, test=test, labels=labels)
+    return Splits(train=train, dev=dev, test=test, labels=labels, extra_labels=extra_labels)
 
 
 def check_classes(labels: list[str], source: str) -> list[str]:
@@ -149,7 +168,7 @@ def check_classes(labels: list[str], source: str) -> list[str]:
     return classes
 
 
-def stratified_split(part: LabelledTexts, fraction: float, seed: int, source: str) -> tuple[LabelledTexts, LabelledTexts]:
+def stratified_split(part: LabelledTexts, fraction: float | int, seed: int, source: str) -> tuple[LabelledTexts, LabelledTexts]:
     counts = pd.Series(part.labels).value_counts()
     rare = sorted(counts[counts < 3].index.tolist())
     if rare:
@@ -164,8 +183,17 @@ def stratified_split(part: LabelledTexts, fraction: float, seed: int, source: st
     return _subset(part, train_idx), _subset(part, held_idx)
 
 
+def stratified_sample(part: LabelledTexts, size: int | None, seed: int, source: str) -> LabelledTexts:
+    """`size` rows with the label proportions of `part` (all of it when size is None or larger)."""
+    if size is None or size >= len(part):
+        return part
+    _, sample = stratified_split(part, size, seed, source)
+    return sample
+
+
 def _subset(part: LabelledTexts, indices: list[int]) -> LabelledTexts:
-    return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices])
+    return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices],
+                         {column: [values[i] for i in indices] for column, values in part.extra.items()})
 
 
 def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:

@@ -172,6 +172,50 @@ class LayerMixClassifier(FrozenEncoderClassifier):
         return head
 
 
+class MultiTaskClassifier(TextClassifier):
+    """One shared encoder, mean pooling, and one linear head per label column.
+
+    `forward` returns the first (main) head's logits, so everything built for one classifier works
+    unchanged; `forward(..., all_heads=True)` returns every head's logits side by side.
+    """
+
+    kind = "multi-task"
+    HEADS_FILE = "heads.safetensors"
+    LABELS_FILE = "heads.json"
+
+    def __init__(self, encoder: nn.Module, head_labels: dict[str, list[str]], dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head_labels = head_labels  # column name -> class names, main column first
+        self.dropout = nn.Dropout(dropout)
+        dim = encoder.config.hidden_size
+        self.heads = nn.ModuleList(nn.Linear(dim, len(labels)) for labels in head_labels.values())
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, all_heads: bool = False) -> torch.Tensor:
+        pooled = self.dropout(embed(self.encoder, input_ids, attention_mask))
+        if not all_heads:
+            return self.heads[0](pooled)
+        return torch.cat([head(pooled) for head in self.heads], dim=-1)
+
+    def split_logits(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output of forward(all_heads=True), cut back into one tensor per head."""
+        sizes = [len(labels) for labels in self.head_labels.values()]
+        return dict(zip(self.head_labels, logits.split(sizes, dim=-1)))
+
+    def save(self, directory: Path) -> None:
+        self.encoder.save_pretrained(directory)
+        save_file({k: v.detach().contiguous() for k, v in self.heads.state_dict().items()}, str(directory / self.HEADS_FILE))
+        (directory / self.LABELS_FILE).write_text(json.dumps(self.head_labels), encoding="utf-8")
+        self._write_kind(directory)
+
+    @classmethod
+    def load(cls, directory: Path, allow_pickle: bool = False) -> MultiTaskClassifier:
+        head_labels = json.loads((directory / cls.LABELS_FILE).read_text(encoding="utf-8"))
+        classifier = cls(load_encoder(directory, allow_pickle), head_labels)
+        classifier.heads.load_state_dict(load_file(str(directory / cls.HEADS_FILE)))
+        return classifier
+
+
 def load_encoder(path: Path, allow_pickle: bool = False) -> nn.Module:
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     extra = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta", "xlm-roberta"} else {}
@@ -182,6 +226,7 @@ CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
     SequenceClassifier.kind: SequenceClassifier,
     EmbeddingClassifier.kind: EmbeddingClassifier,
     LayerMixClassifier.kind: LayerMixClassifier,
+    MultiTaskClassifier.kind: MultiTaskClassifier,
 }
 
 

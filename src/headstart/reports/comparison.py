@@ -31,11 +31,11 @@ def table_rows(board: pd.DataFrame) -> list[dict[str, str]]:
     ]
 
 
-def markdown_table(rows: list[dict[str, str]]) -> str:
+def markdown_table(rows: list[dict[str, str]], note: str = "★ on the Pareto front of macro-F1 against single-text latency.") -> str:
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in rows]
-    return "\n".join(lines) + "\n\n★ on the Pareto front of macro-F1 against single-text latency.\n"
+    return "\n".join(lines) + f"\n\n{note}\n"
 
 
 def _png_data_uri(path: Path) -> str:

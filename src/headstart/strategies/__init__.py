@@ -1,7 +1,7 @@
 """Adaptation strategies. Importing a strategy module registers it."""
 
 from headstart.strategies import (  # noqa: F401  (importing a strategy module registers it)
-    adapters, bitfit, discriminative_lr, features, features_mix, finetune, gradual_unfreeze, l2sp, lora,
+    adapters, bitfit, dapt, discriminative_lr, features, features_mix, finetune, gradual_unfreeze, l2sp, lora, multitask,
 )
 from headstart.strategies.base import STRATEGIES, EncoderTuning, Strategy, StrategyConfig, TrainingJob, make_strategy, register_strategy
 

@@ -22,6 +22,7 @@ class AdaptersConfig(StrategyConfig):
 class Adapters(PeftTuning):
     name = "adapters"
     summary = "(IA)³ adapters through peft: learned rescaling vectors and the head train; merged into the saved model."
+    default_lr = 1e-3
     config_class = AdaptersConfig
 
     def peft_config(self) -> PeftConfig:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from headstart.errors import ConfigError
@@ -59,6 +60,7 @@ class TrainingJob:
     workdir: Path  # staging folder of the run: checkpoints live here until the run is complete
     resume: bool
     accelerator: Accelerator
+    extra_labels: dict[str, list[str]] = field(default_factory=dict)  # classes of each extra label column
     summary: dict[str, Any] = field(default_factory=dict)  # filled by fit: history, steps, ...
 
 
@@ -66,6 +68,7 @@ class Strategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line, shown by `headstart strategies`
     config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
+    default_lr: ClassVar[float | None] = None  # None: the strategy has no gradient steps to size
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -74,9 +77,22 @@ class Strategy(ABC):
     def fit(self, job: TrainingJob) -> TextClassifier:
         """Return a trained classifier (on CPU, in eval mode is not required)."""
 
+    def extra_label_columns(self) -> list[str]:
+        """Label columns this strategy reads besides the main one (multi-task); none by default."""
+        return []
+
+    @staticmethod
+    def search_space(trial: Any) -> dict[str, Any]:
+        """Strategy options `headstart tune` tries, drawn from an Optuna trial; none by default."""
+        return {}
+
 
 class EncoderTuning(Strategy):
     """Strategies that train through the shared loop. The defaults are plain full fine-tuning."""
+
+    # Peak AdamW rate when the user gives none: methods that train few weights need larger steps
+    # (LoRA, IA3 and BitFit work near 1e-3, full fine-tuning near 1e-4 or below).
+    default_lr: ClassVar[float] = 1e-4
 
     def build(self, job: TrainingJob) -> TextClassifier:
         from headstart.models.classifiers import SequenceClassifier
@@ -103,6 +119,11 @@ class EncoderTuning(Strategy):
              "depth": depth}
             for (depth, decays), params in sorted(groups.items())
         ]
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], class_weights: torch.Tensor | None) -> torch.Tensor:
+        """The task loss of one batch: cross-entropy on the main label."""
+        logits = model(batch["input_ids"], batch["attention_mask"])
+        return F.cross_entropy(logits, batch["labels"], weight=class_weights)
 
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
         """An extra loss term added to the task loss (None: nothing to add)."""

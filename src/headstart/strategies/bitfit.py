@@ -10,6 +10,7 @@ from headstart.strategies.base import EncoderTuning, TrainingJob, layer_depths, 
 class BitFit(EncoderTuning):
     name = "bitfit"
     summary = "Only biases train (plus the classification head): ~0.1 % of the weights, little forgetting."
+    default_lr = 1e-3
 
     def build(self, job: TrainingJob) -> TextClassifier:
         model = super().build(job)

@@ -4,6 +4,7 @@ features, train more slowly. Any strategy gets the same with --layer-lr-decay.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from headstart.config import TrainConfig, option
 from headstart.strategies.base import EncoderTuning, StrategyConfig, register_strategy
@@ -23,6 +24,10 @@ class DiscriminativeLR(EncoderTuning):
     name = "discriminative-lr"
     summary = "Full fine-tuning with layer-wise learning-rate decay: lr × decay^depth from the top."
     config_class = DiscriminativeLRConfig
+
+    @staticmethod
+    def search_space(trial: Any) -> dict[str, Any]:
+        return {"decay": trial.suggest_float("decay", 0.5, 0.95)}
 
     def layer_lr_decay(self, config: TrainConfig) -> float:
         return self.config.decay

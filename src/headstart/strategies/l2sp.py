@@ -30,6 +30,10 @@ class L2SP(EncoderTuning):
     summary = "Full fine-tuning with the penalty α/2‖w − w₀‖² toward the pretrained weights plus β/2‖head‖²."
     config_class = L2SPConfig
 
+    @staticmethod
+    def search_space(trial: Any) -> dict[str, Any]:
+        return {"alpha": trial.suggest_float("alpha", 1e-4, 1.0, log=True)}
+
     def build(self, job: TrainingJob) -> TextClassifier:
         model = super().build(job)
         depths = layer_depths(model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from peft import LoraConfig, PeftConfig, TaskType
 
@@ -27,7 +28,13 @@ class LoRAConfig(StrategyConfig):
 class LoRA(PeftTuning):
     name = "lora"
     summary = "LoRA through peft: frozen encoder, low-rank updates and the head train; merged into the saved model."
+    default_lr = 1e-3
     config_class = LoRAConfig
+
+    @staticmethod
+    def search_space(trial: Any) -> dict[str, Any]:
+        rank = trial.suggest_categorical("r", [4, 8, 16])
+        return {"r": rank, "alpha": 2 * rank}
 
     def peft_config(self) -> PeftConfig:
         return LoraConfig(task_type=TaskType.SEQ_CLS, r=self.config.r, lora_alpha=self.config.alpha,

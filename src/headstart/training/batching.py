@@ -17,10 +17,12 @@ from headstart.progress import progress_bar
 
 @dataclass(frozen=True)
 class Encoded:
-    """Token ids per text (already truncated) and optional class ids."""
+    """Token ids per text (already truncated), optional class ids, and optional class ids of further
+    label columns (one tuple per text; multi-task training)."""
 
     input_ids: list[list[int]]
     label_ids: list[int] | None = None
+    extra_label_ids: list[tuple[int, ...]] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -36,20 +38,27 @@ def choose_max_length(tokenizer, texts: Sequence[str], percentile: float, model_
     return max(8, min(wanted, model_limit))
 
 
-def encode(tokenizer, texts: Sequence[str], max_length: int, label_ids: list[int] | None = None) -> Encoded:  # noqa: ANN001
+def encode(tokenizer, texts: Sequence[str], max_length: int, label_ids: list[int] | None = None,  # noqa: ANN001
+           extra_label_ids: list[tuple[int, ...]] | None = None) -> Encoded:
     ids = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
-    return Encoded(ids, label_ids)
+    return Encoded(ids, label_ids, extra_label_ids)
 
 
-def pad_batch(rows: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
-    longest = max(len(ids) for ids, _ in rows)
+Row = tuple[list[int], int, tuple[int, ...] | None]  # token ids, class id (-1: none), extra class ids
+
+
+def pad_batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
+    longest = max(len(ids) for ids, _, _ in rows)
     input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
-    for row, (ids, _) in enumerate(rows):
+    for row, (ids, _, _) in enumerate(rows):
         input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention_mask[row, : len(ids)] = 1
-    labels = torch.tensor([label for _, label in rows], dtype=torch.long)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask,
+             "labels": torch.tensor([label for _, label, _ in rows], dtype=torch.long)}
+    if rows[0][2] is not None:
+        batch["extra_labels"] = torch.tensor([extra for _, _, extra in rows], dtype=torch.long)  # (batch, columns)
+    return batch
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -59,9 +68,10 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.encoded)
 
-    def __getitem__(self, index: int) -> tuple[list[int], int]:
+    def __getitem__(self, index: int) -> Row:
         label = self.encoded.label_ids[index] if self.encoded.label_ids is not None else -1
-        return self.encoded.input_ids[index], label
+        extra = self.encoded.extra_label_ids[index] if self.encoded.extra_label_ids is not None else None
+        return self.encoded.input_ids[index], label, extra
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
@@ -124,7 +134,7 @@ def forward_in_batches(
     order: list[int] = []
     with progress_bar(description, total=len(encoded), enabled=show_progress) as bar:
         for indices in LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed=0, shuffle=False):
-            batch = pad_batch([(encoded.input_ids[i], -1) for i in indices], pad_id)
+            batch = pad_batch([(encoded.input_ids[i], -1, None) for i in indices], pad_id)
             outputs.append(forward(batch["input_ids"], batch["attention_mask"]).float())
             order.extend(indices)
             bar.advance(len(indices))

@@ -2,7 +2,7 @@
 
 Read top to bottom: data loaders, optimiser and schedule, Accelerate, then epochs of steps with a
 dev evaluation after each epoch (early stopping on macro-F1) and checkpoints for --resume.
-Strategies change it only through their hooks: parameter_groups, penalty, on_epoch_start.
+Strategies change it only through their hooks: parameter_groups, loss, penalty, on_epoch_start.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
@@ -105,8 +104,7 @@ def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: Traini
             for batch_index, batch in enumerate(train_loader):
                 if batch_index < state.batches_done:  # trained before the interruption
                     continue
-                logits = model(batch["input_ids"], batch["attention_mask"])
-                loss = F.cross_entropy(logits, batch["labels"], weight=weights)
+                loss = strategy.loss(model, batch, weights)
                 extra = strategy.penalty(unwrapped)
                 if extra is not None:
                     loss = loss + extra
