@@ -260,6 +260,13 @@ def models(
     stdout.print(table)
 
 
+COMBINED_METHODS = (
+    ("stlr", "Slanted triangular learning rate (ULMFiT): short linear rise, long linear fall.", "--schedule stlr"),
+    ("discriminative lr", "Layer-wise learning-rate decay, lr × decay^depth from the top.", "--layer-lr-decay 0.8"),
+    ("ensemble", "Mean of several runs' probabilities, saved as one run.", "headstart ensemble RUN RUN ... --out DIR"),
+)
+
+
 @app.command()
 def strategies() -> None:
     """List adaptation strategies, one line each, with their options."""
@@ -271,6 +278,10 @@ def strategies() -> None:
         lr = "-" if strategy.default_lr is None else f"{strategy.default_lr:g}"
         table.add_row(name, cls.summary, lr, ", ".join(f"{k}={v}" for k, v in strategy.config.to_dict().items()) or "-")
     stdout.print(table)
+    combine = Table("method", "what it does", "how", title="Combined with any strategy")
+    for row in COMBINED_METHODS:
+        combine.add_row(*row)
+    stdout.print(combine)
 
 
 def print_rows(rows: list[dict[str, str]], title: str) -> None:
