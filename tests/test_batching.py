@@ -34,7 +34,7 @@ def test_grouped_batches_waste_far_less_padding_than_random_ones() -> None:
 
 
 def test_pad_batch_pads_to_the_longest_row() -> None:
-    batch = pad_batch([([101, 5, 102], 1, None), ([101, 102], 0, None)], pad_id=0)
+    batch = pad_batch([([101, 5, 102], 1, None, 0), ([101, 102], 0, None, 1)], pad_id=0)
     assert batch["input_ids"].tolist() == [[101, 5, 102], [101, 102, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].tolist() == [1, 0]

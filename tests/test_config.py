@@ -32,3 +32,13 @@ def test_defaults_are_not_shared_between_instances() -> None:
 def test_invalid_values_are_refused_with_the_option_name(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"'{field}'"):
         TrainConfig(dataset="bbc-news", **{field: value})
+
+
+def test_atomic_writes_get_the_usual_file_permissions(tmp_path) -> None:  # noqa: ANN001
+    import os
+
+    from headstart.config import write_text_atomic
+
+    write_text_atomic(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    assert os.stat(tmp_path / "a.txt").st_mode == os.stat(tmp_path / "b.txt").st_mode

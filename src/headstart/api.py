@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig, write_text_atomic
-from headstart.data.dataset import LabelledTexts, Splits, load_splits
+from headstart.data.dataset import LabelledTexts, Splits, splits_for
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import folder_size, inference_speed, parameter_counts, peak_memory_mib
 from headstart.evaluation.metrics import classification_metrics
@@ -27,7 +27,7 @@ from headstart.progress import info
 from headstart.reports.model_card import model_card
 from headstart.run import Predictor, Run, load_tokenizer, replace_dir
 from headstart.strategies import TrainingJob, make_strategy
-from headstart.training.batching import Encoded, choose_max_length, encode
+from headstart.training.batching import Encoded, Windowing, choose_max_length, encode
 
 
 def train(
@@ -51,14 +51,16 @@ def train(
     staging = out.with_name(f".{out.name}.partial")
 
     model_path = resolve_model(config.model, config.allow_pickle)
-    splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col,
-                         config.label_col, config.dev_size, config.test_size, config.seed, config.sample,
-                         tuple(strategy.extra_label_columns()))
+    splits = splits_for(config, tuple(strategy.extra_label_columns()))
     tokenizer = load_tokenizer(model_path)
     max_length = config.max_length or choose_max_length(
-        tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path))
-    resolved = config.replace(max_length=max_length, lr=config.lr or strategy.default_lr,
+        tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path), splits.train.pairs)
+    if config.stride is not None and (splits.pair_col is not None or config.stride > max_length // 2):
+        raise ConfigError(f"--stride {config.stride} needs single texts (not pairs) and at most half of the window "
+                          f"({max_length} tokens), so windows move forward; lower it or drop it.")
+    resolved = config.replace(max_length=max_length, lr=config.lr or strategy.default_lr, text_pair_col=splits.pair_col,
                               strategy_options=strategy.config.to_dict())
+    window = Windowing.from_config(resolved)
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
@@ -68,7 +70,7 @@ def train(
 
     job = TrainingJob(
         config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels, max_length=max_length,
-        train=_encode(tokenizer, splits.train, splits, max_length), dev=_encode(tokenizer, splits.dev, splits, max_length),
+        train=_encode(tokenizer, splits.train, splits, window), dev=_encode(tokenizer, splits.dev, splits, window),
         workdir=staging, resume=resume, accelerator=accelerator, extra_labels=splits.extra_labels,
     )
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
@@ -83,14 +85,14 @@ def train(
     return Run.load(out)
 
 
-def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, max_length: int) -> Encoded:
+def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, window: Windowing) -> Encoded:
     """Token ids plus class ids of the main label and of every extra label column."""
     label_ids = [splits.labels.index(label) for label in part.labels]
     extra_ids = None
     if splits.extra_labels:
         columns = [[splits.extra_labels[column].index(value) for value in part.extra[column]] for column in splits.extra_labels]
         extra_ids = list(zip(*columns))
-    return encode(tokenizer, part.texts, max_length, label_ids, extra_ids)
+    return encode(tokenizer, part.texts, window, label_ids, extra_ids, part.pairs)
 
 
 def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer: bool) -> None:
@@ -119,12 +121,12 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
                splits: Splits, job: TrainingJob, train_seconds: float) -> None:
     """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
     labels = splits.labels
-    predictor = Predictor(classifier, tokenizer, labels, config.max_length, config.eval_batch_size)
+    predictor = Predictor(classifier, tokenizer, labels, Windowing.from_config(config), config.eval_batch_size)
     true_ids = [labels.index(label) for label in splits.test.labels]
-    test = classification_metrics(predictor.predict_proba(splits.test.texts, description="Testing"),
-                                  np.array(true_ids), labels)
+    test_inputs = splits.test.inputs()
+    test = classification_metrics(predictor.predict_proba(test_inputs, description="Testing"), np.array(true_ids), labels)
     if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
-        heads = predictor.predict_heads(splits.test.texts, show_progress=False)
+        heads = predictor.predict_heads(test_inputs, show_progress=False)
         test["heads"] = {
             column: classification_metrics(heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes)
             for column, classes in splits.extra_labels.items()
@@ -139,7 +141,7 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     cost = {
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": round(job.summary.get("samples_seen", 0) / train_seconds, 2),
-        **inference_speed(lambda texts: predictor.predict_proba(texts, show_progress=False), splits.test.texts),
+        **inference_speed(lambda rows: predictor.predict_proba(rows, show_progress=False), test_inputs),
         "model_size_bytes": folder_size(target / "model"),
         **parameter_counts(classifier),
         # Strategies that merge added weights (LoRA) report what trained before the merge.

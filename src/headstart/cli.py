@@ -36,6 +36,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 TextCol = Annotated[str | None, typer.Option(help=HELP["text_col"])]
 LabelCol = Annotated[str | None, typer.Option(help=HELP["label_col"])]
+PairCol = Annotated[str | None, typer.Option(help="Second-text column of sentence pairs (default: the one used in training).")]
 RunDir = Annotated[Path, typer.Argument(help="Run directory written by `headstart train`.")]
 
 
@@ -60,12 +61,15 @@ def train(
     option: Annotated[list[str] | None, typer.Option("--option", help="Strategy option KEY=VALUE (repeatable).")] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    text_pair_col: Annotated[str | None, typer.Option(help=HELP["text_pair_col"])] = None,
     dev_data: Annotated[str | None, typer.Option(help=HELP["dev_data"])] = None,
     test_data: Annotated[str | None, typer.Option(help=HELP["test_data"])] = None,
     sample: Annotated[int | None, typer.Option(help=HELP["sample"])] = None,
     dev_size: Annotated[float | None, typer.Option(help=HELP["dev_size"])] = None,
     test_size: Annotated[float | None, typer.Option(help=HELP["test_size"])] = None,
     max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
+    stride: Annotated[int | None, typer.Option(help=HELP["stride"])] = None,
+    pool: Annotated[str | None, typer.Option(help=HELP["pool"])] = None,
     epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
     batch_size: Annotated[int | None, typer.Option(help=HELP["batch_size"])] = None,
     lr: Annotated[float | None, typer.Option(help=HELP["lr"])] = None,
@@ -211,6 +215,7 @@ def evaluate(
     run: RunDir,
     data: Annotated[Path, typer.Option("--data", help="Labelled file to evaluate on.")],
     text_col: TextCol = None,
+    text_pair_col: PairCol = None,
     label_col: LabelCol = None,
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and the confusion matrix (default <run>/evaluations/<file>).")] = None,
     quiet: Quiet = False,
@@ -220,7 +225,7 @@ def evaluate(
     from headstart.run import load_run
 
     set_quiet(quiet)
-    metrics = load_run(run).evaluate(data, text_col, label_col, out)
+    metrics = load_run(run).evaluate(data, text_col, label_col, out, text_pair_col)
     show_metrics(metrics, f"Evaluation on {data.name}", as_json)
 
 
@@ -230,13 +235,14 @@ def predict(
     input: Annotated[Path, typer.Argument(help="File of texts (CSV, TSV, JSONL or Parquet).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions; the format follows the extension.")],
     text_col: TextCol = None,
+    text_pair_col: PairCol = None,
     quiet: Quiet = False,
 ) -> None:
     """Predict labels and one probability column per class for every text of a file."""
     from headstart.predict import predict_file
 
     set_quiet(quiet)
-    rows = predict_file(run, input, output, text_col)
+    rows = predict_file(run, input, output, text_col, text_pair_col)
     if not quiet:
         stdout.print(f"Wrote {rows} predictions to {output}")
 

@@ -30,6 +30,7 @@ class TrainConfig:
     test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.")
     text_col: str | None = option(None, "Text column; found automatically when not given.")
     label_col: str | None = option(None, "Label column; found automatically when not given.")
+    text_pair_col: str | None = option(None, "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as text_pair, text_b, sentence2 or hypothesis.")
     sample: int | None = option(None, "Keep a stratified sample of N rows before splitting (of the train split when the file has a split column), for quick runs.")
     dev_size: float = option(0.1, "Fraction of the data held out for early stopping when no dev file is given.")
     test_size: float = option(0.2, "Fraction of the data held out for the final test when no test file is given.")
@@ -38,6 +39,8 @@ class TrainConfig:
     allow_pickle: bool = option(False, "Allow loading pickled (.bin) weights. Only for models you trust.")
     max_length: int | None = option(None, "Truncation length in tokens; by default a percentile of the data's lengths.")
     length_percentile: float = option(95.0, "Percentile of training-text token lengths used as the truncation length.")
+    stride: int | None = option(None, "Long documents: cut texts longer than max_length into windows overlapping by this many tokens and pool the windows' logits; by default texts are truncated.")
+    pool: str = option("mean", "How the windows' logits of one text are pooled with --stride: 'mean' or 'max'.")
     # Strategy
     strategy: str = option("finetune", "Adaptation strategy; see `headstart strategies`.")
     strategy_options: dict = option({}, "Options of the chosen strategy (its own config).")
@@ -75,6 +78,8 @@ class TrainConfig:
             ("length_percentile", 0 < self.length_percentile <= 100, "in (0, 100]"),
             ("sample", self.sample is None or self.sample >= 10, "at least 10"),
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
+            ("stride", self.stride is None or self.stride >= 0, "0 or more"),
+            ("pool", self.pool in ("mean", "max"), "'mean' or 'max'"),
             ("mixed_precision", self.mixed_precision in ("no", "bf16", "fp16"), "one of 'no', 'bf16', 'fp16'"),
             ("schedule", self.schedule in ("linear", "cosine", "stlr"), "one of 'linear', 'cosine', 'stlr'"),
             ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1]"),
@@ -126,6 +131,12 @@ def config_help(cls: type = TrainConfig) -> dict[str, str]:
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside the target, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +144,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

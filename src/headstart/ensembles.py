@@ -27,6 +27,8 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
         if member.labels != members[0].labels:
             raise DataError(f"Runs '{members[0].path}' and '{member.path}' have different labels "
                             f"({members[0].labels} vs {member.labels}); ensemble runs trained on the same classes.")
+        if (member.config.text_pair_col is None) != (members[0].config.text_pair_col is None):
+            raise DataError(f"Runs '{members[0].path}' and '{member.path}' differ in reading sentence pairs; ensemble runs with the same inputs.")
 
     metrics: dict = {"members": [{"run": str(m.path), "model": m.config.model, "strategy": m.config.strategy,
                                   "seed": m.config.seed, "test": {k: m.metrics["test"][k] for k in ("accuracy", "macro_f1")}}
@@ -36,7 +38,9 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     if data is not None:
-        metrics["test"] = score_file(EnsemblePredictor([m.predictor for m in members]), labels, data, text_col, label_col)
+        pair_col = members[0].config.text_pair_col
+        metrics["test"] = score_file(EnsemblePredictor([m.predictor for m in members]), labels, data, text_col, label_col,
+                                     pair_col, pairs_expected=pair_col is not None)
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], labels, staging / "confusion_matrix.png",
                               f"Ensemble on {Path(data).name}: confusion matrix")
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from headstart.api import train
 from headstart.config import TrainConfig
-from headstart.data.dataset import load_splits
+from headstart.data.dataset import splits_for
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.progress import info
@@ -87,13 +87,14 @@ def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] =
     pointed at them, so every run of a grid or a search sees the same train/dev/test texts."""
     files = {name: folder / f"{name}.csv" for name in ("train", "dev", "test")}
     if not all(path.is_file() for path in files.values()):
-        splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col,
-                             config.label_col, config.dev_size, config.test_size, config.seed, config.sample, extra_cols)
+        splits = splits_for(config, extra_cols)
         for name in files:
             part = getattr(splits, name)
-            write_table_atomic(pd.DataFrame({**part.extra, "text": part.texts, "label": part.labels}), files[name])
+            pairs = {} if part.pairs is None else {"text_pair": part.pairs}
+            write_table_atomic(pd.DataFrame({**part.extra, "text": part.texts, **pairs, "label": part.labels}), files[name])
+    has_pairs = "text_pair" in pd.read_csv(files["train"], nrows=0).columns
     return config.replace(data=str(files["train"]), dataset=None, dev_data=str(files["dev"]), test_data=str(files["test"]),
-                          text_col="text", label_col="label", sample=None)
+                          text_col="text", label_col="label", text_pair_col="text_pair" if has_pairs else None, sample=None)
 
 
 def _row(metrics: dict[str, Any], run_dir: Path, model: str, strategy: str, seed: int) -> dict[str, Any]:

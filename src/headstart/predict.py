@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from headstart.data.dataset import check_texts, find_text_column
+from headstart.data.dataset import check_texts, find_column, find_text_column
 from headstart.data.io import FORMATS, read_table, write_table_atomic
 from headstart.errors import DataError
 from headstart.run import load_run
 
 
-def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None) -> int:
+def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None,
+                 text_pair_col: str | None = None) -> int:
     """Write the input rows plus `predicted_label` and one `prob_<label>` column per class (for a multi-task run
     also `predicted_<column>` and `prob_<column>_<label>` per further column); returns the row count."""
     output_path = Path(output_path)
@@ -21,9 +22,12 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     run = load_run(run_dir)
     frame = read_table(input_path)
     source = f"'{Path(input_path).name}'"
-    texts = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
+    inputs = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
+    if run.config.text_pair_col is not None:  # trained on sentence pairs: read the second texts too
+        pair_col = find_column(frame, text_pair_col or run.config.text_pair_col, (), "text pair", source, "--text-pair-col")
+        inputs = list(zip(inputs, check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")))
     columns = {}
-    for head, probabilities in run.predictor.predict_heads(texts).items():
+    for head, probabilities in run.predictor.predict_heads(inputs).items():
         labels = run.head_labels[head]
         prefix = "prob" if head == "label" else f"prob_{head}"
         columns[f"predicted_{head}"] = [labels[i] for i in probabilities.argmax(axis=1)]

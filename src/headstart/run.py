@@ -20,8 +20,9 @@ from headstart.errors import DataError, RunError
 from headstart.evaluation.metrics import classification_metrics
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
-from headstart.training.batching import encode, forward_in_batches
+from headstart.training.batching import Windowing, encode, forward_in_batches, split_pairs
 
+Inputs = Sequence[str] | Sequence[tuple[str, str]]  # texts, or (text, second text) pairs
 RUN_FILES = ("config.yaml", "labels.json", "metrics.json", "model/classifier.json")
 ENSEMBLE_FILE = "ensemble.json"
 
@@ -33,28 +34,31 @@ def load_tokenizer(path: Path):  # noqa: ANN201 - a transformers tokenizer
 class Predictor:
     """Texts in, class probabilities out: tokenise, sort by length, batch, softmax."""
 
-    def __init__(self, classifier: TextClassifier, tokenizer: Any, labels: list[str], max_length: int, batch_size: int = 64) -> None:
+    def __init__(self, classifier: TextClassifier, tokenizer: Any, labels: list[str], window: Windowing, batch_size: int = 64) -> None:
         self.classifier = classifier.eval()
         self.tokenizer = tokenizer
         self.labels = labels
-        self.max_length = max_length
+        self.window = window
         self.batch_size = batch_size
         # Class names per head: the main label, then a multi-task run's further columns.
         self.head_labels: dict[str, list[str]] = getattr(classifier, "head_labels", {"label": labels})
 
-    def predict_proba(self, texts: Sequence[str], show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
-        return torch.softmax(self._logits(self.classifier, texts, show_progress, description), dim=-1).numpy()
+    def predict_proba(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+        return torch.softmax(self._logits(self.classifier, inputs, show_progress, description), dim=-1).numpy()
 
-    def predict_heads(self, texts: Sequence[str], show_progress: bool = True) -> dict[str, np.ndarray]:
+    def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, np.ndarray]:
         """Probabilities of every head, by column name (only 'label' unless the run is multi-task)."""
         if not isinstance(self.classifier, MultiTaskClassifier):
-            return {"label": self.predict_proba(texts, show_progress)}
-        logits = self._logits(functools.partial(self.classifier, all_heads=True), texts, show_progress, "Predicting")
+            return {"label": self.predict_proba(inputs, show_progress)}
+        logits = self._logits(functools.partial(self.classifier, all_heads=True), inputs, show_progress, "Predicting")
         return {name: torch.softmax(part, dim=-1).numpy() for name, part in self.classifier.split_logits(logits).items()}
 
-    def _logits(self, forward: Callable[..., torch.Tensor], texts: Sequence[str], show_progress: bool, description: str) -> torch.Tensor:
-        encoded = encode(self.tokenizer, texts, self.max_length)
-        return forward_in_batches(forward, encoded, self.batch_size, self.tokenizer.pad_token_id, description, show_progress)
+    def _logits(self, forward: Callable[..., torch.Tensor], inputs: Inputs, show_progress: bool, description: str) -> torch.Tensor:
+        """One row of logits per input; a long text's windows are pooled into one row."""
+        texts, pairs = split_pairs(inputs)
+        encoded = encode(self.tokenizer, texts, self.window, pairs=pairs)
+        logits = forward_in_batches(forward, encoded, self.batch_size, self.tokenizer.pad_token_id, description, show_progress)
+        return encoded.pool(logits, self.window.pool)
 
 
 class EnsemblePredictor:
@@ -64,12 +68,12 @@ class EnsemblePredictor:
         self.members = members
         self.head_labels = {"label": members[0].labels}
 
-    def predict_proba(self, texts: Sequence[str], show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
-        return np.mean([m.predict_proba(texts, show_progress, f"{description} ({i + 1}/{len(self.members)})")
+    def predict_proba(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+        return np.mean([m.predict_proba(inputs, show_progress, f"{description} ({i + 1}/{len(self.members)})")
                         for i, m in enumerate(self.members)], axis=0)
 
-    def predict_heads(self, texts: Sequence[str], show_progress: bool = True) -> dict[str, np.ndarray]:
-        return {"label": self.predict_proba(texts, show_progress)}
+    def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, np.ndarray]:
+        return {"label": self.predict_proba(inputs, show_progress)}
 
 
 class Run:
@@ -97,7 +101,7 @@ class Run:
         labels = json.loads((path / "labels.json").read_text(encoding="utf-8"))
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         classifier = load_classifier(path / "model")
-        predictor = Predictor(classifier, load_tokenizer(path / "model"), labels, config.max_length, config.eval_batch_size)
+        predictor = Predictor(classifier, load_tokenizer(path / "model"), labels, Windowing.from_config(config), config.eval_batch_size)
         return cls(path, config, labels, metrics, predictor)
 
     @classmethod
@@ -106,40 +110,43 @@ class Run:
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         return cls(path, members[0].config, members[0].labels, metrics, EnsemblePredictor([m.predictor for m in members]))
 
-    def predict_proba(self, texts: Sequence[str], show_progress: bool = True) -> np.ndarray:
-        """Probabilities, one row per text and one column per label in `self.labels` order."""
-        return self.predictor.predict_proba(list(texts), show_progress)
+    def predict_proba(self, inputs: Inputs, show_progress: bool = True) -> np.ndarray:
+        """Probabilities, one row per input and one column per label in `self.labels` order. Inputs are
+        texts, or (text, second text) tuples for a run trained on sentence pairs."""
+        return self.predictor.predict_proba(list(inputs), show_progress)
 
-    def predict(self, texts: Sequence[str], show_progress: bool = True) -> list[str]:
-        return [self.labels[i] for i in self.predict_proba(texts, show_progress).argmax(axis=1)]
+    def predict(self, inputs: Inputs, show_progress: bool = True) -> list[str]:
+        return [self.labels[i] for i in self.predict_proba(inputs, show_progress).argmax(axis=1)]
 
     @property
     def head_labels(self) -> dict[str, list[str]]:
         """Class names of every head: 'label' first, then each further column of a multi-task run."""
         return self.predictor.head_labels
 
-    def predict_heads(self, texts: Sequence[str], show_progress: bool = True) -> dict[str, list[str]]:
+    def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, list[str]]:
         """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""
-        probabilities = self.predictor.predict_heads(list(texts), show_progress)
+        probabilities = self.predictor.predict_heads(list(inputs), show_progress)
         return {name: [self.head_labels[name][i] for i in probs.argmax(axis=1)] for name, probs in probabilities.items()}
 
-    def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
+    def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None, out: str | Path | None = None,
+                 text_pair_col: str | None = None) -> dict[str, Any]:
         """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>)."""
-        metrics = score_file(self.predictor, self.labels, data, text_col, label_col)
+        metrics = score_file(self.predictor, self.labels, data, text_col, label_col, text_pair_col or self.config.text_pair_col,
+                             pairs_expected=self.config.text_pair_col is not None)
         target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem
         write_evaluation(target, metrics, self.labels, f"{Path(data).name}: confusion matrix")
         return metrics
 
 
-def score_file(predictor: Predictor | EnsemblePredictor, labels: list[str], data: str | Path,
-               text_col: str | None = None, label_col: str | None = None) -> dict[str, Any]:
+def score_file(predictor: Predictor | EnsemblePredictor, labels: list[str], data: str | Path, text_col: str | None = None,
+               label_col: str | None = None, text_pair_col: str | None = None, pairs_expected: bool = False) -> dict[str, Any]:
     """Classification metrics of `predictor` on a labelled file whose labels the model knows."""
-    labelled = load_labelled(str(data), text_col, label_col)
+    labelled = load_labelled(str(data), text_col, label_col, pair_col=text_pair_col, pairs_expected=pairs_expected)
     unseen = sorted(set(labelled.labels) - set(labels))
     if unseen:
         raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {labels}); fix the labels or retrain.")
     true_ids = np.array([labels.index(label) for label in labelled.labels])
-    return classification_metrics(predictor.predict_proba(labelled.texts), true_ids, labels)
+    return classification_metrics(predictor.predict_proba(labelled.inputs()), true_ids, labels)
 
 
 def write_evaluation(target: Path, metrics: dict[str, Any], labels: list[str], title: str) -> None:

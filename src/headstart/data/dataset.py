@@ -6,6 +6,7 @@ import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -14,7 +15,11 @@ from headstart.data.bundled import load_bundled
 from headstart.data.io import read_table
 from headstart.errors import DataError, DataWarning
 
+if TYPE_CHECKING:
+    from headstart.config import TrainConfig
+
 TEXT_COLUMNS = ("text", "sentence", "content", "document", "body", "review", "message", "tweet", "comment")
+PAIR_COLUMNS = ("text_pair", "text_b", "sentence2", "hypothesis", "question2")
 LABEL_COLUMNS = ("label", "labels", "category", "class", "target", "topic", "sentiment", "intent", "y")
 SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "val": "dev", "test": "test"}
 
@@ -24,13 +29,22 @@ class LabelledTexts:
     texts: list[str]
     labels: list[str]
     extra: dict[str, list[str]] = field(default_factory=dict)  # more label columns (multi-task), by name
+    pairs: list[str] | None = None  # the second text of each row, for sentence-pair tasks
 
     def __len__(self) -> int:
         return len(self.texts)
 
+    def inputs(self) -> list[str] | list[tuple[str, str]]:
+        """What the model reads per row: its text, or (text, second text) for sentence pairs."""
+        return self.texts if self.pairs is None else list(zip(self.texts, self.pairs))
+
+    def keys(self) -> list[str]:
+        """One string per row's input (pairs joined), to compare and fingerprint rows."""
+        return self.texts if self.pairs is None else [f"{text}\x00{pair}" for text, pair in zip(self.texts, self.pairs)]
+
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for text, label in zip(self.texts, self.labels):
+        for text, label in zip(self.keys(), self.labels):
             digest.update(text.encode("utf-8") + b"\x00" + label.encode("utf-8") + b"\x01")
         return digest.hexdigest()[:16]
 
@@ -42,6 +56,7 @@ class Splits:
     test: LabelledTexts
     labels: list[str]  # sorted class names; index = class id
     extra_labels: dict[str, list[str]] = field(default_factory=dict)  # the same for each extra label column
+    pair_col: str | None = None  # the column of second texts, for sentence pairs
 
 
 def find_column(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, source: str, flag: str) -> str:
@@ -70,11 +85,21 @@ def check_texts(texts: pd.Series, source: str, first_row: int = 2) -> list[str]:
     return texts.astype(str).tolist()
 
 
-def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str, source: str, extra_cols: tuple[str, ...] = ()) -> LabelledTexts:
+def find_pair_column(frame: pd.DataFrame, given: str | None, source: str) -> str | None:
+    """The second-text column of sentence pairs: the one named, or a conventional name if present."""
+    if given is not None:
+        return find_column(frame, given, (), "text pair", source, "--text-pair-col")
+    lowered = {str(column).lower(): str(column) for column in frame.columns}
+    return next((lowered[name] for name in PAIR_COLUMNS if name in lowered), None)
+
+
+def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str, source: str, extra_cols: tuple[str, ...] = (),
+                pair_col: str | None = None) -> LabelledTexts:
     texts = check_texts(frame[text_col], source)
+    pairs = None if pair_col is None else check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")
     extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
                                   source, f"'{column}' label") for column in extra_cols}
-    return LabelledTexts(texts, check_labels(frame[label_col], source, "label"), extra)
+    return LabelledTexts(texts, check_labels(frame[label_col], source, "label"), extra, pairs)
 
 
 def check_labels(labels: pd.Series, source: str, what: str) -> list[str]:
@@ -92,12 +117,18 @@ def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str
     return read_table(data), f"'{Path(data).name}'"
 
 
-def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_cols: tuple[str, ...] = ()) -> LabelledTexts:
+def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_cols: tuple[str, ...] = (),
+                  pair_col: str | None = None, pairs_expected: bool | None = None) -> LabelledTexts:
+    """One labelled file. `pairs_expected` (when known) makes a missing or surplus pair column an error."""
     frame = read_table(path)
     source = f"'{Path(path).name}'"
     text_col = find_text_column(frame, text_col, source)
     label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
-    return to_labelled(frame, text_col, label_col, source, extra_cols)
+    pair_col = find_pair_column(frame, pair_col, source)
+    if pairs_expected is not None and pairs_expected != (pair_col is not None):
+        raise DataError(f"{source} {'has no second-text column' if pairs_expected else f'has a second-text column {pair_col!r}'} "
+                        f"but the model was trained {'on' if pairs_expected else 'without'} sentence pairs; give the same columns as in training.")
+    return to_labelled(frame, text_col, label_col, source, extra_cols, pair_col)
 
 
 def load_splits(
@@ -112,6 +143,7 @@ def load_splits(
     seed: int = 42,
     sample: int | None = None,
     extra_label_cols: tuple[str, ...] = (),
+    text_pair_col: str | None = None,
 ) -> Splits:
     """Train/dev/test from one file (its split column or a seeded stratified split) or separate files.
 
@@ -120,6 +152,7 @@ def load_splits(
     frame, source = load_frame(data, dataset)
     text_col = find_text_column(frame, text_col, source)
     label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
+    pair_col = find_pair_column(frame, text_pair_col, source)
     split_col = next((c for c in frame.columns if str(c).lower() == "split"), None)
 
     if split_col is not None:
@@ -127,7 +160,7 @@ def load_splits(
         unknown = sorted(set(names) - set(SPLIT_NAMES))
         if unknown:
             raise DataError(f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test.")
-        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)", extra_label_cols)
+        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)", extra_label_cols, pair_col)
                  for name in ("train", "dev", "test")}
         for name in ("train", "dev"):
             if len(parts[name]) == 0:
@@ -135,7 +168,7 @@ def load_splits(
         train, dev, test = parts["train"], parts["dev"], parts["test"] if len(parts["test"]) else parts["dev"]
         train = stratified_sample(train, sample, seed, source)
     else:
-        everything = to_labelled(frame, text_col, label_col, source, extra_label_cols)
+        everything = to_labelled(frame, text_col, label_col, source, extra_label_cols, pair_col)
         check_classes(everything.labels, source)
         everything = stratified_sample(everything, sample, seed, source)
         train, dev, test = everything, None, None
@@ -144,9 +177,9 @@ def load_splits(
         if dev_data is None:
             train, dev = stratified_split(train, dev_size / (1 - (test_size if test_data is None else 0)), seed, source)
         if dev_data is not None:
-            dev = load_labelled(dev_data, text_col, label_col, extra_label_cols)
+            dev = load_labelled(dev_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None)
         if test_data is not None:
-            test = load_labelled(test_data, text_col, label_col, extra_label_cols)
+            test = load_labelled(test_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None)
 
     labels = check_classes(train.labels, f"the training split of {source}")
     extra_labels = {column: check_classes(train.extra[column], f"column '{column}' of the training split of {source}")
@@ -158,7 +191,13 @@ def load_splits(
             if unseen:
                 raise DataError(f"The {name} data has {column} value(s) {unseen[:5]} never seen in training; fix them or add training examples.")
     warn_duplicates(train, test)
-    return Splits(train=train, dev=dev, test=test, labels=labels, extra_labels=extra_labels)
+    return Splits(train=train, dev=dev, test=test, labels=labels, extra_labels=extra_labels, pair_col=pair_col)
+
+
+def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> Splits:
+    """The splits a training config describes."""
+    return load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col, config.label_col,
+                       config.dev_size, config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col)
 
 
 def check_classes(labels: list[str], source: str) -> list[str]:
@@ -193,12 +232,13 @@ def stratified_sample(part: LabelledTexts, size: int | None, seed: int, source: 
 
 def _subset(part: LabelledTexts, indices: list[int]) -> LabelledTexts:
     return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices],
-                         {column: [values[i] for i in indices] for column, values in part.extra.items()})
+                         {column: [values[i] for i in indices] for column, values in part.extra.items()},
+                         None if part.pairs is None else [part.pairs[i] for i in indices])
 
 
 def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:
-    train_texts = {text.strip() for text in train.texts}
-    duplicated = sum(text.strip() in train_texts for text in test.texts)
+    train_texts = {text.strip() for text in train.keys()}
+    duplicated = sum(text.strip() in train_texts for text in test.keys())
     if duplicated:
         warnings.warn(
             f"{duplicated} test text(s) also appear in the training data, which inflates test scores; deduplicate the file.",

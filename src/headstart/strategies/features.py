@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
@@ -20,6 +19,7 @@ from headstart.config import option
 from headstart.models.classifiers import EmbeddingClassifier, embed, embed_layers, load_encoder
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.training.batching import Encoded, forward_in_batches
+from headstart.training.loop import text_scores
 
 
 @dataclass
@@ -98,17 +98,17 @@ class Features(Strategy):
     def fit(self, job: TrainingJob) -> EmbeddingClassifier:
         config = job.config
         encoder, train_x, dev_x = frozen_embeddings(job)
-        train_x, dev_x = train_x.numpy(), dev_x.numpy()
-
-        scaler = StandardScaler().fit(train_x)
-        train_z, dev_z = scaler.transform(train_x), scaler.transform(dev_x)
+        scaler = StandardScaler().fit(train_x.numpy())
+        train_z = scaler.transform(train_x.numpy())
         history, best, best_score = [], None, -1.0
         for c in self.config.c_values:
             model = LogisticRegression(C=c, max_iter=self.config.max_iter, class_weight="balanced" if config.class_weights else None,
                                        random_state=config.seed).fit(train_z, job.train.label_ids)
-            score = float(f1_score(job.dev.label_ids, model.predict(dev_z), average="macro"))
+            head = linear_head(scaler, model, len(job.labels))  # the very logits the saved classifier gives
+            with torch.no_grad():
+                score = text_scores(head(dev_x), job.dev, config.pool)["macro_f1"]
             history.append({"C": c, "dev_macro_f1": score})
             if score > best_score:
-                best, best_score = model, score
+                best, best_score = head, score
         job.summary.update(history=history, best_dev_macro_f1=best_score, samples_seen=len(job.train))
-        return EmbeddingClassifier(encoder, linear_head(scaler, best, len(job.labels)))
+        return EmbeddingClassifier(encoder, best)

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import f1_score
 
 from headstart.config import option
 from headstart.models.classifiers import LayerMixClassifier, ScalarMixHead
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.strategies.features import frozen_embeddings
+from headstart.training.loop import text_scores
 
 
 @dataclass
@@ -54,8 +54,7 @@ class FeaturesMix(Strategy):
                 optimizer.step()
             head.eval()
             with torch.inference_mode():
-                predicted = head(dev_x).argmax(dim=1).numpy()
-            score = float(f1_score(job.dev.label_ids, predicted, average="macro"))
+                score = text_scores(head(dev_x), job.dev, config.pool)["macro_f1"]
             history.append({"epoch": epoch + 1, "dev_macro_f1": score,
                             "mix_weights": np.round(head.mix_weights().detach().numpy(), 4).tolist()})
             if score > best_score:

@@ -7,6 +7,7 @@ import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,15 +15,23 @@ from torch.utils.data import Sampler
 
 from headstart.progress import progress_bar
 
+if TYPE_CHECKING:
+    from headstart.config import TrainConfig
+
 
 @dataclass(frozen=True)
 class Encoded:
-    """Token ids per text (already truncated), optional class ids, and optional class ids of further
-    label columns (one tuple per text; multi-task training)."""
+    """Token ids per row (already truncated), optional class ids, and optional class ids of further
+    label columns (one tuple per row; multi-task training).
+
+    A row is a whole text, or with windowing one window of a long text: `doc_ids` then names the
+    text of each row, and labels are repeated on every window of their text.
+    """
 
     input_ids: list[list[int]]
     label_ids: list[int] | None = None
     extra_label_ids: list[tuple[int, ...]] | None = None
+    doc_ids: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -30,34 +39,90 @@ class Encoded:
     def lengths(self) -> list[int]:
         return [len(ids) for ids in self.input_ids]
 
+    def pool(self, logits: torch.Tensor, how: str = "mean") -> torch.Tensor:
+        """Per-row outputs → per-text outputs: the mean (or max) over each text's windows."""
+        if self.doc_ids is None:
+            return logits
+        index = torch.tensor(self.doc_ids)
+        texts = int(index.max()) + 1
+        spread = index.unsqueeze(1).expand_as(logits)
+        if how == "max":
+            return torch.full((texts, logits.shape[1]), -torch.inf, dtype=logits.dtype).scatter_reduce(0, spread, logits, "amax")
+        total = torch.zeros((texts, logits.shape[1]), dtype=logits.dtype).index_add_(0, index, logits)
+        return total / torch.bincount(index, minlength=texts).unsqueeze(1).to(logits.dtype)
 
-def choose_max_length(tokenizer, texts: Sequence[str], percentile: float, model_limit: int) -> int:  # noqa: ANN001
+    def text_label_ids(self) -> list[int]:
+        """One class id per text (the rows' ids when every row is a whole text)."""
+        assert self.label_ids is not None
+        if self.doc_ids is None:
+            return self.label_ids
+        first = {}
+        for row, doc in enumerate(self.doc_ids):
+            first.setdefault(doc, self.label_ids[row])
+        return [first[doc] for doc in range(len(first))]
+
+
+def choose_max_length(tokenizer, texts: Sequence[str], percentile: float, model_limit: int,  # noqa: ANN001
+                      pairs: Sequence[str] | None = None) -> int:
     """Truncation length from the data: a percentile of token lengths, rounded up to 8, capped by the model."""
-    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
+    encoded = tokenizer(list(texts), None if pairs is None else list(pairs), add_special_tokens=True, truncation=False, verbose=False)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     wanted = int(math.ceil(np.percentile(lengths, percentile) / 8) * 8)
     return max(8, min(wanted, model_limit))
 
 
-def encode(tokenizer, texts: Sequence[str], max_length: int, label_ids: list[int] | None = None,  # noqa: ANN001
-           extra_label_ids: list[tuple[int, ...]] | None = None) -> Encoded:
-    ids = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
-    return Encoded(ids, label_ids, extra_label_ids)
+@dataclass(frozen=True)
+class Windowing:
+    """How texts become model inputs: truncated at `max_length` tokens, or with `stride` cut into
+    windows of `max_length` that overlap by `stride` tokens, whose outputs are pooled (`pool`)."""
+
+    max_length: int
+    stride: int | None = None
+    pool: str = "mean"
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> Windowing:
+        assert config.max_length is not None  # resolved by train() before any encoding
+        return cls(config.max_length, config.stride, config.pool)
 
 
-Row = tuple[list[int], int, tuple[int, ...] | None]  # token ids, class id (-1: none), extra class ids
+def split_pairs(inputs: Sequence[str] | Sequence[tuple[str, str]]) -> tuple[list[str], list[str] | None]:
+    """Model inputs (texts, or (text, second text) pairs) as texts and second texts."""
+    if not inputs or isinstance(inputs[0], str):
+        return list(inputs), None
+    texts, pairs = zip(*inputs)
+    return list(texts), list(pairs)
+
+
+def encode(tokenizer, texts: Sequence[str], window: Windowing | int, label_ids: list[int] | None = None,  # noqa: ANN001
+           extra_label_ids: list[tuple[int, ...]] | None = None, pairs: Sequence[str] | None = None) -> Encoded:
+    """Token ids of texts (or of text pairs, encoded together as the model expects)."""
+    window = window if isinstance(window, Windowing) else Windowing(window)
+    options = {"add_special_tokens": True, "truncation": True, "max_length": window.max_length}
+    if window.stride is None:
+        ids = tokenizer(list(texts), None if pairs is None else list(pairs), **options)["input_ids"]
+        return Encoded(ids, label_ids, extra_label_ids)
+    windows = tokenizer(list(texts), **options, stride=window.stride, return_overflowing_tokens=True)
+    docs = list(windows["overflow_to_sample_mapping"])
+    return Encoded(windows["input_ids"], None if label_ids is None else [label_ids[d] for d in docs],
+                   None if extra_label_ids is None else [extra_label_ids[d] for d in docs], docs)
+
+
+Row = tuple[list[int], int, tuple[int, ...] | None, int]  # token ids, class id (-1: none), extra class ids, row index
 
 
 def pad_batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
-    longest = max(len(ids) for ids, _, _ in rows)
+    longest = max(len(row[0]) for row in rows)
     input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
-    for row, (ids, _, _) in enumerate(rows):
-        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[row, : len(ids)] = 1
+    for position, (ids, _, _, _) in enumerate(rows):
+        input_ids[position, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[position, : len(ids)] = 1
     batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-             "labels": torch.tensor([label for _, label, _ in rows], dtype=torch.long)}
+             "labels": torch.tensor([label for _, label, _, _ in rows], dtype=torch.long),
+             "index": torch.tensor([index for _, _, _, index in rows], dtype=torch.long)}
     if rows[0][2] is not None:
-        batch["extra_labels"] = torch.tensor([extra for _, _, extra in rows], dtype=torch.long)  # (batch, columns)
+        batch["extra_labels"] = torch.tensor([extra for _, _, extra, _ in rows], dtype=torch.long)  # (batch, columns)
     return batch
 
 
@@ -71,7 +136,7 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Row:
         label = self.encoded.label_ids[index] if self.encoded.label_ids is not None else -1
         extra = self.encoded.extra_label_ids[index] if self.encoded.extra_label_ids is not None else None
-        return self.encoded.input_ids[index], label, extra
+        return self.encoded.input_ids[index], label, extra, index
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
@@ -134,7 +199,7 @@ def forward_in_batches(
     order: list[int] = []
     with progress_bar(description, total=len(encoded), enabled=show_progress) as bar:
         for indices in LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed=0, shuffle=False):
-            batch = pad_batch([(encoded.input_ids[i], -1, None) for i in indices], pad_id)
+            batch = pad_batch([(encoded.input_ids[i], -1, None, i) for i in indices], pad_id)
             outputs.append(forward(batch["input_ids"], batch["attention_mask"]).float())
             order.extend(indices)
             bar.advance(len(indices))

@@ -17,7 +17,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from headstart.progress import info, progress_bar
-from headstart.training.batching import make_loader
+from headstart.training.batching import Encoded, make_loader
 from headstart.training.checkpoint import Checkpointer, TrainState
 
 if TYPE_CHECKING:
@@ -55,17 +55,27 @@ def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: flo
     return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
+def text_scores(logits: torch.Tensor, encoded: Encoded, pool: str) -> dict[str, float]:
+    """Accuracy and macro-F1 per text, from one row of logits per row of `encoded` (windows pooled)."""
+    y_pred = encoded.pool(logits, pool).argmax(dim=-1).numpy()
+    y_true = np.array(encoded.text_label_ids())
+    return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
+
+
 @torch.inference_mode()
-def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator) -> dict[str, float]:
+def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator,
+                    encoded: Encoded, pool: str) -> dict[str, float]:
     model.eval()
-    predictions, references = [], []
+    outputs, rows = [], []
     for batch in loader:
         logits = model(batch["input_ids"], batch["attention_mask"])
-        predicted, labels = accelerator.gather_for_metrics((logits.argmax(dim=-1), batch["labels"]))
-        predictions.append(predicted.cpu())
-        references.append(labels.cpu())
-    y_pred, y_true = torch.cat(predictions).numpy(), torch.cat(references).numpy()
-    return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
+        logits, index = accelerator.gather_for_metrics((logits, batch["index"]))
+        outputs.append(logits.float().cpu())
+        rows.append(index.cpu())
+    stacked = torch.cat(outputs)
+    ordered = torch.empty_like(stacked)
+    ordered[torch.cat(rows)] = stacked
+    return text_scores(ordered, encoded, pool)
 
 
 def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: TrainingJob) -> TextClassifier:
@@ -124,7 +134,7 @@ def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: Traini
                 if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                     checkpoints.save(unwrapped, optimizer, scheduler, state)
 
-            dev = evaluate_loader(model, dev_loader, accelerator)
+            dev = evaluate_loader(model, dev_loader, accelerator, job.dev, config.pool)
             state.history.append({
                 "epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
                 "dev_accuracy": dev["accuracy"], "dev_macro_f1": dev["macro_f1"],
