@@ -46,8 +46,9 @@ def test_tune_writes_the_pareto_front_and_continues_a_study(toy_csv: Path, tiny_
 
 def test_tune_runs_trials_in_parallel_processes(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
     out = tmp_path / "parallel"
-    tune(toy_csv, out=out, strategy="features", trials=4, workers=2, max_lengths=(16, 32), model=tiny_model, **TINY)
-    check_outputs(out, 4)
+    tune(toy_csv, out=out, strategy="bitfit", trials=4, workers=2, max_lengths=(16, 32), model=tiny_model, **TINY)
+    table = check_outputs(out, 4)
+    assert table["param lr"].is_unique, "workers must not draw the same trials"
 
 
 def test_tune_cli_and_its_errors(toy_csv: Path, tiny_model: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from headstart.config import TrainConfig, config_help
 from headstart.errors import ConfigError, HeadstartError
-from headstart.progress import set_quiet
+from headstart.progress import quiet_libraries, set_quiet
 
 try:  # typer vendors its own copy of click; its exceptions are the ones raised
     from typer._click import exceptions as click_exceptions
@@ -322,14 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run a command, turn known errors into one line and exit code 2."""
     debug = os.environ.get("HEADSTART_DEBUG", "") not in ("", "0")
     warnings.showwarning = _show_warning
-    for noise in (FutureWarning, DeprecationWarning):  # libraries' notices to developers, not to users
-        warnings.filterwarnings("ignore", category=noise)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if not debug:
-        import transformers
-
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
+    quiet_libraries(debug)
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="headstart", standalone_mode=False)

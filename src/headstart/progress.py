@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,18 @@ _quiet = False
 def set_quiet(quiet: bool) -> None:
     global _quiet
     _quiet = quiet
+
+
+def quiet_libraries(debug: bool = False) -> None:
+    """Keep libraries' notices to developers (deprecations, weight-loading reports, their own
+    progress bars) off users' screens; `debug` keeps transformers talking."""
+    for noise in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=noise)
+    if not debug:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
 
 
 def is_main_process() -> bool:
@@ -41,6 +54,7 @@ class _Bar:
             self._progress.advance(self._task, amount)
 
     def update(self, **fields: object) -> None:
+        """Change the bar's fields (`status`) or its position (`completed`)."""
         if self._progress is not None:
             self._progress.update(self._task, **fields)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.evaluation.plots import plot_tuning
 from headstart.grid import fixed_split, pareto_front
-from headstart.progress import info
+from headstart.progress import info, progress_bar, quiet_libraries, set_quiet
 from headstart.reports.comparison import markdown_table
 from headstart.strategies import make_strategy
 
@@ -109,7 +110,7 @@ def tune(
         if workers == 1:
             _optimise(search, trials)
         else:
-            _in_processes(search, trials, workers)
+            _in_processes(search, trials, workers, study)
         results = _finished_trials(study)
     return _report(results, out)
 
@@ -132,7 +133,7 @@ def _study(out: Path, strategy: str, seed: int):  # noqa: ANN202 - an optuna.Stu
     return study
 
 
-def _optimise(search: dict[str, Any], trials: int) -> None:
+def _optimise(search: dict[str, Any], trials: int, worker: int = 0) -> None:
     """Run trials in this process until the study has `trials` finished ones (shared with other workers)."""
     import optuna
     from optuna.study import MaxTrialsCallback
@@ -140,7 +141,8 @@ def _optimise(search: dict[str, Any], trials: int) -> None:
 
     out, strategy = Path(search["out"]), search["strategy"]
     base = TrainConfig.from_dict(search["base"])
-    study = _study(out, strategy, base.seed)
+    # Each worker seeds its sampler differently, or all would draw the same first trials.
+    study = _study(out, strategy, base.seed + worker)
     done = (TrialState.COMPLETE,)
     if len(study.get_trials(deepcopy=False, states=done)) >= trials:
         return
@@ -156,19 +158,28 @@ def _optimise(search: dict[str, Any], trials: int) -> None:
     study.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=done)])
 
 
-def _worker(search: dict[str, Any], trials: int, threads: int) -> None:
+def _worker(search: dict[str, Any], trials: int, threads: int, worker: int) -> None:
     import torch
 
     torch.set_num_threads(threads)  # workers share the cores instead of fighting over them
-    _optimise(search, trials)
+    quiet_libraries()
+    set_quiet(True)  # several workers' bars would interleave; the parent shows one bar of finished trials
+    _optimise(search, trials, worker)
 
 
-def _in_processes(search: dict[str, Any], trials: int, workers: int) -> None:
+def _in_processes(search: dict[str, Any], trials: int, workers: int, study: Any) -> None:
+    from optuna.trial import TrialState
+
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads or locks inherited
-    processes = [context.Process(target=_worker, args=(search, trials, threads)) for _ in range(workers)]
+    processes = [context.Process(target=_worker, args=(search, trials, threads, worker)) for worker in range(workers)]
     for process in processes:
         process.start()
+    with progress_bar(f"Trials ({workers} workers)", total=trials) as bar:
+        while any(process.is_alive() for process in processes):
+            time.sleep(2)
+            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            bar.update(completed=min(done, trials))
     for process in processes:
         process.join()
     failed = [p.exitcode for p in processes if p.exitcode != 0]
@@ -203,6 +214,7 @@ def _tune_with_ray(search: dict[str, Any], trials: int, workers: int, address: s
         import torch
 
         torch.set_num_threads(cpus)
+        quiet_libraries()
         run_dir = out / "trials" / f"ray-{ray_tune.get_context().get_trial_id()}"
         ray_tune.report(run_trial(base, params, run_dir))
 
