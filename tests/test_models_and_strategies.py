@@ -79,15 +79,42 @@ def test_every_strategy_config_round_trips(name: str) -> None:
 
 @pytest.mark.parametrize("classes", [2, 4])
 def test_linear_head_reproduces_scaled_logistic_regression(classes: int) -> None:
+    import torch
+
+    from headstart.strategies.features import Features
+
     rng = np.random.default_rng(0)
     x = rng.normal(3.0, 2.0, size=(200, 6))
     y = rng.integers(0, classes, size=200)
     scaler = StandardScaler().fit(x)
-    model = LogisticRegression(max_iter=1000).fit(scaler.transform(x), y)
-    import torch
-
-    logits = linear_head(scaler, model, classes)(torch.tensor(x, dtype=torch.float32))
+    model = LogisticRegression(C=1.0, max_iter=3000, random_state=0).fit(scaler.transform(x), y)
+    coef, intercept = Features().fit_linear(scaler.transform(x), list(y), "classification", 1.0, False, 0)
+    logits = linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32))
     np.testing.assert_allclose(torch.softmax(logits, -1).detach().numpy(), model.predict_proba(scaler.transform(x)), atol=1e-4)
+
+
+def test_linear_heads_for_label_sets_and_numbers() -> None:
+    import torch
+    from sklearn.linear_model import Ridge
+
+    from headstart.strategies.features import Features
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 1.0, size=(300, 5))
+    scaler = StandardScaler().fit(x)
+    z = scaler.transform(x)
+    hot = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, np.ones(300, dtype=bool)], axis=1).astype(float)  # third label always on
+    coef, intercept = Features().fit_linear(z, hot.tolist(), "multi-label", 1.0, False, 0)
+    probabilities = torch.sigmoid(linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32))).detach().numpy()
+    for column in range(2):
+        single = LogisticRegression(C=1.0, max_iter=3000, random_state=0).fit(z, hot[:, column])
+        np.testing.assert_allclose(probabilities[:, column], single.predict_proba(z)[:, 1], atol=1e-4)
+    assert (probabilities[:, 2] > 0.99).all()
+
+    values = x @ np.array([1.0, -2.0, 0.5, 0.0, 0.0]) + rng.normal(0, 0.1, 300)
+    coef, intercept = Features().fit_linear(z, values.tolist(), "regression", 10.0, False, 0)
+    predicted = linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32)).detach().numpy()[:, 0]
+    np.testing.assert_allclose(predicted, Ridge(alpha=0.1).fit(z, values).predict(z), atol=1e-4)
 
 
 def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> None:

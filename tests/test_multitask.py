@@ -17,6 +17,7 @@ import torch.nn.functional as F
 import headstart
 from headstart.cli import main
 from headstart.strategies import make_strategy
+from headstart.tasks import Classification
 from tests.conftest import synthetic_rows
 
 TONES = {"good": ["great", "excellent", "wonderful"], "bad": ["awful", "terrible", "dreadful"]}
@@ -72,7 +73,7 @@ def test_multitask_loss_is_the_weighted_sum_of_head_losses(tiny_model: str) -> N
     heads = model.split_logits(model(batch["input_ids"], batch["attention_mask"], all_heads=True))
     expected = (F.cross_entropy(heads["label"], batch["labels"]) + 0.5 * F.cross_entropy(heads["tone"], batch["extra_labels"][:, 0])
                 + 2.0 * F.cross_entropy(heads["urgency"], batch["extra_labels"][:, 1]))
-    assert float(strategy.loss(model, batch, None)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(strategy.loss(model, batch, Classification(["a", "b", "c"]), None)) == pytest.approx(float(expected), rel=1e-6)
     torch.testing.assert_close(heads["label"], model(batch["input_ids"], batch["attention_mask"]))
 
 

@@ -56,7 +56,8 @@ def test_kill_9_then_resume_finishes_a_valid_run(tiny_model: str, toy_csv: Path,
 def test_resume_refuses_changed_options(tiny_model: str, toy_csv: Path, tmp_path: Path) -> None:
     staging = tmp_path / ".run.partial"
     staging.mkdir()
-    config = headstart.TrainConfig(data=str(toy_csv), model=tiny_model, epochs=3, max_length=32, lr=1e-4)  # as train resolves it
+    config = headstart.TrainConfig(data=str(toy_csv), model=tiny_model, epochs=3, max_length=32, lr=1e-4,
+                                   task="classification")  # as train resolves them
     config.save_yaml(staging / "config.yaml")
     with pytest.raises(headstart.ConfigError, match=r"\['epochs'\] differ"):
         headstart.train(out=tmp_path / "run", config=config.replace(epochs=4), resume=True)

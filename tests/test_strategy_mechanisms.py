@@ -13,6 +13,7 @@ import headstart
 from headstart.config import TrainConfig
 from headstart.strategies import STRATEGIES, make_strategy
 from headstart.strategies.base import layer_depths
+from headstart.tasks import Classification
 from headstart.training.loop import make_schedule, slanted_triangular
 
 TINY = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "warmup_ratio": 0.0, "max_length": 32}
@@ -34,7 +35,8 @@ def build(strategy: str, tiny_model: str, **config):  # noqa: ANN003, ANN201
     chosen = make_strategy(strategy)
     config = {"lr": type(chosen).default_lr, **config}
     job = TrainingJob(config=TrainConfig(dataset="bbc-news", **config), model_path=Path(tiny_model), tokenizer=None,
-                      labels=["a", "b", "c"], max_length=32, train=None, dev=None, workdir=Path("."), resume=False, accelerator=None)
+                      labels=["a", "b", "c"], max_length=32, train=None, dev=None, workdir=Path("."), resume=False, accelerator=None,
+                      task=Classification(["a", "b", "c"]), dev_labels=[])
     return chosen, chosen.build(job), job.config
 
 

@@ -25,8 +25,9 @@ from headstart.models.classifiers import TextClassifier
 from headstart.models.zoo import model_max_length, resolve_model
 from headstart.progress import info
 from headstart.reports.model_card import model_card
-from headstart.run import Predictor, Run, load_tokenizer, replace_dir
+from headstart.run import TASK_FILE, Predictor, Run, load_tokenizer, replace_dir
 from headstart.strategies import TrainingJob, make_strategy
+from headstart.tasks import TASKS, Regression, Task
 from headstart.training.batching import Encoded, Windowing, choose_max_length, encode
 
 
@@ -52,6 +53,9 @@ def train(
 
     model_path = resolve_model(config.model, config.allow_pickle)
     splits = splits_for(config, tuple(strategy.extra_label_columns()))
+    task = make_task(splits)
+    if config.class_weights and task.name != "classification":
+        raise ConfigError(f"--class-weights applies to single-label classification, not to a {task.name} task; drop it.")
     tokenizer = load_tokenizer(model_path)
     max_length = config.max_length or choose_max_length(
         tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path), splits.train.pairs)
@@ -59,19 +63,20 @@ def train(
         raise ConfigError(f"--stride {config.stride} needs single texts (not pairs) and at most half of the window "
                           f"({max_length} tokens), so windows move forward; lower it or drop it.")
     resolved = config.replace(max_length=max_length, lr=config.lr or strategy.default_lr, text_pair_col=splits.pair_col,
-                              strategy_options=strategy.config.to_dict())
+                              task=task.name, strategy_options=strategy.config.to_dict())
     window = Windowing.from_config(resolved)
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
     accelerator.wait_for_everyone()
     info(f"Training '{resolved.strategy}' on {resolved.model}: {len(splits.train)} train / {len(splits.dev)} dev / "
-         f"{len(splits.test)} test texts, {len(splits.labels)} classes, max length {max_length} tokens.")
+         f"{len(splits.test)} test texts, {task.name} ({len(task.classes)} labels), max length {max_length} tokens.")
 
     job = TrainingJob(
         config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels, max_length=max_length,
-        train=_encode(tokenizer, splits.train, splits, window), dev=_encode(tokenizer, splits.dev, splits, window),
-        workdir=staging, resume=resume, accelerator=accelerator, extra_labels=splits.extra_labels,
+        train=_encode(tokenizer, splits.train, splits, task, window), dev=_encode(tokenizer, splits.dev, splits, task, window),
+        workdir=staging, resume=resume, accelerator=accelerator, task=task, dev_labels=splits.dev.labels,
+        extra_labels=splits.extra_labels,
     )
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
@@ -85,9 +90,16 @@ def train(
     return Run.load(out)
 
 
-def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, window: Windowing) -> Encoded:
-    """Token ids plus class ids of the main label and of every extra label column."""
-    label_ids = [splits.labels.index(label) for label in part.labels]
+def make_task(splits: Splits) -> Task:
+    task = TASKS[splits.task](splits.labels)
+    if isinstance(task, Regression):
+        task.fit_scale(splits.train.labels)  # targets are standardised with the training split's mean and spread
+    return task
+
+
+def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing) -> Encoded:
+    """Token ids plus the task's targets and the class ids of every extra label column."""
+    label_ids = task.targets(part.labels)
     extra_ids = None
     if splits.extra_labels:
         columns = [[splits.extra_labels[column].index(value) for value in part.extra[column]] for column in splits.extra_labels]
@@ -120,11 +132,12 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer
 def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: Any, config: TrainConfig,
                splits: Splits, job: TrainingJob, train_seconds: float) -> None:
     """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
-    labels = splits.labels
-    predictor = Predictor(classifier, tokenizer, labels, Windowing.from_config(config), config.eval_batch_size)
-    true_ids = [labels.index(label) for label in splits.test.labels]
+    task = job.task
+    predictor = Predictor(classifier, tokenizer, task, Windowing.from_config(config), config.eval_batch_size)
+    if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
+        task.fit_decision(predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels)
     test_inputs = splits.test.inputs()
-    test = classification_metrics(predictor.predict_proba(test_inputs, description="Testing"), np.array(true_ids), labels)
+    test = task.metrics(predictor.outputs(test_inputs, description="Testing"), splits.test.labels)
     if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
         heads = predictor.predict_heads(test_inputs, show_progress=False)
         test["heads"] = {
@@ -141,7 +154,7 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     cost = {
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": round(job.summary.get("samples_seen", 0) / train_seconds, 2),
-        **inference_speed(lambda rows: predictor.predict_proba(rows, show_progress=False), test_inputs),
+        **inference_speed(lambda rows: predictor.outputs(rows, show_progress=False), test_inputs),
         "model_size_bytes": folder_size(target / "model"),
         **parameter_counts(classifier),
         # Strategies that merge added weights (LoRA) report what trained before the merge.
@@ -151,7 +164,8 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     }
     metrics = {
         "test": test,
-        "best_dev_macro_f1": job.summary.get("best_dev_macro_f1"),
+        "best_dev_score": job.summary.get("best_dev_score"),
+        "dev_metric": task.primary_metric,
         "training": job.summary,
         "cost": cost,
         "data": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
@@ -159,9 +173,11 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     }
     config_dict = config.to_dict()
     config.save_yaml(target / "config.yaml")
-    write_text_atomic(target / "labels.json", json.dumps(labels))
+    write_text_atomic(target / "labels.json", json.dumps(task.classes))
+    write_text_atomic(target / TASK_FILE, json.dumps(task.to_dict()))
     write_text_atomic(target / "metrics.json", json.dumps(metrics, indent=2))
-    write_text_atomic(target / "README.md", model_card(config_dict, metrics, labels))
-    plot_confusion_matrix(test["confusion_matrix"], labels, target / "confusion_matrix.png", "Test set: confusion matrix")
+    write_text_atomic(target / "README.md", model_card(config_dict, metrics, task))
+    if "confusion_matrix" in test:
+        plot_confusion_matrix(test["confusion_matrix"], task.classes, target / "confusion_matrix.png", "Test set: confusion matrix")
     replace_dir(target, out)
     shutil.rmtree(staging, ignore_errors=True)

@@ -184,7 +184,7 @@ def tune(
                                  "seed": seed}.items() if v is not None}
     front = tune_api(data, dataset=dataset, out=out, strategy=strategy, trials=trials, workers=workers, max_lengths=lengths,
                      backend=backend, ray_address=ray_address, strategy_options=parse_options(option or []), **options)
-    print_rows(front_rows(front), "Pareto front: dev macro-F1 against latency")
+    print_rows(front_rows(front), "Pareto front: dev score (the task's main metric) against latency")
     stdout.print(f"Wrote {out / 'trials.csv'}, {out / 'pareto.csv'}, {out / 'pareto.md'}, {out / 'pareto.png'}")
 
 
@@ -302,16 +302,17 @@ def show_metrics(metrics: dict[str, Any], title: str, as_json: bool, extra: dict
         stdout.print_json(json.dumps({**metrics, **({"cost": extra} if extra else {})}))
         return
     table = Table("metric", "value", title=title)
-    for key in ("examples", "accuracy", "macro_f1", "ece"):
-        value = metrics[key]
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    for key, value in metrics.items():
+        if isinstance(value, (int, float)):
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     for key, value in (extra or {}).items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     stdout.print(table)
-    per_class = Table("class", "precision", "recall", "f1", "support")
-    for label, scores in metrics["per_class"].items():
-        per_class.add_row(label, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}", str(scores["support"]))
-    stdout.print(per_class)
+    if "per_class" in metrics:
+        per_class = Table("class", "precision", "recall", "f1", "support")
+        for label, scores in metrics["per_class"].items():
+            per_class.add_row(label, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}", str(scores["support"]))
+        stdout.print(per_class)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings API

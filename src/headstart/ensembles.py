@@ -24,23 +24,23 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
         raise RunError(f"Output directory '{out}' already exists; choose another --out or pass --overwrite.")
     members = [Run.load(run) for run in runs]
     for member in members[1:]:
-        if member.labels != members[0].labels:
+        if member.labels != members[0].labels or member.task.name != members[0].task.name:
             raise DataError(f"Runs '{members[0].path}' and '{member.path}' have different labels "
-                            f"({members[0].labels} vs {member.labels}); ensemble runs trained on the same classes.")
+                            f"({members[0].task.name} {members[0].labels} vs {member.task.name} {member.labels}); "
+                            "ensemble runs trained on the same task and classes.")
         if (member.config.text_pair_col is None) != (members[0].config.text_pair_col is None):
             raise DataError(f"Runs '{members[0].path}' and '{member.path}' differ in reading sentence pairs; ensemble runs with the same inputs.")
 
     metrics: dict = {"members": [{"run": str(m.path), "model": m.config.model, "strategy": m.config.strategy,
-                                  "seed": m.config.seed, "test": {k: m.metrics["test"][k] for k in ("accuracy", "macro_f1")}}
+                                  "seed": m.config.seed, "test": {k: v for k, v in m.metrics["test"].items() if isinstance(v, float)}}
                                  for m in members]}
     labels = members[0].labels
     staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     if data is not None:
-        pair_col = members[0].config.text_pair_col
-        metrics["test"] = score_file(EnsemblePredictor([m.predictor for m in members]), labels, data, text_col, label_col,
-                                     pair_col, pairs_expected=pair_col is not None)
+        metrics["test"] = score_file(EnsemblePredictor([m.predictor for m in members]), members[0].config, data, text_col, label_col)
+    if "confusion_matrix" in metrics.get("test", {}):
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], labels, staging / "confusion_matrix.png",
                               f"Ensemble on {Path(data).name}: confusion matrix")
 

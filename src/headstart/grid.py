@@ -58,6 +58,10 @@ def compare(
                          for column in make_strategy(strategy, strategy_options.get(strategy)).extra_label_columns()})
     out = Path(out)
     base = fixed_split(TrainConfig(data=None if data is None else str(data), dataset=dataset, **options), out / "data", tuple(extra_cols))
+    task = splits_for(base).task
+    if task != "classification":  # the leaderboard ranks accuracy and macro-F1 of single-label classes
+        raise ConfigError(f"compare handles single-label classification; this data is a {task} task. "
+                          "Use `headstart tune`, or train the runs one by one.")
 
     rows = []
     cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -14,8 +15,12 @@ from headstart.run import load_run
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None,
                  text_pair_col: str | None = None) -> int:
-    """Write the input rows plus `predicted_label` and one `prob_<label>` column per class (for a multi-task run
-    also `predicted_<column>` and `prob_<column>_<label>` per further column); returns the row count."""
+    """Write the input rows plus the predictions; returns the row count.
+
+    Classes: `predicted_label` and one `prob_<label>` column per class (a multi-task run adds
+    `predicted_<column>` and `prob_<column>_<label>` per further column). Multi-label: `predicted_labels`
+    (joined by the run's label separator) and `prob_<label>`. Regression: `predicted_value`.
+    """
     output_path = Path(output_path)
     if output_path.suffix.lower() not in FORMATS:
         raise DataError(f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one of {', '.join(sorted(FORMATS))}.")
@@ -26,12 +31,20 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     if run.config.text_pair_col is not None:  # trained on sentence pairs: read the second texts too
         pair_col = find_column(frame, text_pair_col or run.config.text_pair_col, (), "text pair", source, "--text-pair-col")
         inputs = list(zip(inputs, check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")))
-    columns = {}
-    for head, probabilities in run.predictor.predict_heads(inputs).items():
+    columns: dict[str, Any] = {}
+    for head, outputs in run.predictor.predict_heads(inputs).items():
         labels = run.head_labels[head]
         prefix = "prob" if head == "label" else f"prob_{head}"
-        columns[f"predicted_{head}"] = [labels[i] for i in probabilities.argmax(axis=1)]
-        columns.update({f"{prefix}_{label}": probabilities[:, i] for i, label in enumerate(labels)})
+        if head != "label":  # a multi-task run's further column: its classes
+            columns[f"predicted_{head}"] = [labels[i] for i in outputs.argmax(axis=1)]
+        elif run.task.name == "multi-label":
+            columns["predicted_labels"] = [run.config.label_sep.join(row) for row in run.task.decide(outputs)]
+        elif run.task.name == "regression":
+            columns["predicted_value"] = outputs
+            continue
+        else:
+            columns["predicted_label"] = run.task.decide(outputs)
+        columns.update({f"{prefix}_{label}": outputs[:, i] for i, label in enumerate(labels)})
     result = pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
     write_table_atomic(result, output_path)
     return len(result)

@@ -15,16 +15,17 @@ import torch
 from transformers import AutoTokenizer
 
 from headstart.config import TrainConfig, write_text_atomic
-from headstart.data.dataset import load_labelled
-from headstart.errors import DataError, RunError
-from headstart.evaluation.metrics import classification_metrics
+from headstart.data.dataset import label_format_for, label_names, load_labelled
+from headstart.errors import ConfigError, DataError, RunError
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
+from headstart.tasks import Classification, Task, task_from_dict
 from headstart.training.batching import Windowing, encode, forward_in_batches, split_pairs
 
 Inputs = Sequence[str] | Sequence[tuple[str, str]]  # texts, or (text, second text) pairs
 RUN_FILES = ("config.yaml", "labels.json", "metrics.json", "model/classifier.json")
 ENSEMBLE_FILE = "ensemble.json"
+TASK_FILE = "task.json"
 
 
 def load_tokenizer(path: Path):  # noqa: ANN201 - a transformers tokenizer
@@ -32,24 +33,24 @@ def load_tokenizer(path: Path):  # noqa: ANN201 - a transformers tokenizer
 
 
 class Predictor:
-    """Texts in, class probabilities out: tokenise, sort by length, batch, softmax."""
+    """Inputs in, the task's outputs out (probabilities or values): tokenise, sort by length, batch."""
 
-    def __init__(self, classifier: TextClassifier, tokenizer: Any, labels: list[str], window: Windowing, batch_size: int = 64) -> None:
+    def __init__(self, classifier: TextClassifier, tokenizer: Any, task: Task, window: Windowing, batch_size: int = 64) -> None:
         self.classifier = classifier.eval()
         self.tokenizer = tokenizer
-        self.labels = labels
+        self.task = task
         self.window = window
         self.batch_size = batch_size
         # Class names per head: the main label, then a multi-task run's further columns.
-        self.head_labels: dict[str, list[str]] = getattr(classifier, "head_labels", {"label": labels})
+        self.head_labels: dict[str, list[str]] = getattr(classifier, "head_labels", {"label": task.classes})
 
-    def predict_proba(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
-        return torch.softmax(self._logits(self.classifier, inputs, show_progress, description), dim=-1).numpy()
+    def outputs(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+        return self.task.predict(self._logits(self.classifier, inputs, show_progress, description))
 
     def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, np.ndarray]:
-        """Probabilities of every head, by column name (only 'label' unless the run is multi-task)."""
+        """Outputs of every head, by column name (only 'label' unless the run is multi-task)."""
         if not isinstance(self.classifier, MultiTaskClassifier):
-            return {"label": self.predict_proba(inputs, show_progress)}
+            return {"label": self.outputs(inputs, show_progress)}
         logits = self._logits(functools.partial(self.classifier, all_heads=True), inputs, show_progress, "Predicting")
         return {name: torch.softmax(part, dim=-1).numpy() for name, part in self.classifier.split_logits(logits).items()}
 
@@ -62,18 +63,19 @@ class Predictor:
 
 
 class EnsemblePredictor:
-    """The mean of several predictors' probabilities (members may differ in model, strategy, length)."""
+    """The mean of several predictors' outputs (members may differ in model, strategy, length)."""
 
     def __init__(self, members: list[Predictor]) -> None:
         self.members = members
-        self.head_labels = {"label": members[0].labels}
+        self.task = members[0].task
+        self.head_labels = {"label": self.task.classes}
 
-    def predict_proba(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
-        return np.mean([m.predict_proba(inputs, show_progress, f"{description} ({i + 1}/{len(self.members)})")
+    def outputs(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+        return np.mean([m.outputs(inputs, show_progress, f"{description} ({i + 1}/{len(self.members)})")
                         for i, m in enumerate(self.members)], axis=0)
 
     def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, np.ndarray]:
-        return {"label": self.predict_proba(inputs, show_progress)}
+        return {"label": self.outputs(inputs, show_progress)}
 
 
 class Run:
@@ -100,8 +102,10 @@ class Run:
         config = TrainConfig.from_yaml(path / "config.yaml")
         labels = json.loads((path / "labels.json").read_text(encoding="utf-8"))
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        task_file = path / TASK_FILE
+        task = task_from_dict(json.loads(task_file.read_text(encoding="utf-8"))) if task_file.is_file() else Classification(labels)
         classifier = load_classifier(path / "model")
-        predictor = Predictor(classifier, load_tokenizer(path / "model"), labels, Windowing.from_config(config), config.eval_batch_size)
+        predictor = Predictor(classifier, load_tokenizer(path / "model"), task, Windowing.from_config(config), config.eval_batch_size)
         return cls(path, config, labels, metrics, predictor)
 
     @classmethod
@@ -110,13 +114,21 @@ class Run:
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         return cls(path, members[0].config, members[0].labels, metrics, EnsemblePredictor([m.predictor for m in members]))
 
-    def predict_proba(self, inputs: Inputs, show_progress: bool = True) -> np.ndarray:
-        """Probabilities, one row per input and one column per label in `self.labels` order. Inputs are
-        texts, or (text, second text) tuples for a run trained on sentence pairs."""
-        return self.predictor.predict_proba(list(inputs), show_progress)
+    @property
+    def task(self) -> Task:
+        return self.predictor.task
 
-    def predict(self, inputs: Inputs, show_progress: bool = True) -> list[str]:
-        return [self.labels[i] for i in self.predict_proba(inputs, show_progress).argmax(axis=1)]
+    def predict_proba(self, inputs: Inputs, show_progress: bool = True) -> np.ndarray:
+        """Probabilities, one row per input and one column per label in `self.labels` order (independent
+        per label for a multi-label run). Inputs are texts, or (text, second text) tuples for a run
+        trained on sentence pairs."""
+        if self.task.name == "regression":
+            raise ConfigError("A regression run predicts numbers, not probabilities; use predict().")
+        return self.predictor.outputs(list(inputs), show_progress)
+
+    def predict(self, inputs: Inputs, show_progress: bool = True) -> list[Any]:
+        """A class per input; a tuple of labels (multi-label); or a number (regression)."""
+        return self.task.decide(self.predictor.outputs(list(inputs), show_progress))
 
     @property
     def head_labels(self) -> dict[str, list[str]]:
@@ -131,22 +143,22 @@ class Run:
     def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None, out: str | Path | None = None,
                  text_pair_col: str | None = None) -> dict[str, Any]:
         """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>)."""
-        metrics = score_file(self.predictor, self.labels, data, text_col, label_col, text_pair_col or self.config.text_pair_col,
-                             pairs_expected=self.config.text_pair_col is not None)
+        metrics = score_file(self.predictor, self.config, data, text_col, label_col, text_pair_col)
         target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem
         write_evaluation(target, metrics, self.labels, f"{Path(data).name}: confusion matrix")
         return metrics
 
 
-def score_file(predictor: Predictor | EnsemblePredictor, labels: list[str], data: str | Path, text_col: str | None = None,
-               label_col: str | None = None, text_pair_col: str | None = None, pairs_expected: bool = False) -> dict[str, Any]:
-    """Classification metrics of `predictor` on a labelled file whose labels the model knows."""
-    labelled = load_labelled(str(data), text_col, label_col, pair_col=text_pair_col, pairs_expected=pairs_expected)
-    unseen = sorted(set(labelled.labels) - set(labels))
+def score_file(predictor: Predictor | EnsemblePredictor, config: TrainConfig, data: str | Path, text_col: str | None = None,
+               label_col: str | None = None, text_pair_col: str | None = None) -> dict[str, Any]:
+    """The task's metrics of `predictor` on a labelled file (read as the run's training data was)."""
+    task = predictor.task
+    labelled = load_labelled(str(data), text_col, label_col, pair_col=text_pair_col or config.text_pair_col,
+                             pairs_expected=config.text_pair_col is not None, label_format=label_format_for(config))
+    unseen = sorted(set(label_names(labelled.labels, task.name)) - set(task.classes)) if task.classes else []
     if unseen:
-        raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {labels}); fix the labels or retrain.")
-    true_ids = np.array([labels.index(label) for label in labelled.labels])
-    return classification_metrics(predictor.predict_proba(labelled.inputs()), true_ids, labels)
+        raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {task.classes}); fix the labels or retrain.")
+    return task.metrics(predictor.outputs(labelled.inputs()), labelled.labels)
 
 
 def write_evaluation(target: Path, metrics: dict[str, Any], labels: list[str], title: str) -> None:
@@ -154,7 +166,8 @@ def write_evaluation(target: Path, metrics: dict[str, Any], labels: list[str], t
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2))
-    plot_confusion_matrix(metrics["confusion_matrix"], labels, staging / "confusion_matrix.png", title)
+    if "confusion_matrix" in metrics:
+        plot_confusion_matrix(metrics["confusion_matrix"], labels, staging / "confusion_matrix.png", title)
     replace_dir(staging, target)
 
 

@@ -1,5 +1,5 @@
-"""`headstart tune`: hyper-parameter search with two objectives, dev macro-F1 (up) and single-text
-latency (down), reported as a Pareto front rather than one "best" trial.
+"""`headstart tune`: hyper-parameter search with two objectives, the task's main dev metric (up;
+macro-F1 for classes, Spearman for regression) and single-text latency (down), reported as a Pareto front rather than one "best" trial.
 
 Optuna samples each trial (multi-objective TPE); every trial is an ordinary run directory under
 <out>/trials/, trained on one fixed split. The study lives in a journal file, <out>/study.journal,
@@ -30,7 +30,7 @@ from headstart.progress import info, progress_bar, quiet_libraries, set_quiet
 from headstart.reports.comparison import markdown_table
 from headstart.strategies import make_strategy
 
-OBJECTIVES = ("dev_macro_f1", "latency_ms_p50")
+OBJECTIVES = ("dev_score", "latency_ms_p50")
 STUDY_NAME = "headstart"
 STRATEGY_PREFIX = "option."  # trial parameters that are strategy options, not TrainConfig fields
 
@@ -68,8 +68,8 @@ def run_trial(base: TrainConfig, params: dict[str, Any], run_dir: Path) -> dict[
     strategy_options = {k.removeprefix(STRATEGY_PREFIX): v for k, v in params.items() if k.startswith(STRATEGY_PREFIX)}
     config = base.replace(**options, strategy_options={**base.strategy_options, **strategy_options})
     metrics = train(out=run_dir, config=config, overwrite=True).metrics
-    return {"dev_macro_f1": metrics["best_dev_macro_f1"], "latency_ms_p50": metrics["cost"]["latency_ms_p50"],
-            "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"], "run": str(run_dir)}
+    return {"dev_score": metrics["best_dev_score"], "latency_ms_p50": metrics["cost"]["latency_ms_p50"],
+            "test_score": metrics["test"][metrics["dev_metric"]], "metric": metrics["dev_metric"], "run": str(run_dir)}
 
 
 def tune(
@@ -87,6 +87,8 @@ def tune(
     **options: Any,
 ) -> pd.DataFrame:
     """Search `strategy`'s settings; write trials.csv, pareto.csv/.md and pareto.png; return the front.
+
+    Scores are the task's main metric (its name is in the `metric` column).
 
     `strategy_options` are fixed options of the strategy; the searched ones are drawn on top.
     """
@@ -151,9 +153,9 @@ def _optimise(search: dict[str, Any], trials: int, worker: int = 0) -> None:
         fixed = suggest(trial, strategy, search["max_lengths"])
         info(f"Trial {trial.number}: {trial.params}")
         result = run_trial(base, {**trial.params, **fixed}, out / "trials" / f"trial-{trial.number:03d}")
-        for key in ("test_accuracy", "test_macro_f1", "run"):
+        for key in ("test_score", "metric", "run"):
             trial.set_user_attr(key, result[key])
-        return result["dev_macro_f1"], result["latency_ms_p50"]
+        return result["dev_score"], result["latency_ms_p50"]
 
     study.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=done)])
 
@@ -190,7 +192,7 @@ def _in_processes(search: dict[str, Any], trials: int, workers: int, study: Any)
 def _finished_trials(study: Any) -> pd.DataFrame:
     from optuna.trial import TrialState
 
-    rows = [{"trial": t.number, "dev_macro_f1": t.values[0], "latency_ms_p50": t.values[1], **t.user_attrs,
+    rows = [{"trial": t.number, "dev_score": t.values[0], "latency_ms_p50": t.values[1], **t.user_attrs,
              **{f"param {k}": v for k, v in t.params.items()}}
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     return pd.DataFrame(rows).drop(columns=["strategy"], errors="ignore")
@@ -233,7 +235,7 @@ def _tune_with_ray(search: dict[str, Any], trials: int, workers: int, address: s
     params = {c: f"param {c.removeprefix('config/')}" for c in frame.columns if c.startswith("config/")}
     frame = frame.rename(columns=params).reset_index(drop=True)
     frame.insert(0, "trial", range(len(frame)))
-    return frame[["trial", *OBJECTIVES, "test_accuracy", "test_macro_f1", "run", *params.values()]]
+    return frame[["trial", *OBJECTIVES, "test_score", "metric", "run", *params.values()]]
 
 
 def _report(results: pd.DataFrame, out: Path) -> pd.DataFrame:
@@ -241,11 +243,11 @@ def _report(results: pd.DataFrame, out: Path) -> pd.DataFrame:
         raise ConfigError(f"No trial of the search in '{out}' finished; see the errors above.")
     results = results.sort_values("trial").reset_index(drop=True)
     # Maximising F1 and minimising latency: pareto_front takes (quality, cost).
-    results["pareto"] = pareto_front(results["dev_macro_f1"].to_numpy(), results["latency_ms_p50"].to_numpy())
+    results["pareto"] = pareto_front(results["dev_score"].to_numpy(), results["latency_ms_p50"].to_numpy())
     front = results[results.pareto].sort_values("latency_ms_p50").reset_index(drop=True)
     write_table_atomic(results, out / "trials.csv")
     write_table_atomic(front, out / "pareto.csv")
-    write_text_atomic(out / "pareto.md", markdown_table(front_rows(front), "Pareto front of dev macro-F1 (higher) against single-text latency (lower)."))
+    write_text_atomic(out / "pareto.md", markdown_table(front_rows(front), f"Pareto front of dev {results['metric'][0]} (higher) against single-text latency (lower)."))
     plot_tuning(results, out / "pareto.png")
     return front
 
@@ -254,8 +256,8 @@ def front_rows(front: pd.DataFrame) -> list[dict[str, str]]:
     """The Pareto front as people read it (terminal and Markdown)."""
     params = [c for c in front.columns if c.startswith("param ")]
     return [
-        {"trial": str(row["trial"]), "dev macro-F1": f"{row['dev_macro_f1']:.3f}", "latency p50 ms": f"{row['latency_ms_p50']:.1f}",
-         "test macro-F1": f"{row['test_macro_f1']:.3f}",
+        {"trial": str(row["trial"]), "dev score": f"{row['dev_score']:.3f}", "latency p50 ms": f"{row['latency_ms_p50']:.1f}",
+         "test score": f"{row['test_score']:.3f}",
          **{c.removeprefix("param "): f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in params}}
         for row in front.to_dict("records")
     ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -14,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from headstart.data.bundled import load_bundled
 from headstart.data.io import read_table
 from headstart.errors import DataError, DataWarning
+from headstart.tasks import detect_task, labels_from_columns, parse_multi_labels, parse_numbers
 
 if TYPE_CHECKING:
     from headstart.config import TrainConfig
@@ -25,9 +27,25 @@ SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "de
 
 
 @dataclass(frozen=True)
+class LabelFormat:
+    """How label cells are read: the task (None: detect it), the separator of several labels in
+    one cell, or one 0/1 column per label."""
+
+    task: str | None = None
+    separator: str = "|"
+    columns: tuple[str, ...] = ()
+
+    def resolved(self, cells: pd.Series | None) -> LabelFormat:
+        if self.task is not None:
+            return self
+        task = "multi-label" if self.columns else detect_task(cells, self.separator)
+        return dataclasses.replace(self, task=task)
+
+
+@dataclass(frozen=True)
 class LabelledTexts:
     texts: list[str]
-    labels: list[str]
+    labels: list[Any]  # a class name, a tuple of label names (multi-label) or a number (regression) per row
     extra: dict[str, list[str]] = field(default_factory=dict)  # more label columns (multi-task), by name
     pairs: list[str] | None = None  # the second text of each row, for sentence-pair tasks
 
@@ -45,7 +63,7 @@ class LabelledTexts:
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for text, label in zip(self.keys(), self.labels):
-            digest.update(text.encode("utf-8") + b"\x00" + label.encode("utf-8") + b"\x01")
+            digest.update(text.encode("utf-8") + b"\x00" + str(label).encode("utf-8") + b"\x01")
         return digest.hexdigest()[:16]
 
 
@@ -54,7 +72,8 @@ class Splits:
     train: LabelledTexts
     dev: LabelledTexts
     test: LabelledTexts
-    labels: list[str]  # sorted class names; index = class id
+    labels: list[str]  # sorted class (or label) names; index = output id; none for regression
+    task: str = "classification"
     extra_labels: dict[str, list[str]] = field(default_factory=dict)  # the same for each extra label column
     pair_col: str | None = None  # the column of second texts, for sentence pairs
 
@@ -93,13 +112,23 @@ def find_pair_column(frame: pd.DataFrame, given: str | None, source: str) -> str
     return next((lowered[name] for name in PAIR_COLUMNS if name in lowered), None)
 
 
-def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str, source: str, extra_cols: tuple[str, ...] = (),
-                pair_col: str | None = None) -> LabelledTexts:
+def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str | None, source: str, extra_cols: tuple[str, ...] = (),
+                pair_col: str | None = None, label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
     texts = check_texts(frame[text_col], source)
     pairs = None if pair_col is None else check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")
     extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
                                   source, f"'{column}' label") for column in extra_cols}
-    return LabelledTexts(texts, check_labels(frame[label_col], source, "label"), extra, pairs)
+    return LabelledTexts(texts, read_labels(frame, label_col, source, label_format), extra, pairs)
+
+
+def read_labels(frame: pd.DataFrame, label_col: str | None, source: str, label_format: LabelFormat) -> list[Any]:
+    if label_format.columns:
+        return labels_from_columns(frame, list(label_format.columns), source)
+    assert label_col is not None
+    if label_format.task == "multi-label":
+        return parse_multi_labels(frame[label_col], label_format.separator, source)
+    labels = check_labels(frame[label_col], source, "label")
+    return parse_numbers(pd.Series(labels), source) if label_format.task == "regression" else labels
 
 
 def check_labels(labels: pd.Series, source: str, what: str) -> list[str]:
@@ -117,18 +146,27 @@ def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str
     return read_table(data), f"'{Path(data).name}'"
 
 
+def find_label_column(frame: pd.DataFrame, given: str | None, source: str, label_format: LabelFormat) -> str | None:
+    if label_format.columns:  # one 0/1 column per label: they must all be there
+        for column in label_format.columns:
+            find_column(frame, column, (), "label", source, "--label-cols")
+        return None
+    return find_column(frame, given, LABEL_COLUMNS, "label", source, "--label-col")
+
+
 def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_cols: tuple[str, ...] = (),
-                  pair_col: str | None = None, pairs_expected: bool | None = None) -> LabelledTexts:
+                  pair_col: str | None = None, pairs_expected: bool | None = None,
+                  label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
     """One labelled file. `pairs_expected` (when known) makes a missing or surplus pair column an error."""
     frame = read_table(path)
     source = f"'{Path(path).name}'"
     text_col = find_text_column(frame, text_col, source)
-    label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
+    label_col = find_label_column(frame, label_col, source, label_format)
     pair_col = find_pair_column(frame, pair_col, source)
     if pairs_expected is not None and pairs_expected != (pair_col is not None):
         raise DataError(f"{source} {'has no second-text column' if pairs_expected else f'has a second-text column {pair_col!r}'} "
                         f"but the model was trained {'on' if pairs_expected else 'without'} sentence pairs; give the same columns as in training.")
-    return to_labelled(frame, text_col, label_col, source, extra_cols, pair_col)
+    return to_labelled(frame, text_col, label_col, source, extra_cols, pair_col, label_format)
 
 
 def load_splits(
@@ -144,6 +182,7 @@ def load_splits(
     sample: int | None = None,
     extra_label_cols: tuple[str, ...] = (),
     text_pair_col: str | None = None,
+    label_format: LabelFormat = LabelFormat(),
 ) -> Splits:
     """Train/dev/test from one file (its split column or a seeded stratified split) or separate files.
 
@@ -151,7 +190,8 @@ def load_splits(
     """
     frame, source = load_frame(data, dataset)
     text_col = find_text_column(frame, text_col, source)
-    label_col = find_column(frame, label_col, LABEL_COLUMNS, "label", source, "--label-col")
+    label_col = find_label_column(frame, label_col, source, label_format)
+    label_format = label_format.resolved(None if label_col is None else frame[label_col])
     pair_col = find_pair_column(frame, text_pair_col, source)
     split_col = next((c for c in frame.columns if str(c).lower() == "split"), None)
 
@@ -160,7 +200,7 @@ def load_splits(
         unknown = sorted(set(names) - set(SPLIT_NAMES))
         if unknown:
             raise DataError(f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test.")
-        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)", extra_label_cols, pair_col)
+        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)", extra_label_cols, pair_col, label_format)
                  for name in ("train", "dev", "test")}
         for name in ("train", "dev"):
             if len(parts[name]) == 0:
@@ -168,8 +208,9 @@ def load_splits(
         train, dev, test = parts["train"], parts["dev"], parts["test"] if len(parts["test"]) else parts["dev"]
         train = stratified_sample(train, sample, seed, source)
     else:
-        everything = to_labelled(frame, text_col, label_col, source, extra_label_cols, pair_col)
-        check_classes(everything.labels, source)
+        everything = to_labelled(frame, text_col, label_col, source, extra_label_cols, pair_col, label_format)
+        if label_format.task == "classification":
+            check_classes(everything.labels, source)
         everything = stratified_sample(everything, sample, seed, source)
         train, dev, test = everything, None, None
         if test_data is None:
@@ -177,27 +218,51 @@ def load_splits(
         if dev_data is None:
             train, dev = stratified_split(train, dev_size / (1 - (test_size if test_data is None else 0)), seed, source)
         if dev_data is not None:
-            dev = load_labelled(dev_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None)
+            dev = load_labelled(dev_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None, label_format)
         if test_data is not None:
-            test = load_labelled(test_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None)
+            test = load_labelled(test_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None, label_format)
 
-    labels = check_classes(train.labels, f"the training split of {source}")
+    labels = task_classes(train.labels, label_format.task, f"the training split of {source}")
     extra_labels = {column: check_classes(train.extra[column], f"column '{column}' of the training split of {source}")
                     for column in extra_label_cols}
     for name, part in (("dev", dev), ("test", test)):
-        for column, known, given in (("label", labels, part.labels),
-                                     *((column, extra_labels[column], part.extra[column]) for column in extra_label_cols)):
+        main = (("label", labels, label_names(part.labels, label_format.task)),) if labels else ()
+        for column, known, given in (*main, *((column, extra_labels[column], part.extra[column]) for column in extra_label_cols)):
             unseen = sorted(set(given) - set(known))
             if unseen:
                 raise DataError(f"The {name} data has {column} value(s) {unseen[:5]} never seen in training; fix them or add training examples.")
     warn_duplicates(train, test)
-    return Splits(train=train, dev=dev, test=test, labels=labels, extra_labels=extra_labels, pair_col=pair_col)
+    return Splits(train=train, dev=dev, test=test, labels=labels, task=label_format.task, extra_labels=extra_labels, pair_col=pair_col)
+
+
+def label_names(labels: list[Any], task: str) -> list[str]:
+    """Every label name used (a multi-label row contributes each of its labels)."""
+    return [name for row in labels for name in row] if task == "multi-label" else labels
+
+
+def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
+    """The model's outputs: classes, the labels of a multi-label task, or none for regression."""
+    if task == "classification":
+        return check_classes(labels, source)
+    if task == "regression":
+        if len(set(labels)) < 2:
+            raise DataError(f"The labels of {source} hold one value ({labels[0]}); regression needs varied numbers.")
+        return []
+    names = sorted(set(label_names(labels, task)))
+    if not names:
+        raise DataError(f"No row of {source} has a label; a multi-label task needs labelled rows.")
+    return names
 
 
 def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> Splits:
     """The splits a training config describes."""
     return load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col, config.label_col,
-                       config.dev_size, config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col)
+                       config.dev_size, config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col,
+                       label_format_for(config))
+
+
+def label_format_for(config: TrainConfig) -> LabelFormat:
+    return LabelFormat(config.task, config.label_sep, tuple(config.label_cols or ()))
 
 
 def check_classes(labels: list[str], source: str) -> list[str]:
@@ -208,6 +273,10 @@ def check_classes(labels: list[str], source: str) -> list[str]:
 
 
 def stratified_split(part: LabelledTexts, fraction: float | int, seed: int, source: str) -> tuple[LabelledTexts, LabelledTexts]:
+    """Split keeping class proportions (for classes; label sets and numbers are split at random)."""
+    if not all(isinstance(label, str) for label in part.labels):
+        train_idx, held_idx = train_test_split(range(len(part)), test_size=fraction, random_state=seed)
+        return _subset(part, train_idx), _subset(part, held_idx)
     counts = pd.Series(part.labels).value_counts()
     rare = sorted(counts[counts < 3].index.tolist())
     if rare:

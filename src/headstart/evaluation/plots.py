@@ -38,15 +38,15 @@ def plot_pareto(board, path: Path) -> None:  # noqa: ANN001 - the comparison lea
 
 
 def plot_tuning(trials, path: Path) -> None:  # noqa: ANN001 - the trials of `headstart tune` (DataFrame)
-    """Every trial's dev macro-F1 against latency, the Pareto front joined up and labelled."""
+    """Every trial's dev score against latency, the Pareto front joined up and labelled."""
     figure, axes = plt.subplots(figsize=(7.5, 5))
     others, front = trials[~trials.pareto], trials[trials.pareto].sort_values("latency_ms_p50")
-    axes.scatter(others.latency_ms_p50, others.dev_macro_f1, color="tab:blue", alpha=0.6, label="trial")
-    axes.plot(front.latency_ms_p50, front.dev_macro_f1, "o--", color="tab:red", label="Pareto front")
+    axes.scatter(others.latency_ms_p50, others.dev_score, color="tab:blue", alpha=0.6, label="trial")
+    axes.plot(front.latency_ms_p50, front.dev_score, "o--", color="tab:red", label="Pareto front")
     for row in front.itertuples():
-        axes.annotate(f"#{row.trial}", (row.latency_ms_p50, row.dev_macro_f1), fontsize=8, xytext=(5, 4), textcoords="offset points")
+        axes.annotate(f"#{row.trial}", (row.latency_ms_p50, row.dev_score), fontsize=8, xytext=(5, 4), textcoords="offset points")
     axes.set_xlabel("single-text latency p50 (ms)")
-    axes.set_ylabel("dev macro-F1")
+    axes.set_ylabel(f"dev {trials.metric.iloc[0]}")
     axes.set_title(f"Hyper-parameter search: {len(trials)} trials")
     axes.legend(loc="lower right")
     figure.tight_layout()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -17,6 +17,9 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
 from headstart.errors import RunError
+
+if TYPE_CHECKING:
+    from headstart.tasks import Task
 
 CLASSIFIER_FILE = "classifier.json"
 
@@ -93,12 +96,16 @@ class SequenceClassifier(TextClassifier):
         self.model = model
 
     @classmethod
-    def from_encoder(cls, path: Path, labels: list[str], allow_pickle: bool = False) -> SequenceClassifier:
+    def from_encoder(cls, path: Path, task: Task, allow_pickle: bool = False) -> SequenceClassifier:
+        # problem_type tells transformers (e.g. a pipeline using the saved folder) how to read the outputs.
+        problem = {"multi-label": "multi_label_classification", "regression": "regression"}.get(task.name, "single_label_classification")
+        names = task.classes or ["value"]
         model = load_pretrained(
             AutoModelForSequenceClassification, path, allow_pickle,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
+            num_labels=task.outputs,
+            id2label=dict(enumerate(names)),
+            label2id={label: i for i, label in enumerate(names)},
+            problem_type=problem,
         )
         return cls(model)
 

@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from headstart.tasks import Task
+
+
+METRIC_NAMES = {"macro_f1": "macro-F1", "micro_f1": "micro-F1", "ece": "expected calibration error",
+                "subset_accuracy": "subset accuracy (all labels right)", "pearson": "Pearson r", "spearman": "Spearman ρ",
+                "mse": "mean squared error", "mae": "mean absolute error"}
 
 
 def _mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
 
 
-def model_card(config: dict[str, Any], metrics: dict[str, Any], labels: list[str]) -> str:
+def model_card(config: dict[str, Any], metrics: dict[str, Any], task: Task) -> str:
     test, cost, data = metrics["test"], metrics["cost"], metrics["data"]
     source = config["data"] or f"bundled dataset `{config['dataset']}`"
-    rows = "\n".join(
+    scores = "\n".join(f"| {METRIC_NAMES.get(name, name)} | {value:.4f} |" for name, value in test.items() if isinstance(value, float))
+    per_class = "\n".join(
         f"| {label} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
-        for label, v in test["per_class"].items()
+        for label, v in test.get("per_class", {}).items()
     )
-    return f"""# Text classifier: {', '.join(labels)}
+    if per_class:
+        per_class = "| class | precision | recall | F1 | support |\n| --- | --- | --- | --- | --- |\n" + per_class
+    title = {"regression": "Text regressor", "multi-label": "Multi-label text classifier"}.get(task.name, "Text classifier")
+    outputs = ", ".join(task.classes) or "a number per text"
+    return f"""# {title}: {outputs}
 
 Trained with headstart, strategy `{config['strategy']}` on encoder `{config['model']}`.
 
 ## Data
 - Source: {source} (fingerprint `{data['fingerprint']}`)
-- Examples: {data['train']} train, {data['dev']} dev, {data['test']} test; {len(labels)} classes
+- Examples: {data['train']} train, {data['dev']} dev, {data['test']} test; task {task.name}
 - Texts truncated to {config['max_length']} tokens
 
 ## Test results
 | metric | value |
 | --- | --- |
-| accuracy | {test['accuracy']:.4f} |
-| macro-F1 | {test['macro_f1']:.4f} |
-| expected calibration error | {test['ece']:.4f} |
+{scores}
 
-| class | precision | recall | F1 | support |
-| --- | --- | --- | --- | --- |
-{rows}
+{per_class}
 
 ## Cost
 | | |
@@ -47,7 +56,7 @@ Trained with headstart, strategy `{config['strategy']}` on encoder `{config['mod
 | peak memory (process) | {cost['peak_memory_mib']:.0f} MiB |
 
 ## Intended use and limits
-- Assigns one of the labels above to a text like those in the training data. Texts from other
+- Predicts for texts like those in the training data. Texts from other
   domains, languages or time periods may score far lower than the test figures.
 - Test figures come from {data['test']} held-out examples: small test sets give wide error margins.
 - The model reproduces whatever biases the training labels carry; review errors before relying on it.

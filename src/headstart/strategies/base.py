@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from headstart.errors import ConfigError
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
 
     from headstart.config import TrainConfig
     from headstart.models.classifiers import TextClassifier
+    from headstart.tasks import Task
     from headstart.training.batching import Encoded
 
 
@@ -60,6 +60,8 @@ class TrainingJob:
     workdir: Path  # staging folder of the run: checkpoints live here until the run is complete
     resume: bool
     accelerator: Accelerator
+    task: Task
+    dev_labels: list[Any]  # the dev split's labels, one per text (its rows may be windows)
     extra_labels: dict[str, list[str]] = field(default_factory=dict)  # classes of each extra label column
     summary: dict[str, Any] = field(default_factory=dict)  # filled by fit: history, steps, ...
 
@@ -97,7 +99,7 @@ class EncoderTuning(Strategy):
     def build(self, job: TrainingJob) -> TextClassifier:
         from headstart.models.classifiers import SequenceClassifier
 
-        return SequenceClassifier.from_encoder(job.model_path, job.labels, job.config.allow_pickle)
+        return SequenceClassifier.from_encoder(job.model_path, job.task, job.config.allow_pickle)
 
     def layer_lr_decay(self, config: TrainConfig) -> float:
         return config.layer_lr_decay
@@ -120,10 +122,9 @@ class EncoderTuning(Strategy):
             for (depth, decays), params in sorted(groups.items())
         ]
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], class_weights: torch.Tensor | None) -> torch.Tensor:
-        """The task loss of one batch: cross-entropy on the main label."""
-        logits = model(batch["input_ids"], batch["attention_mask"])
-        return F.cross_entropy(logits, batch["labels"], weight=class_weights)
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task, class_weights: torch.Tensor | None) -> torch.Tensor:
+        """The loss of one batch: the task's (cross-entropy, binary cross-entropy or MSE)."""
+        return task.loss(model(batch["input_ids"], batch["attention_mask"]), batch["labels"], class_weights)
 
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
         """An extra loss term added to the task loss (None: nothing to add)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
@@ -19,7 +19,7 @@ from headstart.config import option
 from headstart.models.classifiers import EmbeddingClassifier, embed, embed_layers, load_encoder
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.training.batching import Encoded, forward_in_batches
-from headstart.training.loop import text_scores
+from headstart.training.loop import dev_scores
 
 
 @dataclass
@@ -75,11 +75,8 @@ def frozen_embeddings(job: TrainingJob, layers: bool = False) -> tuple[nn.Module
     return encoder, train_x, dev_x
 
 
-def linear_head(scaler: StandardScaler, model: LogisticRegression, num_classes: int) -> nn.Linear:
-    """Fold standardisation into the logistic-regression weights: one nn.Linear giving the same logits."""
-    coef, intercept = model.coef_, model.intercept_
-    if num_classes == 2 and coef.shape[0] == 1:  # sklearn keeps one row for binary problems
-        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+def linear_head(scaler: StandardScaler, coef: np.ndarray, intercept: np.ndarray) -> nn.Linear:
+    """Fold standardisation into a linear model's weights: one nn.Linear giving the same outputs."""
     weight = coef / scaler.scale_
     bias = intercept - weight @ scaler.mean_
     head = nn.Linear(weight.shape[1], weight.shape[0])
@@ -100,15 +97,31 @@ class Features(Strategy):
         encoder, train_x, dev_x = frozen_embeddings(job)
         scaler = StandardScaler().fit(train_x.numpy())
         train_z = scaler.transform(train_x.numpy())
-        history, best, best_score = [], None, -1.0
+        history, best, best_score = [], None, -np.inf
         for c in self.config.c_values:
-            model = LogisticRegression(C=c, max_iter=self.config.max_iter, class_weight="balanced" if config.class_weights else None,
-                                       random_state=config.seed).fit(train_z, job.train.label_ids)
-            head = linear_head(scaler, model, len(job.labels))  # the very logits the saved classifier gives
+            coef, intercept = self.fit_linear(train_z, job.train.label_ids, job.task.name, c, config.class_weights, config.seed)
+            head = linear_head(scaler, coef, intercept)  # the very logits the saved classifier gives
             with torch.no_grad():
-                score = text_scores(head(dev_x), job.dev, config.pool)["macro_f1"]
-            history.append({"C": c, "dev_macro_f1": score})
+                score = dev_scores(head(dev_x), job)["score"]
+            history.append({"C": c, f"dev_{job.task.primary_metric}": score})
             if score > best_score:
                 best, best_score = head, score
-        job.summary.update(history=history, best_dev_macro_f1=best_score, samples_seen=len(job.train))
+        job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train))
         return EmbeddingClassifier(encoder, best)
+
+    def fit_linear(self, x: np.ndarray, targets: list, task: str, c: float, balanced: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Weights (outputs, dim) and biases of the linear model the task calls for, at inverse strength `c`."""
+        if task == "regression":
+            ridge = Ridge(alpha=1.0 / c).fit(x, targets)
+            return ridge.coef_.reshape(1, -1), np.atleast_1d(ridge.intercept_)
+        if task == "multi-label":  # one logistic regression per label; a label constant in training gets a constant logit
+            columns = np.asarray(targets, dtype=int).T
+            fitted = [self.fit_linear(x, list(column), "classification", c, balanced, seed) if 0 < column.sum() < len(column)
+                      else (np.zeros((2, x.shape[1])), np.array([0.0, 10.0 if column.any() else -10.0])) for column in columns]
+            return np.stack([w[1] - w[0] for w, _ in fitted]), np.array([b[1] - b[0] for _, b in fitted])
+        model = LogisticRegression(C=c, max_iter=self.config.max_iter, class_weight="balanced" if balanced else None,
+                                   random_state=seed).fit(x, targets)
+        coef, intercept = model.coef_, model.intercept_
+        if coef.shape[0] == 1:  # sklearn keeps one row for two classes: logits (0, z) give the same softmax
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+        return coef, intercept

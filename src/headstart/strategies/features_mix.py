@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from headstart.config import option
 from headstart.models.classifiers import LayerMixClassifier, ScalarMixHead
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.strategies.features import frozen_embeddings
-from headstart.training.loop import text_scores
+from headstart.training.loop import dev_scores
 
 
 @dataclass
@@ -41,21 +40,21 @@ class FeaturesMix(Strategy):
         encoder, train_x, dev_x = frozen_embeddings(job, layers=True)
         train_y = torch.tensor(job.train.label_ids)
 
-        head = ScalarMixHead(train_x.shape[1], train_x.shape[2], len(job.labels))
+        head = ScalarMixHead(train_x.shape[1], train_x.shape[2], job.task.outputs)
         optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         generator = torch.Generator().manual_seed(config.seed)
-        best_state, best_score, without_gain, history = None, -1.0, 0, []
+        best_state, best_score, without_gain, history = None, -np.inf, 0, []
         for epoch in range(settings.epochs):
             head.train()
             for batch in torch.randperm(len(train_x), generator=generator).split(settings.batch_size):
-                loss = F.cross_entropy(head(train_x[batch]), train_y[batch])
+                loss = job.task.loss(head(train_x[batch]), train_y[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
             head.eval()
             with torch.inference_mode():
-                score = text_scores(head(dev_x), job.dev, config.pool)["macro_f1"]
-            history.append({"epoch": epoch + 1, "dev_macro_f1": score,
+                score = dev_scores(head(dev_x), job)["score"]
+            history.append({"epoch": epoch + 1, f"dev_{job.task.primary_metric}": score,
                             "mix_weights": np.round(head.mix_weights().detach().numpy(), 4).tolist()})
             if score > best_score:
                 best_state, best_score, without_gain = copy.deepcopy(head.state_dict()), score, 0
@@ -64,6 +63,6 @@ class FeaturesMix(Strategy):
                 if settings.patience and without_gain >= settings.patience:
                     break
         head.load_state_dict(best_state)
-        job.summary.update(history=history, best_dev_macro_f1=best_score, samples_seen=len(job.train) * len(history),
+        job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train) * len(history),
                            mix_weights=np.round(head.mix_weights().detach().numpy(), 4).tolist())
         return LayerMixClassifier(encoder, head)

@@ -16,6 +16,7 @@ from headstart.config import option
 from headstart.errors import ConfigError
 from headstart.models.classifiers import MultiTaskClassifier, load_encoder
 from headstart.strategies.base import EncoderTuning, StrategyConfig, TrainingJob, register_strategy
+from headstart.tasks import Task
 
 
 @dataclass
@@ -45,13 +46,15 @@ class MultiTask(EncoderTuning):
         return list(self.config.columns)
 
     def build(self, job: TrainingJob) -> MultiTaskClassifier:
+        if job.task.name != "classification":
+            raise ConfigError(f"Strategy 'multitask' needs single-label classes in every column, not a {job.task.name} task.")
         encoder = load_encoder(job.model_path, job.config.allow_pickle)
         return MultiTaskClassifier(encoder, {"label": job.labels, **job.extra_labels}, self.config.dropout)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], class_weights: torch.Tensor | None) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task, class_weights: torch.Tensor | None) -> torch.Tensor:
         heads = self._unwrapped(model).split_logits(model(batch["input_ids"], batch["attention_mask"], all_heads=True))
         logits = list(heads.values())
-        loss = F.cross_entropy(logits[0], batch["labels"], weight=class_weights)
+        loss = task.loss(logits[0], batch["labels"], class_weights)
         weights = self.config.weights or [1.0] * len(self.config.columns)
         for column, (head_logits, weight) in enumerate(zip(logits[1:], weights)):
             loss = loss + weight * F.cross_entropy(head_logits, batch["extra_labels"][:, column])

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from headstart.progress import info, progress_bar
-from headstart.training.batching import Encoded, make_loader
+from headstart.training.batching import make_loader
 from headstart.training.checkpoint import Checkpointer, TrainState
 
 if TYPE_CHECKING:
@@ -55,16 +54,17 @@ def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: flo
     return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
-def text_scores(logits: torch.Tensor, encoded: Encoded, pool: str) -> dict[str, float]:
-    """Accuracy and macro-F1 per text, from one row of logits per row of `encoded` (windows pooled)."""
-    y_pred = encoded.pool(logits, pool).argmax(dim=-1).numpy()
-    y_true = np.array(encoded.text_label_ids())
-    return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
+def dev_scores(logits: torch.Tensor, job: TrainingJob) -> dict[str, float]:
+    """The task's scalar metrics per dev text, from one row of logits per dev row (windows pooled);
+    `score` is the task's main metric, which picks the best epoch or setting."""
+    metrics = job.task.metrics(job.task.predict(job.dev.pool(logits, job.config.pool)), job.dev_labels)
+    scalars = {name: value for name, value in metrics.items() if isinstance(value, float)}
+    return {**scalars, "score": metrics[job.task.primary_metric]}
 
 
 @torch.inference_mode()
 def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator,
-                    encoded: Encoded, pool: str) -> dict[str, float]:
+                    job: TrainingJob) -> dict[str, float]:
     model.eval()
     outputs, rows = [], []
     for batch in loader:
@@ -75,7 +75,7 @@ def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
     stacked = torch.cat(outputs)
     ordered = torch.empty_like(stacked)
     ordered[torch.cat(rows)] = stacked
-    return text_scores(ordered, encoded, pool)
+    return dev_scores(ordered, job)
 
 
 def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: TrainingJob) -> TextClassifier:
@@ -114,7 +114,7 @@ def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: Traini
             for batch_index, batch in enumerate(train_loader):
                 if batch_index < state.batches_done:  # trained before the interruption
                     continue
-                loss = strategy.loss(model, batch, weights)
+                loss = strategy.loss(model, batch, job.task, weights)
                 extra = strategy.penalty(unwrapped)
                 if extra is not None:
                     loss = loss + extra
@@ -134,16 +134,16 @@ def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: Traini
                 if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                     checkpoints.save(unwrapped, optimizer, scheduler, state)
 
-            dev = evaluate_loader(model, dev_loader, accelerator, job.dev, config.pool)
+            dev = evaluate_loader(model, dev_loader, accelerator, job)
             state.history.append({
                 "epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
-                "dev_accuracy": dev["accuracy"], "dev_macro_f1": dev["macro_f1"],
+                **{f"dev_{name}": value for name, value in dev.items() if name != "score"},
                 "seconds": round(time.perf_counter() - started, 2),
             })
-            info(f"epoch {epoch + 1}: dev macro-F1 {dev['macro_f1']:.4f}, accuracy {dev['accuracy']:.4f}")
+            info(f"epoch {epoch + 1}: dev {job.task.primary_metric} {dev['score']:.4f}")
             state.epoch, state.batches_done = epoch + 1, 0
-            if dev["macro_f1"] > state.best_score:
-                state.best_score, state.epochs_without_gain = dev["macro_f1"], 0
+            if dev["score"] > state.best_score:
+                state.best_score, state.epochs_without_gain = dev["score"], 0
                 checkpoints.save_best(unwrapped)
             else:
                 state.epochs_without_gain += 1
@@ -152,5 +152,5 @@ def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: Traini
     accelerator.wait_for_everyone()
     checkpoints.load_best(unwrapped)
     job.summary.update(history=state.history, steps=state.step, samples_seen=state.samples_seen,
-                       best_dev_macro_f1=state.best_score)
+                       best_dev_score=state.best_score)
     return unwrapped
