@@ -151,9 +151,11 @@ class Run:
 
 def score_file(predictor: Predictor | EnsemblePredictor, config: TrainConfig, data: str | Path, text_col: str | None = None,
                label_col: str | None = None, text_pair_col: str | None = None) -> dict[str, Any]:
-    """The task's metrics of `predictor` on a labelled file (read as the run's training data was)."""
+    """The task's metrics of `predictor` on a labelled file (read as the run's training data was:
+    the same columns unless others are named)."""
     task = predictor.task
-    labelled = load_labelled(str(data), text_col, label_col, pair_col=text_pair_col or config.text_pair_col,
+    labelled = load_labelled(str(data), text_col or config.text_col, label_col or config.label_col,
+                             pair_col=text_pair_col or config.text_pair_col,
                              pairs_expected=config.text_pair_col is not None, label_format=label_format_for(config))
     unseen = sorted(set(label_names(labelled.labels, task.name)) - set(task.classes)) if task.classes else []
     if unseen:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 TEXT_COLUMNS = ("text", "sentence", "content", "document", "body", "review", "message", "tweet", "comment")
 PAIR_COLUMNS = ("text_pair", "text_b", "sentence2", "hypothesis", "question2")
-LABEL_COLUMNS = ("label", "labels", "category", "class", "target", "topic", "sentiment", "intent", "y")
+LABEL_COLUMNS = ("label", "labels", "category", "class", "target", "topic", "sentiment", "intent", "y", "score", "rating")
 SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "val": "dev", "test": "test"}
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from headstart.errors import DataError
@@ -94,8 +95,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cells become strings, missing cells None: the same shape the CSV reader gives."""
-    return frame.astype(object).where(frame.notna(), None).map(lambda value: value if value is None else str(value))
+    """Cells become strings, missing cells None: the same shape the CSV reader gives. Lists (label
+    sets in JSONL or Parquet) become JSON lists, which the multi-label reader parses."""
+
+    def as_string(value: object) -> str | None:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return json.dumps([item.item() if isinstance(item, np.generic) else item for item in value], ensure_ascii=False)
+        return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+    return frame.astype(object).map(as_string)
 
 
 def write_table_atomic(frame: pd.DataFrame, path: str | Path) -> None:
