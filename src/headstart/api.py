@@ -26,9 +26,9 @@ from headstart.models.zoo import model_max_length, resolve_model
 from headstart.progress import info
 from headstart.reports.model_card import model_card
 from headstart.run import TASK_FILE, Predictor, Run, load_tokenizer, replace_dir
-from headstart.strategies import TrainingJob, make_strategy
+from headstart.strategies import STRATEGIES, TrainingJob, make_strategy
 from headstart.tasks import TASKS, Regression, Task
-from headstart.training.batching import Encoded, Windowing, choose_max_length, encode
+from headstart.training.batching import Encoded, Windowing, choose_max_length, encode, encode_words
 
 
 def train(
@@ -54,6 +54,9 @@ def train(
     model_path = resolve_model(config.model, config.allow_pickle)
     splits = splits_for(config, tuple(strategy.extra_label_columns()))
     task = make_task(splits)
+    if task.name not in strategy.tasks:
+        raise ConfigError(f"Strategy '{config.strategy}' does not handle {task.name} data; choose one of "
+                          f"{sorted(name for name, cls in STRATEGIES.items() if task.name in cls.tasks)}.")
     if config.class_weights and task.name != "classification":
         raise ConfigError(f"--class-weights applies to single-label classification, not to a {task.name} task; drop it.")
     tokenizer = load_tokenizer(model_path)
@@ -100,6 +103,8 @@ def make_task(splits: Splits) -> Task:
 def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing) -> Encoded:
     """Token ids plus the task's targets and the class ids of every extra label column."""
     label_ids = task.targets(part.labels)
+    if task.token_level:
+        return encode_words(tokenizer, part.words, window, label_ids)
     extra_ids = None
     if splits.extra_labels:
         columns = [[splits.extra_labels[column].index(value) for value in part.extra[column]] for column in splits.extra_labels]

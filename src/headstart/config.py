@@ -30,7 +30,7 @@ class TrainConfig:
     test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.")
     text_col: str | None = option(None, "Text column; found automatically when not given.")
     label_col: str | None = option(None, "Label column; found automatically when not given.")
-    task: str | None = option(None, "'classification', 'multi-label' or 'regression'; detected from the labels when not given.")
+    task: str | None = option(None, "'classification', 'multi-label', 'regression' or 'ner'; detected from the data when not given.")
     label_sep: str = option("|", "Separator of several labels in one cell (multi-label CSV), e.g. 'sport|politics'.")
     label_cols: list | None = option(None, "Multi-label data with one 0/1 column per label: those columns.")
     text_pair_col: str | None = option(None, "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as text_pair, text_b, sentence2 or hypothesis.")
@@ -83,7 +83,8 @@ class TrainConfig:
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
             ("stride", self.stride is None or self.stride >= 0, "0 or more"),
             ("pool", self.pool in ("mean", "max"), "'mean' or 'max'"),
-            ("task", self.task in (None, "classification", "multi-label", "regression"), "one of 'classification', 'multi-label', 'regression'"),
+            ("task", self.task in (None, "classification", "multi-label", "regression", "ner"),
+             "one of 'classification', 'multi-label', 'regression', 'ner'"),
             ("label_sep", bool(self.label_sep), "a non-empty string"),
             ("mixed_precision", self.mixed_precision in ("no", "bf16", "fp16"), "one of 'no', 'bf16', 'fp16'"),
             ("schedule", self.schedule in ("linear", "cosine", "stlr"), "one of 'linear', 'cosine', 'stlr'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
                  text_pair_col: str | None = None) -> int:
     """Write the input rows plus the predictions; returns the row count.
 
+    NER: `entities`, a JSON list of {start, end, label, text, score} per text.
     Classes: `predicted_label` and one `prob_<label>` column per class (a multi-task run adds
     `predicted_<column>` and `prob_<column>_<label>` per further column). Multi-label: `predicted_labels`
     (joined by the run's label separator) and `prob_<label>`. Regression: `predicted_value`.
@@ -32,7 +34,9 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         pair_col = find_column(frame, text_pair_col or run.config.text_pair_col, (), "text pair", source, "--text-pair-col")
         inputs = list(zip(inputs, check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")))
     columns: dict[str, Any] = {}
-    for head, outputs in run.predictor.predict_heads(inputs).items():
+    if run.task.name == "ner":  # entities with character offsets into each text, as JSON
+        columns["entities"] = [json.dumps(found, ensure_ascii=False) for found in run.predict(inputs)]
+    for head, outputs in ({} if columns else run.predictor.predict_heads(inputs)).items():
         labels = run.head_labels[head]
         prefix = "prob" if head == "label" else f"prob_{head}"
         if head != "label":  # a multi-task run's further column: its classes

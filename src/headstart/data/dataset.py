@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from headstart.data.bundled import load_bundled
 from headstart.data.io import read_table
 from headstart.errors import DataError, DataWarning
+from headstart.data.ner import is_ner_frame, ner_rows
 from headstart.tasks import detect_task, labels_from_columns, parse_multi_labels, parse_numbers
 
 if TYPE_CHECKING:
@@ -48,12 +49,15 @@ class LabelledTexts:
     labels: list[Any]  # a class name, a tuple of label names (multi-label) or a number (regression) per row
     extra: dict[str, list[str]] = field(default_factory=dict)  # more label columns (multi-task), by name
     pairs: list[str] | None = None  # the second text of each row, for sentence-pair tasks
+    words: list[list[str]] | None = None  # the words of each row, for named entities (labels: a tag per word)
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def inputs(self) -> list[str] | list[tuple[str, str]]:
-        """What the model reads per row: its text, or (text, second text) for sentence pairs."""
+    def inputs(self) -> list[str] | list[tuple[str, str]] | list[list[str]]:
+        """What the model reads per row: its text, (text, second text) for sentence pairs, or its words (NER)."""
+        if self.words is not None:
+            return self.words
         return self.texts if self.pairs is None else list(zip(self.texts, self.pairs))
 
     def keys(self) -> list[str]:
@@ -112,8 +116,11 @@ def find_pair_column(frame: pd.DataFrame, given: str | None, source: str) -> str
     return next((lowered[name] for name in PAIR_COLUMNS if name in lowered), None)
 
 
-def to_labelled(frame: pd.DataFrame, text_col: str, label_col: str | None, source: str, extra_cols: tuple[str, ...] = (),
+def to_labelled(frame: pd.DataFrame, text_col: str | None, label_col: str | None, source: str, extra_cols: tuple[str, ...] = (),
                 pair_col: str | None = None, label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
+    if label_format.task == "ner":
+        words, tags = ner_rows(frame, source)
+        return LabelledTexts([" ".join(row) for row in words], list(tags), words=words)
     texts = check_texts(frame[text_col], source)
     pairs = None if pair_col is None else check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")
     extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
@@ -160,6 +167,8 @@ def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_
     """One labelled file. `pairs_expected` (when known) makes a missing or surplus pair column an error."""
     frame = read_table(path)
     source = f"'{Path(path).name}'"
+    if label_format.task == "ner":
+        return to_labelled(frame, None, None, source, label_format=label_format)
     text_col = find_text_column(frame, text_col, source)
     label_col = find_label_column(frame, label_col, source, label_format)
     pair_col = find_pair_column(frame, pair_col, source)
@@ -189,10 +198,13 @@ def load_splits(
     `extra_label_cols` are further label columns read beside the main one (multi-task training).
     """
     frame, source = load_frame(data, dataset)
-    text_col = find_text_column(frame, text_col, source)
-    label_col = find_label_column(frame, label_col, source, label_format)
-    label_format = label_format.resolved(None if label_col is None else frame[label_col])
-    pair_col = find_pair_column(frame, text_pair_col, source)
+    if label_format.task == "ner" or (label_format.task is None and is_ner_frame(frame)):
+        label_format, text_col, label_col, pair_col = dataclasses.replace(label_format, task="ner"), None, None, None
+    else:
+        text_col = find_text_column(frame, text_col, source)
+        label_col = find_label_column(frame, label_col, source, label_format)
+        label_format = label_format.resolved(None if label_col is None else frame[label_col])
+        pair_col = find_pair_column(frame, text_pair_col, source)
     split_col = next((c for c in frame.columns if str(c).lower() == "split"), None)
 
     if split_col is not None:
@@ -236,8 +248,8 @@ def load_splits(
 
 
 def label_names(labels: list[Any], task: str) -> list[str]:
-    """Every label name used (a multi-label row contributes each of its labels)."""
-    return [name for row in labels for name in row] if task == "multi-label" else labels
+    """Every label name used (a multi-label row contributes each of its labels, a sentence each tag)."""
+    return [name for row in labels for name in row] if task in ("multi-label", "ner") else labels
 
 
 def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
@@ -248,10 +260,10 @@ def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
         if len(set(labels)) < 2:
             raise DataError(f"The labels of {source} hold one value ({labels[0]}); regression needs varied numbers.")
         return []
-    names = sorted(set(label_names(labels, task)))
+    names = sorted(set(label_names(labels, task)) - {"O"})
     if not names:
-        raise DataError(f"No row of {source} has a label; a multi-label task needs labelled rows.")
-    return names
+        raise DataError(f"No row of {source} has a label; a {task} task needs labelled rows.")
+    return ["O", *names] if task == "ner" else names
 
 
 def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> Splits:
@@ -302,7 +314,8 @@ def stratified_sample(part: LabelledTexts, size: int | None, seed: int, source: 
 def _subset(part: LabelledTexts, indices: list[int]) -> LabelledTexts:
     return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices],
                          {column: [values[i] for i in indices] for column, values in part.extra.items()},
-                         None if part.pairs is None else [part.pairs[i] for i in indices])
+                         None if part.pairs is None else [part.pairs[i] for i in indices],
+                         None if part.words is None else [part.words[i] for i in indices])
 
 
 def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:

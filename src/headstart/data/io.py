@@ -11,7 +11,8 @@ import pandas as pd
 
 from headstart.errors import DataError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
+           ".conll": "conll", ".bio": "conll", ".iob": "conll"}
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -27,7 +28,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"Data file '{path}' has unknown format '{path.suffix or '(none)'}'; use one of {known}.")
     if path.stat().st_size == 0:
         raise DataError(f"Data file '{path}' is empty; it needs a header row and at least one data row.")
-    reader = {"csv": _read_delimited, "tsv": _read_delimited, "jsonl": _read_jsonl, "parquet": _read_parquet}[data_format]
+    reader = {"csv": _read_delimited, "tsv": _read_delimited, "jsonl": _read_jsonl, "parquet": _read_parquet, "conll": _read_conll}[data_format]
     frame = reader(path)
     if frame.empty or len(frame.columns) == 0:
         raise DataError(f"Data file '{path}' has no data rows; add rows below the header.")
@@ -86,6 +87,13 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return _as_strings(pd.DataFrame(rows))
 
 
+def _read_conll(path: Path) -> pd.DataFrame:
+    from headstart.data.ner import read_conll
+
+    _check_utf8(path)
+    return read_conll(path)
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
@@ -116,6 +124,8 @@ def write_table_atomic(frame: pd.DataFrame, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
+        if data_format == "conll":
+            raise DataError(f"Cannot write '{path}' as CoNLL; write predictions to .csv, .jsonl or .parquet.")
         if data_format == "csv":
             frame.to_csv(temporary, index=False)
         elif data_format == "tsv":

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from headstart.errors import RunError
 
@@ -83,29 +83,27 @@ class TextClassifier(nn.Module, ABC):
         (directory / CLASSIFIER_FILE).write_text(json.dumps({"kind": self.kind}), encoding="utf-8")
 
 
-class SequenceClassifier(TextClassifier):
-    """A transformers *ForSequenceClassification model: encoder and head trained together.
+class TransformersClassifier(TextClassifier):
+    """A transformers Auto*For* model: encoder and head trained together. The saved folder is a
+    plain Hugging Face model, usable by `transformers.pipeline` as is."""
 
-    The saved folder is a plain Hugging Face model, usable by `transformers.pipeline` as is.
-    """
-
-    kind = "sequence-classification"
+    auto_class: ClassVar[type]
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     @classmethod
-    def from_encoder(cls, path: Path, task: Task, allow_pickle: bool = False) -> SequenceClassifier:
+    def from_encoder(cls, path: Path, task: Task, allow_pickle: bool = False) -> TransformersClassifier:
         # problem_type tells transformers (e.g. a pipeline using the saved folder) how to read the outputs.
         problem = {"multi-label": "multi_label_classification", "regression": "regression"}.get(task.name, "single_label_classification")
         names = task.classes or ["value"]
         model = load_pretrained(
-            AutoModelForSequenceClassification, path, allow_pickle,
+            cls.auto_class, path, allow_pickle,
             num_labels=task.outputs,
             id2label=dict(enumerate(names)),
             label2id={label: i for i, label in enumerate(names)},
-            problem_type=problem,
+            **({} if task.token_level else {"problem_type": problem}),
         )
         return cls(model)
 
@@ -117,8 +115,22 @@ class SequenceClassifier(TextClassifier):
         self._write_kind(directory)
 
     @classmethod
-    def load(cls, directory: Path, allow_pickle: bool = False) -> SequenceClassifier:
-        return cls(load_pretrained(AutoModelForSequenceClassification, directory, allow_pickle))
+    def load(cls, directory: Path, allow_pickle: bool = False) -> TransformersClassifier:
+        return cls(load_pretrained(cls.auto_class, directory, allow_pickle))
+
+
+class SequenceClassifier(TransformersClassifier):
+    """*ForSequenceClassification: logits per text."""
+
+    kind = "sequence-classification"
+    auto_class = AutoModelForSequenceClassification
+
+
+class TokenClassifier(TransformersClassifier):
+    """*ForTokenClassification: logits per token (named entities)."""
+
+    kind = "token-classification"
+    auto_class = AutoModelForTokenClassification
 
 
 class FrozenEncoderClassifier(TextClassifier, ABC):
@@ -161,6 +173,15 @@ class EmbeddingClassifier(FrozenEncoderClassifier):
         head = nn.Linear(dim, classes)
         head.load_state_dict(weights)
         return head
+
+
+class TokenEmbeddingClassifier(EmbeddingClassifier):
+    """The last layer's state of every token and a linear head on each (named entities)."""
+
+    kind = "token-embedding-linear"
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)
 
 
 class LayerMixClassifier(FrozenEncoderClassifier):
@@ -231,8 +252,10 @@ def load_encoder(path: Path, allow_pickle: bool = False) -> nn.Module:
 
 CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
     SequenceClassifier.kind: SequenceClassifier,
+    TokenClassifier.kind: TokenClassifier,
     EmbeddingClassifier.kind: EmbeddingClassifier,
     LayerMixClassifier.kind: LayerMixClassifier,
+    TokenEmbeddingClassifier.kind: TokenEmbeddingClassifier,
     MultiTaskClassifier.kind: MultiTaskClassifier,
 }
 

@@ -71,6 +71,7 @@ class Strategy(ABC):
     summary: ClassVar[str]  # one line, shown by `headstart strategies`
     config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
     default_lr: ClassVar[float | None] = None  # None: the strategy has no gradient steps to size
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "multi-label", "regression", "ner"})
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -97,9 +98,10 @@ class EncoderTuning(Strategy):
     default_lr: ClassVar[float] = 1e-4
 
     def build(self, job: TrainingJob) -> TextClassifier:
-        from headstart.models.classifiers import SequenceClassifier
+        from headstart.models.classifiers import SequenceClassifier, TokenClassifier
 
-        return SequenceClassifier.from_encoder(job.model_path, job.task, job.config.allow_pickle)
+        kind = TokenClassifier if job.task.token_level else SequenceClassifier
+        return kind.from_encoder(job.model_path, job.task, job.config.allow_pickle)
 
     def layer_lr_decay(self, config: TrainConfig) -> float:
         return config.layer_lr_decay

@@ -48,6 +48,7 @@ class DAPT(Strategy):
         super().__init__(config)
         self.then = make_strategy(self.config.then, self.config.then_options)
         self.default_lr = self.then.default_lr  # the fine-tuning phase follows the chosen strategy
+        self.tasks = self.then.tasks
 
     def extra_label_columns(self) -> list[str]:
         return self.then.extra_label_columns()

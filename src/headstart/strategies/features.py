@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from headstart.config import option
-from headstart.models.classifiers import EmbeddingClassifier, embed, embed_layers, load_encoder
+from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, embed, embed_layers, load_encoder
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.training.batching import Encoded, forward_in_batches
 from headstart.training.loop import dev_scores
@@ -93,6 +93,8 @@ class Features(Strategy):
     config_class = FeaturesConfig
 
     def fit(self, job: TrainingJob) -> EmbeddingClassifier:
+        if job.task.token_level:
+            return self.fit_tokens(job)
         config = job.config
         encoder, train_x, dev_x = frozen_embeddings(job)
         scaler = StandardScaler().fit(train_x.numpy())
@@ -108,6 +110,40 @@ class Features(Strategy):
                 best, best_score = head, score
         job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train))
         return EmbeddingClassifier(encoder, best)
+
+    def fit_tokens(self, job: TrainingJob) -> TokenEmbeddingClassifier:
+        """Named entities: a logistic regression on the frozen state of each word's first sub-token."""
+        config = job.config
+        encoder = load_encoder(job.model_path, config.allow_pickle).eval()
+        encoder.requires_grad_(False)
+
+        def states(part: Encoded, name: str) -> list[torch.Tensor]:
+            return forward_in_batches(lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state, part,
+                                      config.eval_batch_size, job.tokenizer.pad_token_id, f"Embedding {name}", per_token=True)
+
+        train_rows, dev_rows = states(job.train, "train"), states(job.dev, "dev")
+        labels = torch.tensor([tag for row in job.train.label_ids for tag in row])
+        x = torch.cat(train_rows)[labels != -100].numpy()
+        y = labels[labels != -100].tolist()
+        scaler = StandardScaler().fit(x)
+        history, best, best_score = [], None, -np.inf
+        for c in self.config.c_values:
+            coef, intercept = self.fit_linear(scaler.transform(x), y, "classification", c, False, config.seed)
+            head = linear_head(scaler, *self.all_classes(coef, intercept, sorted(set(y)), job.task.outputs))
+            with torch.no_grad():
+                score = dev_scores([head(row) for row in dev_rows], job)["score"]
+            history.append({"C": c, f"dev_{job.task.primary_metric}": score})
+            if score > best_score:
+                best, best_score = head, score
+        job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train))
+        return TokenEmbeddingClassifier(encoder, best)
+
+    @staticmethod
+    def all_classes(coef: np.ndarray, intercept: np.ndarray, seen: list[int], classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows for every class: tags never seen in training get a logit far below the others."""
+        full_coef, full_intercept = np.zeros((classes, coef.shape[1])), np.full(classes, -1e4)
+        full_coef[seen], full_intercept[seen] = coef, intercept
+        return full_coef, full_intercept
 
     def fit_linear(self, x: np.ndarray, targets: list, task: str, c: float, balanced: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Weights (outputs, dim) and biases of the linear model the task calls for, at inverse strength `c`."""

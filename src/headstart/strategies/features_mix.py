@@ -34,6 +34,7 @@ class FeaturesMix(Strategy):
     name = "features-mix"
     summary = "Frozen encoder: a learned softmax mix of all layers (ELMo scalar mix) feeds the head; layer outputs cached."
     config_class = FeaturesMixConfig
+    tasks = frozenset({"classification", "multi-label", "regression"})  # a head over pooled text vectors
 
     def fit(self, job: TrainingJob) -> LayerMixClassifier:
         settings, config = self.config, job.config

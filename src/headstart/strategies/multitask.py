@@ -39,6 +39,7 @@ class MultiTask(EncoderTuning):
     name = "multitask"
     summary = "Several label columns: shared encoder, one head per column, weighted sum of losses; predicts every column."
     config_class = MultiTaskConfig
+    tasks = frozenset({"classification"})
 
     def extra_label_columns(self) -> list[str]:
         if not self.config.columns:
@@ -46,8 +47,6 @@ class MultiTask(EncoderTuning):
         return list(self.config.columns)
 
     def build(self, job: TrainingJob) -> MultiTaskClassifier:
-        if job.task.name != "classification":
-            raise ConfigError(f"Strategy 'multitask' needs single-label classes in every column, not a {job.task.name} task.")
         encoder = load_encoder(job.model_path, job.config.allow_pickle)
         return MultiTaskClassifier(encoder, {"label": job.labels, **job.extra_labels}, self.config.dropout)
 

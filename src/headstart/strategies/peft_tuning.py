@@ -13,6 +13,7 @@ from headstart.strategies.base import EncoderTuning, TrainingJob
 
 
 class PeftTuning(EncoderTuning):
+    tasks = frozenset({"classification", "multi-label", "regression"})  # peft's sequence-classification wrapper
     @abstractmethod
     def peft_config(self) -> PeftConfig:
         """The peft method and its settings (task_type SEQ_CLS keeps the new head trainable)."""

@@ -7,7 +7,7 @@ import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,9 +29,11 @@ class Encoded:
     """
 
     input_ids: list[list[int]]
-    label_ids: list[int] | None = None
+    label_ids: list[Any] | None = None  # the task's targets: class ids, multi-hot rows, numbers, or tag ids per token
     extra_label_ids: list[tuple[int, ...]] | None = None
     doc_ids: list[int] | None = None
+    word_ids: list[list[int | None]] | None = None  # per token, its word in the text (token tasks)
+    text_words: list[int] | None = None  # words per text (token tasks)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -51,15 +53,6 @@ class Encoded:
         total = torch.zeros((texts, logits.shape[1]), dtype=logits.dtype).index_add_(0, index, logits)
         return total / torch.bincount(index, minlength=texts).unsqueeze(1).to(logits.dtype)
 
-    def text_label_ids(self) -> list[int]:
-        """One class id per text (the rows' ids when every row is a whole text)."""
-        assert self.label_ids is not None
-        if self.doc_ids is None:
-            return self.label_ids
-        first = {}
-        for row, doc in enumerate(self.doc_ids):
-            first.setdefault(doc, self.label_ids[row])
-        return [first[doc] for doc in range(len(first))]
 
 
 def choose_max_length(tokenizer, texts: Sequence[str], percentile: float, model_limit: int,  # noqa: ANN001
@@ -108,7 +101,25 @@ def encode(tokenizer, texts: Sequence[str], window: Windowing | int, label_ids: 
                    None if extra_label_ids is None else [extra_label_ids[d] for d in docs], docs)
 
 
-Row = tuple[list[int], int, tuple[int, ...] | None, int]  # token ids, class id (-1: none), extra class ids, row index
+def encode_words(tokenizer, words: Sequence[list[str]], window: Windowing, word_label_ids: list[list[int]] | None = None) -> Encoded:  # noqa: ANN001
+    """Token ids of pre-split words, each word's label on its first sub-token and -100 (ignored by
+    the loss) on the others and on special tokens; with a stride, overlapping windows."""
+    options: dict[str, Any] = {"is_split_into_words": True, "truncation": True, "max_length": window.max_length}
+    if window.stride is not None:
+        options.update(stride=window.stride, return_overflowing_tokens=True)
+    batch = tokenizer([list(row) for row in words], **options)
+    rows = len(batch["input_ids"])
+    docs = list(batch["overflow_to_sample_mapping"]) if window.stride is not None else list(range(rows))
+    word_ids = [batch.word_ids(row) for row in range(rows)]
+    labels = None
+    if word_label_ids is not None:
+        labels = [[-100 if word is None or (position and ids[position - 1] == word) else word_label_ids[doc][word]
+                   for position, word in enumerate(ids)] for ids, doc in zip(word_ids, docs)]
+    return Encoded(batch["input_ids"], labels, None, docs if window.stride is not None else None,
+                   word_ids=word_ids, text_words=[len(row) for row in words])
+
+
+Row = tuple[list[int], Any, tuple[int, ...] | None, int]  # token ids, target (-1: none), extra class ids, row index
 
 
 def pad_batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
@@ -118,8 +129,12 @@ def pad_batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
     for position, (ids, _, _, _) in enumerate(rows):
         input_ids[position, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention_mask[position, : len(ids)] = 1
+    targets = [label for _, label, _, _ in rows]
+    if isinstance(targets[0], list) and (not targets[0] or isinstance(targets[0][0], int)):  # a tag id per token
+        targets = [row + [-100] * (longest - len(row)) for row in targets]
+    labels = torch.tensor(targets)
     batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-             "labels": torch.tensor([label for _, label, _, _ in rows], dtype=torch.long),
+             "labels": labels.float() if labels.is_floating_point() else labels.long(),
              "index": torch.tensor([index for _, _, _, index in rows], dtype=torch.long)}
     if rows[0][2] is not None:
         batch["extra_labels"] = torch.tensor([extra for _, _, extra, _ in rows], dtype=torch.long)  # (batch, columns)
@@ -193,17 +208,16 @@ def forward_in_batches(
     pad_id: int,
     description: str = "Predicting",
     show_progress: bool = True,
-) -> torch.Tensor:
-    """Run `forward` over all texts, longest first (tight padding), and return rows in input order."""
-    outputs: list[torch.Tensor] = []
-    order: list[int] = []
+    per_token: bool = False,
+) -> torch.Tensor | list[torch.Tensor]:
+    """Run `forward` over all rows, longest first (tight padding), and return its outputs in input
+    order: one tensor (rows, ...), or with `per_token` a list of (tokens, ...) tensors without padding."""
+    rows: list[torch.Tensor | None] = [None] * len(encoded)
     with progress_bar(description, total=len(encoded), enabled=show_progress) as bar:
         for indices in LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed=0, shuffle=False):
             batch = pad_batch([(encoded.input_ids[i], -1, None, i) for i in indices], pad_id)
-            outputs.append(forward(batch["input_ids"], batch["attention_mask"]).float())
-            order.extend(indices)
+            output = forward(batch["input_ids"], batch["attention_mask"]).float()
+            for position, index in enumerate(indices):
+                rows[index] = output[position, : len(encoded.input_ids[index])] if per_token else output[position]
             bar.advance(len(indices))
-    stacked = torch.cat(outputs)
-    result = torch.empty_like(stacked)
-    result[torch.tensor(order)] = stacked
-    return result
+    return rows if per_token else torch.stack(rows)

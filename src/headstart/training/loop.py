@@ -54,10 +54,10 @@ def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: flo
     return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
-def dev_scores(logits: torch.Tensor, job: TrainingJob) -> dict[str, float]:
-    """The task's scalar metrics per dev text, from one row of logits per dev row (windows pooled);
+def dev_scores(logits: torch.Tensor | list[torch.Tensor], job: TrainingJob) -> dict[str, float]:
+    """The task's scalar metrics per dev text, from the logits of each dev row (windows pooled);
     `score` is the task's main metric, which picks the best epoch or setting."""
-    metrics = job.task.metrics(job.task.predict(job.dev.pool(logits, job.config.pool)), job.dev_labels)
+    metrics = job.task.metrics(job.task.text_outputs(logits, job.dev, job.config.pool), job.dev_labels)
     scalars = {name: value for name, value in metrics.items() if isinstance(value, float)}
     return {**scalars, "score": metrics[job.task.primary_metric]}
 
@@ -66,16 +66,16 @@ def dev_scores(logits: torch.Tensor, job: TrainingJob) -> dict[str, float]:
 def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator,
                     job: TrainingJob) -> dict[str, float]:
     model.eval()
-    outputs, rows = [], []
+    rows: list[torch.Tensor | None] = [None] * len(job.dev)
     for batch in loader:
         logits = model(batch["input_ids"], batch["attention_mask"])
-        logits, index = accelerator.gather_for_metrics((logits, batch["index"]))
-        outputs.append(logits.float().cpu())
-        rows.append(index.cpu())
-    stacked = torch.cat(outputs)
-    ordered = torch.empty_like(stacked)
-    ordered[torch.cat(rows)] = stacked
-    return dev_scores(ordered, job)
+        lengths = batch["attention_mask"].sum(dim=1)
+        if job.task.token_level:  # processes' batches differ in length: pad before gathering
+            logits = accelerator.pad_across_processes(logits, dim=1)
+        logits, index, lengths = accelerator.gather_for_metrics((logits, batch["index"], lengths))
+        for row, position, length in zip(logits.float().cpu(), index.tolist(), lengths.tolist()):
+            rows[position] = row[:length] if job.task.token_level else row
+    return dev_scores(rows if job.task.token_level else torch.stack(rows), job)
 
 
 def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: TrainingJob) -> TextClassifier:
