@@ -100,3 +100,22 @@ def test_html_report_renders_in_headless_chromium(toy_csv: Path, tiny_model: str
                          timeout=120).stdout
     assert '<table id="leaderboard">' in dom and dom.count("<tr>") >= 3 and "bitfit" in dom
     assert 'id="pareto"' in dom
+
+
+@pytest.mark.parametrize("task", ["multi-label", "regression", "ner"])
+def test_compare_ranks_every_task_by_its_main_metric(task: str, tiny_model: str, tmp_path: Path) -> None:
+    from tests.test_ner import conll_text, synthetic_sentences
+    from tests.test_tasks import multi_label_rows, regression_rows
+
+    if task == "ner":
+        data = tmp_path / "data.conll"
+        data.write_text(conll_text(synthetic_sentences(60, seed=1)), encoding="utf-8")
+    else:
+        data = tmp_path / "data.jsonl"
+        rows = multi_label_rows(60, seed=1) if task == "multi-label" else regression_rows(60, seed=1)
+        pd.DataFrame(rows).to_json(data, orient="records", lines=True)
+    board = compare(data, out=tmp_path / "cmp", models=[tiny_model], strategies=["features", "finetune"], seeds=1, **OPTIONS)
+    metric = {"multi-label": "macro_f1", "regression": "spearman", "ner": "f1"}[task]
+    assert f"{metric}_mean" in board and board[f"{metric}_mean"].is_monotonic_decreasing
+    assert headstart.load_run(next((tmp_path / "cmp" / "runs").iterdir())).config.task == task
+    assert (tmp_path / "cmp" / "report.html").is_file() and "Pareto front of" in (tmp_path / "cmp" / "leaderboard.md").read_text()

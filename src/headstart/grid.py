@@ -16,13 +16,16 @@ import pandas as pd
 
 from headstart.api import train
 from headstart.config import TrainConfig
-from headstart.data.dataset import splits_for
+from headstart.data.dataset import LabelledTexts, splits_for
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.progress import info
 from headstart.reports.comparison import write_comparison
 from headstart.strategies import make_strategy
 
+# The two quality columns of a task's leaderboard; the second is its main metric, which ranks.
+QUALITY = {"classification": ("accuracy", "macro_f1"), "multi-label": ("micro_f1", "macro_f1"),
+           "regression": ("pearson", "spearman"), "ner": ("macro_f1", "f1")}
 COST_COLUMNS = ("train_seconds", "latency_ms_p50", "batch_texts_per_second", "model_size_bytes", "parameters_trainable")
 
 
@@ -58,10 +61,7 @@ def compare(
                          for column in make_strategy(strategy, strategy_options.get(strategy)).extra_label_columns()})
     out = Path(out)
     base = fixed_split(TrainConfig(data=None if data is None else str(data), dataset=dataset, **options), out / "data", tuple(extra_cols))
-    task = splits_for(base).task
-    if task != "classification":  # the leaderboard ranks accuracy and macro-F1 of single-label classes
-        raise ConfigError(f"compare handles single-label classification; this data is a {task} task. "
-                          "Use `headstart tune`, or train the runs one by one.")
+    quality = QUALITY[base.task]
 
     rows = []
     cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]
@@ -79,9 +79,9 @@ def compare(
                 metrics = train(out=run_dir, config=config, resume=resume, overwrite=True).metrics
             except ConfigError:  # the interrupted cell had other options: start it over
                 metrics = train(out=run_dir, config=config, overwrite=True).metrics
-        rows.append(_row(metrics, run_dir, model, strategy, seed))
+        rows.append(_row(metrics, run_dir, model, strategy, seed, quality))
     runs = pd.DataFrame(rows)
-    board = leaderboard(runs)
+    board = leaderboard(runs, quality)
     write_comparison(out, runs, board)
     return board
 
@@ -90,34 +90,43 @@ def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] =
     """Write the split once as text/label files (plus any extra label columns) and return `config`
     pointed at them, so every run of a grid or a search sees the same train/dev/test texts."""
     files = {name: folder / f"{name}.csv" for name in ("train", "dev", "test")}
+    splits = splits_for(config, extra_cols)
     if not all(path.is_file() for path in files.values()):
-        splits = splits_for(config, extra_cols)
         for name in files:
-            part = getattr(splits, name)
-            pairs = {} if part.pairs is None else {"text_pair": part.pairs}
-            write_table_atomic(pd.DataFrame({**part.extra, "text": part.texts, **pairs, "label": part.labels}), files[name])
-    has_pairs = "text_pair" in pd.read_csv(files["train"], nrows=0).columns
+            write_table_atomic(_split_table(getattr(splits, name), splits.task), files[name])
     return config.replace(data=str(files["train"]), dataset=None, dev_data=str(files["dev"]), test_data=str(files["test"]),
-                          text_col="text", label_col="label", text_pair_col="text_pair" if has_pairs else None, sample=None)
+                          text_col="text", label_col="label", text_pair_col=None if splits.pair_col is None else "text_pair",
+                          task=splits.task, label_cols=None, sample=None)
 
 
-def _row(metrics: dict[str, Any], run_dir: Path, model: str, strategy: str, seed: int) -> dict[str, Any]:
+def _split_table(part: LabelledTexts, task: str) -> pd.DataFrame:
+    """A split as a table the readers give back unchanged: label sets and tags as JSON lists."""
+    if task == "ner":
+        return pd.DataFrame({"tokens": [json.dumps(words, ensure_ascii=False) for words in part.words],
+                             "tags": [json.dumps(list(tags)) for tags in part.labels]})
+    labels = [json.dumps(list(row), ensure_ascii=False) for row in part.labels] if task == "multi-label" else part.labels
+    pairs = {} if part.pairs is None else {"text_pair": part.pairs}
+    return pd.DataFrame({**part.extra, "text": part.texts, **pairs, "label": labels})
+
+
+def _row(metrics: dict[str, Any], run_dir: Path, model: str, strategy: str, seed: int, quality: tuple[str, str]) -> dict[str, Any]:
     test, cost = metrics["test"], metrics["cost"]
     return {"model": model, "strategy": strategy, "seed": seed, "run": str(run_dir),
-            "accuracy": test["accuracy"], "macro_f1": test["macro_f1"], **{name: cost[name] for name in COST_COLUMNS}}
+            **{name: test[name] for name in quality}, **{name: cost[name] for name in COST_COLUMNS}}
 
 
-def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, strategy): mean and std over seeds, best macro-F1 first, Pareto front marked."""
+def leaderboard(runs: pd.DataFrame, quality: tuple[str, str] = QUALITY["classification"]) -> pd.DataFrame:
+    """One row per (model, strategy): mean and std over seeds of the two `quality` metrics, the best
+    on the second (the task's main metric) first, Pareto front (that metric against latency) marked."""
     grouped = runs.groupby(["model", "strategy"], sort=False)
     board = grouped.agg(
         seeds=("seed", "count"),
-        accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
-        macro_f1_mean=("macro_f1", "mean"), macro_f1_std=("macro_f1", "std"),
+        **{f"{name}_{stat}": (name, stat) for name in quality for stat in ("mean", "std")},
         **{f"{name}": (name, "mean") for name in COST_COLUMNS},
-    ).reset_index().fillna({"accuracy_std": 0.0, "macro_f1_std": 0.0})
-    board["pareto"] = pareto_front(board["macro_f1_mean"].to_numpy(), board["latency_ms_p50"].to_numpy())
-    return board.sort_values("macro_f1_mean", ascending=False).reset_index(drop=True)
+    ).reset_index().fillna({f"{name}_std": 0.0 for name in quality})
+    ranking = f"{quality[1]}_mean"
+    board["pareto"] = pareto_front(board[ranking].to_numpy(), board["latency_ms_p50"].to_numpy())
+    return board.sort_values(ranking, ascending=False).reset_index(drop=True)
 
 
 def pareto_front(quality: np.ndarray, cost: np.ndarray) -> list[bool]:

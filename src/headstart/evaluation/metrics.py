@@ -8,6 +8,11 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "micro_f1": "micro-F1", "f1": "entity F1",
+                "ece": "expected calibration error", "subset_accuracy": "subset accuracy (all labels right)",
+                "pearson": "Pearson r", "spearman": "Spearman ρ", "mse": "mean squared error", "mae": "mean absolute error"}
+
+
 def expected_calibration_error(probabilities: np.ndarray, true_ids: np.ndarray, bins: int = 15) -> float:
     """Mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size (Guo et al. 2017)."""
     confidence = probabilities.max(axis=1)

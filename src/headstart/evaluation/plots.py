@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from headstart.evaluation.metrics import METRIC_NAMES  # noqa: E402
+
 
 def _save(figure: plt.Figure, path: Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp.png")
@@ -19,18 +21,18 @@ def _save(figure: plt.Figure, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def plot_pareto(board, path: Path) -> None:  # noqa: ANN001 - the comparison leaderboard (DataFrame)
-    """Macro-F1 against single-text latency, one point per (model, strategy) with ± std over seeds."""
+def plot_pareto(board, path: Path, metric: str = "macro_f1") -> None:  # noqa: ANN001 - the comparison leaderboard (DataFrame)
+    """The task's main metric against single-text latency, one point per (model, strategy) with ± std over seeds."""
     figure, axes = plt.subplots(figsize=(7.5, 5))
-    for row in board.itertuples():
-        axes.errorbar(row.latency_ms_p50, row.macro_f1_mean, yerr=row.macro_f1_std, fmt="o",
-                      color="tab:red" if row.pareto else "tab:blue", capsize=3)
-        axes.annotate(f"{row.strategy}\n{row.model}", (row.latency_ms_p50, row.macro_f1_mean), fontsize=7,
+    for row in board.to_dict("records"):
+        axes.errorbar(row["latency_ms_p50"], row[f"{metric}_mean"], yerr=row[f"{metric}_std"], fmt="o",
+                      color="tab:red" if row["pareto"] else "tab:blue", capsize=3)
+        axes.annotate(f"{row['strategy']}\n{row['model']}", (row["latency_ms_p50"], row[f"{metric}_mean"]), fontsize=7,
                       xytext=(5, 4), textcoords="offset points")
     front = board[board.pareto].sort_values("latency_ms_p50")
-    axes.plot(front.latency_ms_p50, front.macro_f1_mean, "--", color="tab:red", label="Pareto front")
+    axes.plot(front.latency_ms_p50, front[f"{metric}_mean"], "--", color="tab:red", label="Pareto front")
     axes.set_xlabel("single-text latency p50 (ms)")
-    axes.set_ylabel("test macro-F1 (mean ± std over seeds)")
+    axes.set_ylabel(f"test {METRIC_NAMES.get(metric, metric)} (mean ± std over seeds)")
     axes.set_title("Accuracy against latency")
     axes.legend(loc="lower right")
     figure.tight_layout()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from headstart.evaluation.metrics import METRIC_NAMES
+
 if TYPE_CHECKING:
     from headstart.tasks import Task
-
-
-METRIC_NAMES = {"macro_f1": "macro-F1", "micro_f1": "micro-F1", "ece": "expected calibration error",
-                "subset_accuracy": "subset accuracy (all labels right)", "pearson": "Pearson r", "spearman": "Spearman ρ",
-                "mse": "mean squared error", "mae": "mean absolute error"}
 
 
 def _mib(size: int) -> str:
