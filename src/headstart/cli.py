@@ -29,6 +29,8 @@ except ImportError:  # older typer uses click itself
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Transfer learning for text classification: train, evaluate, predict — offline.")
+labels_app = typer.Typer(no_args_is_help=True, help="Crowd labels: aggregate several annotators' answers.")
+app.add_typer(labels_app, name="labels")
 stdout = Console(highlight=False)
 HELP = config_help()
 
@@ -267,6 +269,36 @@ def models(
         table.add_row(m.name, m.source, f"{m.parameters / 1e6:.1f}M", str(m.layers), str(m.hidden), str(m.max_length),
                       m.languages, f"{m.size_bytes / 2**20:.0f} MiB")
     stdout.print(table)
+
+
+@labels_app.command("aggregate")
+def labels_aggregate(
+    answers: Annotated[Path, typer.Argument(help="Rows of (item id, annotator, label), optionally with the item's text.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Gold labels: item, label, confidence (CSV, JSONL or Parquet).")],
+    method: Annotated[str, typer.Option(help="mv, wawa, ds (Dawid-Skene), one-coin-ds, glad or mace.")] = "ds",
+    report: Annotated[Path | None, typer.Option(help="JSON report: annotators, suspected spammers, agreement.")] = None,
+    item_col: Annotated[str | None, typer.Option(help="Item id column (default: item, item_id, task, ...).")] = None,
+    annotator_col: Annotated[str | None, typer.Option(help="Annotator column (default: annotator, worker, ...).")] = None,
+    label_col: LabelCol = None,
+    seed: Annotated[int, typer.Option(help="Seed of the methods that draw at random (MACE).")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """One label per item from several annotators' answers, with confidence and an annotator report."""
+    from headstart.labels.aggregate import aggregate, read_answers, write_aggregation
+
+    result = aggregate(read_answers(answers, item_col, annotator_col, label_col), method, seed)
+    write_aggregation(result, out, report)
+    summary = {"method": method, "items": len(result.labels), **result.agreement,
+               "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
+               "suspected_spammers": int(result.annotators["suspected_spammer"].sum())}
+    if as_json:
+        stdout.print_json(json.dumps(summary))
+        return
+    table = Table("", "", title=f"Aggregated {len(result.labels)} items ({method})")
+    for key, value in summary.items():
+        table.add_row(key, "n/a (items have unequal numbers of answers)" if value is None else str(value))
+    stdout.print(table)
+    stdout.print(f"Wrote {out}" + (f" and {report}" if report else ""))
 
 
 COMBINED_METHODS = (

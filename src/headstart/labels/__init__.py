@@ -1,0 +1,1 @@
+"""Crowd labels: aggregation of several annotators' answers into one label per item."""

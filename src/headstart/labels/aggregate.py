@@ -1,0 +1,156 @@
+"""`headstart labels aggregate`: several annotators' answers → one label per item, with its
+posterior confidence, a report on every annotator, and inter-annotator agreement.
+
+The aggregation methods are crowd-kit's; this module reads the answers, runs them, and adds what
+crowd-kit lacks: per-annotator agreement with the consensus, a spammer flag and Fleiss' kappa.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from headstart.config import write_text_atomic
+from headstart.data.dataset import find_column
+from headstart.data.io import read_table, write_table_atomic
+from headstart.errors import ConfigError, DataError
+
+ITEM_COLUMNS = ("item", "item_id", "task", "task_id", "id")
+ANNOTATOR_COLUMNS = ("annotator", "annotator_id", "worker", "worker_id", "user", "rater")
+ANSWER_COLUMNS = ("label", "answer", "response", "category")
+
+
+def _methods() -> dict[str, tuple[str, Any]]:
+    from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
+    from sklearn.base import BaseEstimator
+
+    class PatchedWawa(Wawa):
+        # crowd-kit 1.4.2's Wawa misses sklearn >= 1.6's estimator tags; give it BaseEstimator's.
+        def __sklearn_tags__(self):  # noqa: ANN204
+            return BaseEstimator.__sklearn_tags__(self)
+
+    return {
+        "mv": ("majority vote", lambda seed: MajorityVote()),
+        "wawa": ("majority vote weighted by agreement with the majority (Wawa)", lambda seed: PatchedWawa()),
+        "ds": ("Dawid-Skene: a confusion matrix per annotator, by EM", lambda seed: DawidSkene(n_iter=100)),
+        "one-coin-ds": ("one-coin Dawid-Skene: one accuracy per annotator", lambda seed: OneCoinDawidSkene(n_iter=100)),
+        "glad": ("GLAD: annotator skill and item difficulty", lambda seed: GLAD(n_iter=100, silent=True)),
+        "mace": ("MACE: which annotators answer at random", lambda seed: MACE(n_iter=50, random_state=seed, verbose=0)),
+    }
+
+
+METHODS = ("mv", "wawa", "ds", "one-coin-ds", "glad", "mace")
+
+
+@dataclass
+class Aggregation:
+    labels: pd.DataFrame  # item, label, confidence (and text when the answers came with one)
+    annotators: pd.DataFrame  # annotator, items, agreement with the consensus, suspected spammer
+    agreement: dict[str, float | None]  # krippendorff_alpha, fleiss_kappa (None when undefined)
+    method: str
+
+
+def read_answers(path: str | Path, item_col: str | None = None, annotator_col: str | None = None,
+                 label_col: str | None = None) -> pd.DataFrame:
+    """Rows of (item, annotator, label) from a table, as columns task/worker/label (crowd-kit's names),
+    plus `text` when the file has a text column."""
+    frame = read_table(path)
+    source = f"'{Path(path).name}'"
+    columns = {
+        "task": find_column(frame, item_col, ITEM_COLUMNS, "item id", source, "--item-col"),
+        "worker": find_column(frame, annotator_col, ANNOTATOR_COLUMNS, "annotator", source, "--annotator-col"),
+        "label": find_column(frame, label_col, ANSWER_COLUMNS, "label", source, "--label-col"),
+    }
+    answers = frame[list(columns.values())].set_axis(list(columns), axis=1)
+    blank = answers.isna().any(axis=1) | answers.astype(str).apply(lambda c: c.str.strip()).eq("").any(axis=1)
+    if blank.any():
+        rows = [int(i) + 2 for i in blank.to_numpy().nonzero()[0][:5]]
+        raise DataError(f"{int(blank.sum())} row(s) of {source} miss an item id, annotator or label (rows {rows}); fill or remove them.")
+    answers = answers.astype(str).apply(lambda c: c.str.strip())
+    text = next((c for c in frame.columns if str(c).lower() == "text"), None)
+    if text is not None:
+        answers["text"] = frame[text]
+    repeated = answers.duplicated(subset=["task", "worker"], keep=False)
+    if repeated.any():
+        first = answers[repeated].iloc[0]
+        raise DataError(f"Annotator '{first.worker}' labelled item '{first.task}' more than once in {source}; keep one answer per pair.")
+    return answers
+
+
+def aggregate(answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_margin: float = 0.15) -> Aggregation:
+    """One label per item by `method`, with posterior confidence, an annotator report and agreement."""
+    methods = _methods()
+    if method not in methods:
+        raise ConfigError(f"Unknown aggregation method '{method}'; choose one of {list(METHODS)}.")
+    if answers["label"].nunique() < 2:
+        raise DataError("All answers give the same label; there is nothing to aggregate.")
+    core = answers[["task", "worker", "label"]]
+    with warnings.catch_warnings():  # crowd-kit's pandas calls emit deprecation notices
+        warnings.simplefilter("ignore")
+        probabilities = methods[method][1](seed).fit_predict_proba(core)
+    labels = probabilities.idxmax(axis=1)
+    gold = pd.DataFrame({"item": probabilities.index.astype(str), "label": labels.to_numpy(),
+                         "confidence": probabilities.max(axis=1).round(4).to_numpy(),
+                         "answers": core.groupby("task").size().reindex(probabilities.index).to_numpy()})
+    if "text" in answers:
+        texts = answers.drop_duplicates("task").set_index("task")["text"]
+        gold.insert(1, "text", texts.reindex(probabilities.index).to_numpy())
+    return Aggregation(gold, annotator_report(core, labels, spammer_margin), agreement(core), method)
+
+
+def annotator_report(answers: pd.DataFrame, consensus: pd.Series, spammer_margin: float) -> pd.DataFrame:
+    """Items done and agreement with the consensus per annotator. An annotator who agrees with the
+    consensus hardly more than chance (1/classes + margin) is a suspected spammer."""
+    agrees = answers["label"].to_numpy() == consensus.reindex(answers["task"]).to_numpy()
+    report = pd.DataFrame({"annotator": answers["worker"], "agrees": agrees}).groupby("annotator")["agrees"].agg(["size", "mean"])
+    report = report.rename(columns={"size": "items", "mean": "agreement"}).reset_index()
+    chance = 1 / answers["label"].nunique()
+    report["suspected_spammer"] = report["agreement"] < chance + spammer_margin
+    report["agreement"] = report["agreement"].round(4)
+    return report.sort_values(["suspected_spammer", "agreement"], ascending=[False, True]).reset_index(drop=True)
+
+
+def agreement(answers: pd.DataFrame) -> dict[str, float | None]:
+    """Krippendorff's alpha (nominal; any number of answers per item) and Fleiss' kappa (defined
+    only when every item has the same number of answers)."""
+    from crowdkit.metrics.data import alpha_krippendorff
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alpha = float(alpha_krippendorff(answers))
+    return {"krippendorff_alpha": round(alpha, 4), "fleiss_kappa": fleiss_kappa(answers)}
+
+
+def fleiss_kappa(answers: pd.DataFrame) -> float | None:
+    counts = pd.crosstab(answers["task"], answers["label"]).to_numpy().astype(float)  # items × categories
+    raters = counts.sum(axis=1)
+    if len(set(raters)) != 1 or raters[0] < 2:
+        return None
+    n = raters[0]
+    observed = ((counts * (counts - 1)).sum(axis=1) / (n * (n - 1))).mean()
+    shares = counts.sum(axis=0) / counts.sum()
+    expected = float((shares**2).sum())
+    return None if expected == 1 else round(float((observed - expected) / (1 - expected)), 4)
+
+
+def write_aggregation(result: Aggregation, out: Path, report: Path | None = None) -> None:
+    """The gold labels to `out` and the report (annotators, agreement, summary) to `report` as JSON."""
+    write_table_atomic(result.labels, out)
+    if report is not None:
+        summary = {"method": result.method, "items": len(result.labels), "agreement": result.agreement,
+                   "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
+                   "suspected_spammers": int(result.annotators["suspected_spammer"].sum()),
+                   "annotators": json.loads(result.annotators.to_json(orient="records"))}
+        write_text_atomic(report, json.dumps(summary, indent=2))
+
+
+def accuracy_against(result: Aggregation, gold: pd.Series) -> float:
+    """Share of items whose aggregated label equals `gold` (indexed by item id)."""
+    labels = result.labels.set_index("item")["label"]
+    return float(np.mean(labels.to_numpy() == gold.reindex(labels.index).astype(str).to_numpy()))
