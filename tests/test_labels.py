@@ -83,3 +83,33 @@ def test_unknown_method_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
         main(["labels", "aggregate", str(tmp_path / "a.csv"), "-o", str(tmp_path / "g.csv"), "--method", "vote"])
     assert stop.value.code == 2 and "Unknown aggregation method 'vote'" in capsys.readouterr().err
     assert not (tmp_path / "g.csv").exists()
+
+
+def test_a_second_round_on_the_queued_items_raises_accuracy(bbc_gold: pd.Series, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    gold = bbc_gold.sample(600, random_state=1)
+    first, _ = simulate_crowd(gold, per_item=3, spammers=0.3, seed=3)
+    first.rename(columns={"task": "item", "worker": "annotator"}).to_csv(tmp_path / "round1.csv", index=False)
+    with pytest.raises(SystemExit):
+        main(["labels", "aggregate", str(tmp_path / "round1.csv"), "-o", str(tmp_path / "gold1.csv"),
+              "--queue", str(tmp_path / "queue.csv"), "--threshold", "0.95", "--budget", "250", "--json"])
+    capsys.readouterr()
+    queue = pd.read_csv(tmp_path / "queue.csv", dtype=str, keep_default_na=False)
+    assert list(queue.columns) == ["item", "annotator", "label"] and 0 < len(queue) <= 250
+    assert (queue.annotator == "").all() and (queue.label == "").all()
+
+    queued = gold.reindex(queue["item"])
+    second, _ = simulate_crowd(queued, per_item=3, spammers=0.3, seed=3, answered=first, round_seed=1)
+    second.rename(columns={"task": "item", "worker": "annotator"}).to_csv(tmp_path / "round2.csv", index=False)
+    with pytest.raises(SystemExit) as stop:
+        main(["labels", "aggregate", str(tmp_path / "round1.csv"), str(tmp_path / "round2.csv"), "-o", str(tmp_path / "gold2.csv"),
+              "--report", str(tmp_path / "report.json"), "--threshold", "0.95", "--json"])
+    assert stop.value.code == 0
+    rounds = json.loads((tmp_path / "report.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2] and rounds[1]["settled"] > rounds[0]["settled"]
+
+    def accuracy(path: Path) -> float:
+        labels = pd.read_csv(path, dtype=str).set_index("item")["label"]
+        return float((labels == gold.reindex(labels.index)).mean())
+
+    assert accuracy(tmp_path / "gold2.csv") > accuracy(tmp_path / "gold1.csv") + 0.02

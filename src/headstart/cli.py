@@ -273,10 +273,13 @@ def models(
 
 @labels_app.command("aggregate")
 def labels_aggregate(
-    answers: Annotated[Path, typer.Argument(help="Rows of (item id, annotator, label), optionally with the item's text.")],
+    answers: Annotated[list[Path], typer.Argument(help="Files of (item id, annotator, label) rows, optionally with the item's text; one per annotation round, in order.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Gold labels: item, label, confidence (CSV, JSONL or Parquet).")],
     method: Annotated[str, typer.Option(help="mv, wawa, ds (Dawid-Skene), one-coin-ds, glad or mace.")] = "ds",
-    report: Annotated[Path | None, typer.Option(help="JSON report: annotators, suspected spammers, agreement.")] = None,
+    report: Annotated[Path | None, typer.Option(help="JSON report: rounds, annotators, suspected spammers, agreement.")] = None,
+    queue: Annotated[Path | None, typer.Option(help="Write the items to annotate again (unsure or split), in the answers' format.")] = None,
+    threshold: Annotated[float, typer.Option(help="Confidence below which an item is unsettled (queued, and not counted as settled).")] = 0.9,
+    budget: Annotated[int | None, typer.Option(help="At most this many items in the queue, least confident first.")] = None,
     item_col: Annotated[str | None, typer.Option(help="Item id column (default: item, item_id, task, ...).")] = None,
     annotator_col: Annotated[str | None, typer.Option(help="Annotator column (default: annotator, worker, ...).")] = None,
     label_col: LabelCol = None,
@@ -284,21 +287,28 @@ def labels_aggregate(
     as_json: AsJson = False,
 ) -> None:
     """One label per item from several annotators' answers, with confidence and an annotator report."""
-    from headstart.labels.aggregate import aggregate, read_answers, write_aggregation
+    from headstart.labels.aggregate import aggregate, read_rounds, reannotation_queue, rounds_report, summary, write_aggregation
+    from headstart.data.io import write_table_atomic
 
-    result = aggregate(read_answers(answers, item_col, annotator_col, label_col), method, seed)
-    write_aggregation(result, out, report)
-    summary = {"method": method, "items": len(result.labels), **result.agreement,
-               "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
-               "suspected_spammers": int(result.annotators["suspected_spammer"].sum())}
+    if not 0 < threshold <= 1 or (budget is not None and budget < 1):
+        raise ConfigError(f"--threshold must be in (0, 1] and --budget at least 1; got {threshold} and {budget}.")
+    rows = read_rounds(list(answers), item_col, annotator_col, label_col)
+    result = aggregate(rows, method, seed)
+    rounds = rounds_report(rows, result, threshold, seed)
+    write_aggregation(result, out, report, rounds)
+    if queue is not None:
+        write_table_atomic(reannotation_queue(result, rows, threshold, budget), queue)
+    facts = summary(result, rounds)
     if as_json:
-        stdout.print_json(json.dumps(summary))
+        stdout.print_json(json.dumps(facts))
         return
     table = Table("", "", title=f"Aggregated {len(result.labels)} items ({method})")
-    for key, value in summary.items():
+    for key, value in {**{k: v for k, v in facts.items() if k not in ("agreement", "rounds")}, **result.agreement}.items():
         table.add_row(key, "n/a (items have unequal numbers of answers)" if value is None else str(value))
+    for entry in rounds:
+        table.add_row(f"round {entry['round']}", f"{entry['settled']} of {entry['items']} items settled (confidence ≥ {threshold})")
     stdout.print(table)
-    stdout.print(f"Wrote {out}" + (f" and {report}" if report else ""))
+    stdout.print(f"Wrote {out}" + (f", {report}" if report else "") + (f", {queue}" if queue else ""))
 
 
 COMBINED_METHODS = (

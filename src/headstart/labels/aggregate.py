@@ -56,10 +56,26 @@ class Aggregation:
     method: str
 
 
+def read_rounds(paths: list[str | Path], item_col: str | None = None, annotator_col: str | None = None,
+                label_col: str | None = None) -> pd.DataFrame:
+    """Answers of several annotation rounds (one file each, in order), with a `round` column."""
+    if not paths:
+        raise ConfigError("Give at least one file of answers.")
+    rounds = [read_answers(path, item_col, annotator_col, label_col).assign(round=number) for number, path in enumerate(paths, start=1)]
+    answers = pd.concat(rounds, ignore_index=True)
+    answers.attrs["columns"] = rounds[0].attrs["columns"]
+    repeated = answers.duplicated(subset=["task", "worker"], keep=False)
+    if repeated.any():
+        first = answers[repeated].iloc[0]
+        raise DataError(f"Annotator '{first.worker}' labelled item '{first.task}' in two rounds; keep one answer per pair.")
+    return answers
+
+
 def read_answers(path: str | Path, item_col: str | None = None, annotator_col: str | None = None,
                  label_col: str | None = None) -> pd.DataFrame:
     """Rows of (item, annotator, label) from a table, as columns task/worker/label (crowd-kit's names),
-    plus `text` when the file has a text column."""
+    plus `text` when the file has a text column. The original column names are kept in
+    `answers.attrs["columns"]`, so a re-annotation queue can be written in the same format."""
     frame = read_table(path)
     source = f"'{Path(path).name}'"
     columns = {
@@ -76,6 +92,7 @@ def read_answers(path: str | Path, item_col: str | None = None, annotator_col: s
     text = next((c for c in frame.columns if str(c).lower() == "text"), None)
     if text is not None:
         answers["text"] = frame[text]
+    answers.attrs["columns"] = {**columns, **({"text": text} if text is not None else {})}
     repeated = answers.duplicated(subset=["task", "worker"], keep=False)
     if repeated.any():
         first = answers[repeated].iloc[0]
@@ -139,15 +156,46 @@ def fleiss_kappa(answers: pd.DataFrame) -> float | None:
     return None if expected == 1 else round(float((observed - expected) / (1 - expected)), 4)
 
 
-def write_aggregation(result: Aggregation, out: Path, report: Path | None = None) -> None:
-    """The gold labels to `out` and the report (annotators, agreement, summary) to `report` as JSON."""
+def rounds_report(answers: pd.DataFrame, final: Aggregation, threshold: float, seed: int = 0) -> list[dict[str, Any]]:
+    """Per round, aggregating every answer so far (the last round is `final`): items settled
+    (confidence >= threshold) and mean confidence."""
+    report = []
+    numbers = sorted(answers["round"].unique())
+    for number in numbers:
+        so_far = final if number == numbers[-1] else aggregate(answers[answers["round"] <= number], final.method, seed)
+        settled = int((so_far.labels["confidence"] >= threshold).sum())
+        report.append({"round": int(number), "answers": int((answers["round"] == number).sum()), "items": len(so_far.labels),
+                       "settled": settled, "mean_confidence": round(float(so_far.labels["confidence"].mean()), 4)})
+    return report
+
+
+def reannotation_queue(result: Aggregation, answers: pd.DataFrame, threshold: float, budget: int | None = None) -> pd.DataFrame:
+    """Items to send back to annotators, least confident first, at most `budget`: those whose
+    confidence is below `threshold` or whose annotators split with no majority. Written in the
+    columns the answers came in, with the annotator and label left empty."""
+    votes = answers.groupby("task")["label"].agg(lambda labels: labels.value_counts().iloc[0] / len(labels))
+    shares = votes.reindex(result.labels["item"]).to_numpy()
+    unsure = result.labels[(result.labels["confidence"].to_numpy() < threshold) | (shares <= 0.5)]
+    chosen = unsure.sort_values("confidence").head(budget if budget is not None else len(unsure))
+    names = answers.attrs.get("columns", {"task": "item", "worker": "annotator", "label": "label"})
+    queue = pd.DataFrame({names["task"]: chosen["item"].to_numpy(), names["worker"]: "", names["label"]: ""})
+    if "text" in chosen:
+        queue[names.get("text", "text")] = chosen["text"].to_numpy()
+    return queue
+
+
+def summary(result: Aggregation, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"method": result.method, "items": len(result.labels), "agreement": result.agreement,
+            "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
+            "suspected_spammers": int(result.annotators["suspected_spammer"].sum()), "rounds": rounds}
+
+
+def write_aggregation(result: Aggregation, out: Path, report: Path | None, rounds: list[dict[str, Any]]) -> None:
+    """The gold labels to `out`; the summary, the rounds and the annotator report to `report` as JSON."""
     write_table_atomic(result.labels, out)
     if report is not None:
-        summary = {"method": result.method, "items": len(result.labels), "agreement": result.agreement,
-                   "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
-                   "suspected_spammers": int(result.annotators["suspected_spammer"].sum()),
-                   "annotators": json.loads(result.annotators.to_json(orient="records"))}
-        write_text_atomic(report, json.dumps(summary, indent=2))
+        details = {**summary(result, rounds), "annotators": json.loads(result.annotators.to_json(orient="records"))}
+        write_text_atomic(report, json.dumps(details, indent=2))
 
 
 def accuracy_against(result: Aggregation, gold: pd.Series) -> float:
