@@ -113,3 +113,41 @@ def test_a_second_round_on_the_queued_items_raises_accuracy(bbc_gold: pd.Series,
         return float((labels == gold.reindex(labels.index)).mean())
 
     assert accuracy(tmp_path / "gold2.csv") > accuracy(tmp_path / "gold1.csv") + 0.02
+
+
+@pytest.fixture(scope="module")
+def toy_answers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.Series]:
+    """A simulated crowd (5 answers per item, 25 % spammers) on the synthetic keyword texts."""
+    from tests.conftest import synthetic_rows
+
+    rows = pd.DataFrame(synthetic_rows(per_class=40, seed=8))
+    gold = rows["label"].set_axis([f"t{i}" for i in range(len(rows))])
+    answers, _ = simulate_crowd(gold, per_item=5, pool=12, spammers=0.25, seed=4)
+    answers["text"] = rows["text"].set_axis(gold.index).reindex(answers["task"]).to_numpy()
+    path = tmp_path_factory.mktemp("crowd") / "answers.csv"
+    answers.rename(columns={"task": "item"}).to_csv(path, index=False)
+    return path, gold
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_train_straight_from_crowd_answers(soft: bool, toy_answers: tuple[Path, pd.Series], tiny_options: dict, tmp_path: Path) -> None:
+    import headstart
+
+    path, gold = toy_answers
+    run = headstart.train(annotations=str(path), out=tmp_path / "run", strategy="finetune", soft_labels=soft,
+                          **{**tiny_options, "epochs": 3})
+    assert run.config.annotations == str(path) and run.config.soft_labels is soft
+    texts = pd.read_csv(path).drop_duplicates("item").set_index("item")["text"].reindex(gold.index)
+    assert (pd.Series(run.predict(texts.tolist()), index=gold.index) == gold).mean() >= 0.9  # against the truth, not the crowd
+
+
+def test_soft_labels_need_crowd_answers_and_a_gradient_strategy(toy_answers: tuple[Path, pd.Series], toy_csv: Path, tmp_path: Path) -> None:
+    import headstart
+
+    with pytest.raises(headstart.ConfigError, match="--soft-labels needs --annotations"):
+        headstart.train(toy_csv, out=tmp_path / "x", strategy="finetune", soft_labels=True)
+    with pytest.raises(headstart.ConfigError, match="'features' on classification data cannot use them"):
+        headstart.train(annotations=str(toy_answers[0]), out=tmp_path / "x", strategy="features", soft_labels=True)
+    pd.read_csv(toy_answers[0]).drop(columns="text").to_csv(tmp_path / "no_text.csv", index=False)
+    with pytest.raises(headstart.DataError, match="has no text column"):
+        headstart.train(annotations=str(tmp_path / "no_text.csv"), out=tmp_path / "x")

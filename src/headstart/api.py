@@ -57,6 +57,13 @@ def train(
     if task.name not in strategy.tasks:
         raise ConfigError(f"Strategy '{config.strategy}' does not handle {task.name} data; choose one of "
                           f"{sorted(name for name, cls in STRATEGIES.items() if task.name in cls.tasks)}.")
+    if config.soft_labels and splits.train.soft is None:
+        raise ConfigError("--soft-labels needs --annotations: soft labels come from several annotators' answers.")
+    if config.soft_labels and config.class_weights:
+        raise ConfigError("--class-weights counts hard labels; it cannot be combined with --soft-labels. Drop one of them.")
+    if config.soft_labels and (task.name != "classification" or not strategy.soft_labels):
+        raise ConfigError(f"--soft-labels needs single-label classes and a strategy trained by gradient steps; "
+                          f"'{config.strategy}' on {task.name} data cannot use them. Drop --soft-labels or pick e.g. finetune.")
     if config.class_weights and task.name != "classification":
         raise ConfigError(f"--class-weights applies to single-label classification, not to a {task.name} task; drop it.")
     tokenizer = load_tokenizer(model_path)
@@ -77,7 +84,8 @@ def train(
 
     job = TrainingJob(
         config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels, max_length=max_length,
-        train=_encode(tokenizer, splits.train, splits, task, window), dev=_encode(tokenizer, splits.dev, splits, task, window),
+        train=_encode(tokenizer, splits.train, splits, task, window, soft=config.soft_labels),
+        dev=_encode(tokenizer, splits.dev, splits, task, window),
         workdir=staging, resume=resume, accelerator=accelerator, task=task, dev_labels=splits.dev.labels,
         extra_labels=splits.extra_labels,
     )
@@ -100,9 +108,12 @@ def make_task(splits: Splits) -> Task:
     return task
 
 
-def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing) -> Encoded:
+def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing, soft: bool = False) -> Encoded:
     """Token ids plus the task's targets and the class ids of every extra label column."""
     label_ids = task.targets(part.labels)
+    if soft and part.soft is not None:  # the label distribution over the model's classes, renormalised
+        rows = [[row.get(label, 0.0) for label in task.classes] for row in part.soft]
+        label_ids = [[p / (sum(row) or 1.0) for p in row] for row in rows]
     if task.token_level:
         return encode_words(tokenizer, part.words, window, label_ids)
     extra_ids = None

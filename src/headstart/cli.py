@@ -56,6 +56,9 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
 def train(
     data: Annotated[str | None, typer.Argument(help=HELP["data"], show_default=False)] = None,
     dataset: Annotated[str | None, typer.Option(help=HELP["dataset"])] = None,
+    annotations: Annotated[str | None, typer.Option(help=HELP["annotations"])] = None,
+    aggregation: Annotated[str | None, typer.Option(help=HELP["aggregation"])] = None,
+    soft_labels: Annotated[bool | None, typer.Option("--soft-labels", help=HELP["soft_labels"], show_default=False)] = None,
     config: Annotated[Path | None, typer.Option(help="Re-run from a run's config.yaml; flags given here override it.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write (default runs/<data>-<strategy>).")] = None,
     model: Annotated[str | None, typer.Option(help=HELP["model"])] = None,
@@ -104,15 +107,15 @@ def train(
         given["strategy_options"] = parse_options(option)
     if config is not None:
         base = TrainConfig.from_yaml(config).to_dict()
-        if "data" in given or "dataset" in given:
-            base.update(data=None, dataset=None)
+        if {"data", "dataset", "annotations"} & set(given):
+            base.update(data=None, dataset=None, annotations=None)
         if "strategy" in given and "strategy_options" not in given and given["strategy"] != base.get("strategy"):
             base["strategy_options"] = {}
         resolved = TrainConfig.from_dict({**base, **given})
     else:
         resolved = TrainConfig.from_dict(given)
     if out is None:
-        name = Path(resolved.data).stem if resolved.data else resolved.dataset
+        name = Path(resolved.data or resolved.annotations).stem if resolved.data or resolved.annotations else resolved.dataset
         out = Path("runs") / f"{name}-{resolved.strategy}"
     run = train_api(out=out, config=resolved, resume=resume, overwrite=overwrite)
     show_metrics(run.metrics["test"], "Test", as_json, extra=run.metrics["cost"])

@@ -26,6 +26,9 @@ class TrainConfig:
     # Data
     data: str | None = option(None, "Labelled file (CSV, TSV, JSONL or Parquet).")
     dataset: str | None = option(None, "Bundled dataset name instead of a file, e.g. 'bbc-news'.")
+    annotations: str | None = option(None, "Raw crowd answers (item id, annotator, label, text) instead of a labelled file; trained on their consensus.")
+    aggregation: str = option("ds", "How crowd answers become labels with --annotations: mv, wawa, ds, one-coin-ds, glad or mace.")
+    soft_labels: bool = option(False, "With --annotations, train on each item's posterior label distribution instead of its consensus label.")
     dev_data: str | None = option(None, "Separate dev file; otherwise a stratified split of the data.")
     test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.")
     text_col: str | None = option(None, "Text column; found automatically when not given.")
@@ -64,8 +67,8 @@ class TrainConfig:
     mixed_precision: str = option("no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.")
 
     def __post_init__(self) -> None:
-        if (self.data is None) == (self.dataset is None):
-            raise ConfigError("Give exactly one of a data file or --dataset NAME (e.g. --dataset bbc-news).")
+        if sum(source is not None for source in (self.data, self.dataset, self.annotations)) != 1:
+            raise ConfigError("Give exactly one of a data file, --dataset NAME (e.g. --dataset bbc-news) or --annotations FILE.")
         checks = [
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),

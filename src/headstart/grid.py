@@ -16,7 +16,7 @@ import pandas as pd
 
 from headstart.api import train
 from headstart.config import TrainConfig
-from headstart.data.dataset import LabelledTexts, splits_for
+from headstart.data.dataset import SOFT_COLUMN, LabelledTexts, splits_for
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.progress import info
@@ -96,7 +96,7 @@ def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] =
             write_table_atomic(_split_table(getattr(splits, name), splits.task), files[name])
     return config.replace(data=str(files["train"]), dataset=None, dev_data=str(files["dev"]), test_data=str(files["test"]),
                           text_col="text", label_col="label", text_pair_col=None if splits.pair_col is None else "text_pair",
-                          task=splits.task, label_cols=None, sample=None)
+                          task=splits.task, label_cols=None, sample=None, annotations=None)
 
 
 def _split_table(part: LabelledTexts, task: str) -> pd.DataFrame:
@@ -106,7 +106,8 @@ def _split_table(part: LabelledTexts, task: str) -> pd.DataFrame:
                              "tags": [json.dumps(list(tags)) for tags in part.labels]})
     labels = [json.dumps(list(row), ensure_ascii=False) for row in part.labels] if task == "multi-label" else part.labels
     pairs = {} if part.pairs is None else {"text_pair": part.pairs}
-    return pd.DataFrame({**part.extra, "text": part.texts, **pairs, "label": labels})
+    soft = {} if part.soft is None else {SOFT_COLUMN: [json.dumps(row) for row in part.soft]}
+    return pd.DataFrame({**part.extra, "text": part.texts, **pairs, "label": labels, **soft})
 
 
 def _row(metrics: dict[str, Any], run_dir: Path, model: str, strategy: str, seed: int, quality: tuple[str, str]) -> dict[str, Any]:

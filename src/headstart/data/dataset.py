@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from headstart.config import TrainConfig
 
 TEXT_COLUMNS = ("text", "sentence", "content", "document", "body", "review", "message", "tweet", "comment")
+SOFT_COLUMN = "soft_label"  # a JSON {label: probability} per row, made from crowd answers
 PAIR_COLUMNS = ("text_pair", "text_b", "sentence2", "hypothesis", "question2")
 LABEL_COLUMNS = ("label", "labels", "category", "class", "target", "topic", "sentiment", "intent", "y", "score", "rating")
 SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "val": "dev", "test": "test"}
@@ -50,6 +52,7 @@ class LabelledTexts:
     extra: dict[str, list[str]] = field(default_factory=dict)  # more label columns (multi-task), by name
     pairs: list[str] | None = None  # the second text of each row, for sentence-pair tasks
     words: list[list[str]] | None = None  # the words of each row, for named entities (labels: a tag per word)
+    soft: list[dict[str, float]] | None = None  # a label distribution per row (from crowd answers)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -125,7 +128,8 @@ def to_labelled(frame: pd.DataFrame, text_col: str | None, label_col: str | None
     pairs = None if pair_col is None else check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")
     extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
                                   source, f"'{column}' label") for column in extra_cols}
-    return LabelledTexts(texts, read_labels(frame, label_col, source, label_format), extra, pairs)
+    soft = [json.loads(cell) for cell in frame[SOFT_COLUMN]] if SOFT_COLUMN in frame else None
+    return LabelledTexts(texts, read_labels(frame, label_col, source, label_format), extra, pairs, soft=soft)
 
 
 def read_labels(frame: pd.DataFrame, label_col: str | None, source: str, label_format: LabelFormat) -> list[Any]:
@@ -146,11 +150,27 @@ def check_labels(labels: pd.Series, source: str, what: str) -> list[str]:
     return labels.astype(str).str.strip().tolist()
 
 
-def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str]:
+def load_frame(data: str | None, dataset: str | None, annotations: str | None = None, aggregation: str = "ds",
+               seed: int = 0) -> tuple[pd.DataFrame, str]:
     if dataset is not None:
         return load_bundled(dataset), f"bundled dataset '{dataset}'"
-    assert data is not None  # TrainConfig guarantees one of the two
+    if annotations is not None:
+        return consensus_frame(annotations, aggregation, seed), f"the consensus of '{Path(annotations).name}'"
+    assert data is not None  # TrainConfig guarantees exactly one source
     return read_table(data), f"'{Path(data).name}'"
+
+
+def consensus_frame(annotations: str, method: str, seed: int) -> pd.DataFrame:
+    """Crowd answers aggregated into one row per item: text, consensus label, and the posterior
+    label distribution (JSON) for training on soft labels."""
+    from headstart.labels.aggregate import aggregate, read_answers
+
+    answers = read_answers(annotations)
+    if "text" not in answers:
+        raise DataError(f"'{Path(annotations).name}' has no text column; training needs each item's text beside the answers.")
+    result = aggregate(answers, method, seed)
+    soft = [json.dumps({label: round(float(p), 6) for label, p in row.items() if p > 0}) for _, row in result.probabilities.iterrows()]
+    return pd.DataFrame({"text": result.labels["text"].to_numpy(), "label": result.labels["label"].to_numpy(), SOFT_COLUMN: soft})
 
 
 def find_label_column(frame: pd.DataFrame, given: str | None, source: str, label_format: LabelFormat) -> str | None:
@@ -192,12 +212,14 @@ def load_splits(
     extra_label_cols: tuple[str, ...] = (),
     text_pair_col: str | None = None,
     label_format: LabelFormat = LabelFormat(),
+    annotations: str | None = None,
+    aggregation: str = "ds",
 ) -> Splits:
     """Train/dev/test from one file (its split column or a seeded stratified split) or separate files.
 
     `extra_label_cols` are further label columns read beside the main one (multi-task training).
     """
-    frame, source = load_frame(data, dataset)
+    frame, source = load_frame(data, dataset, annotations, aggregation, seed)
     if label_format.task == "ner" or (label_format.task is None and is_ner_frame(frame)):
         label_format, text_col, label_col, pair_col = dataclasses.replace(label_format, task="ner"), None, None, None
     else:
@@ -270,7 +292,7 @@ def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> S
     """The splits a training config describes."""
     return load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col, config.label_col,
                        config.dev_size, config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col,
-                       label_format_for(config))
+                       label_format_for(config), config.annotations, config.aggregation)
 
 
 def label_format_for(config: TrainConfig) -> LabelFormat:
@@ -315,7 +337,8 @@ def _subset(part: LabelledTexts, indices: list[int]) -> LabelledTexts:
     return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices],
                          {column: [values[i] for i in indices] for column, values in part.extra.items()},
                          None if part.pairs is None else [part.pairs[i] for i in indices],
-                         None if part.words is None else [part.words[i] for i in indices])
+                         None if part.words is None else [part.words[i] for i in indices],
+                         None if part.soft is None else [part.soft[i] for i in indices])
 
 
 def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:

@@ -51,6 +51,7 @@ METHODS = ("mv", "wawa", "ds", "one-coin-ds", "glad", "mace")
 @dataclass
 class Aggregation:
     labels: pd.DataFrame  # item, label, confidence (and text when the answers came with one)
+    probabilities: pd.DataFrame  # items × labels: the posterior label distribution of each item
     annotators: pd.DataFrame  # annotator, items, agreement with the consensus, suspected spammer
     agreement: dict[str, float | None]  # krippendorff_alpha, fleiss_kappa (None when undefined)
     method: str
@@ -118,7 +119,7 @@ def aggregate(answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_
     if "text" in answers:
         texts = answers.drop_duplicates("task").set_index("task")["text"]
         gold.insert(1, "text", texts.reindex(probabilities.index).to_numpy())
-    return Aggregation(gold, annotator_report(core, labels, spammer_margin), agreement(core), method)
+    return Aggregation(gold, probabilities, annotator_report(core, labels, spammer_margin), agreement(core), method)
 
 
 def annotator_report(answers: pd.DataFrame, consensus: pd.Series, spammer_margin: float) -> pd.DataFrame:

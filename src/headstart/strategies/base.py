@@ -72,6 +72,7 @@ class Strategy(ABC):
     config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
     default_lr: ClassVar[float | None] = None  # None: the strategy has no gradient steps to size
     tasks: ClassVar[frozenset[str]] = frozenset({"classification", "multi-label", "regression", "ner"})
+    soft_labels: ClassVar[bool] = True  # can train on label distributions (crowd posteriors), not only classes
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()

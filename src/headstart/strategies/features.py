@@ -91,6 +91,7 @@ class Features(Strategy):
     name = "features"
     summary = "Frozen encoder: mean-pooled embeddings computed once and cached, a logistic-regression head on them."
     config_class = FeaturesConfig
+    soft_labels = False  # scikit-learn's logistic regression takes classes only
 
     def fit(self, job: TrainingJob) -> EmbeddingClassifier:
         if job.task.token_level:
