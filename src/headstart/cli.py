@@ -314,6 +314,29 @@ def labels_aggregate(
     stdout.print(f"Wrote {out}" + (f", {report}" if report else "") + (f", {queue}" if queue else ""))
 
 
+@labels_app.command("audit")
+def labels_audit(
+    data: Annotated[Path, typer.Argument(help="Labelled file (text and label columns) to check.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Review file: row, text, given label, suggested label, label quality.")],
+    model: Annotated[str | None, typer.Option(help=HELP["model"])] = None,
+    strategy: Annotated[str, typer.Option(help="Strategy of the cross-validated models; features is fast (embeddings computed once).")] = "features",
+    folds: Annotated[int, typer.Option(help="K of the K-fold cross-validation.")] = 5,
+    max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    quiet: Quiet = False,
+) -> None:
+    """Rank likely label errors: out-of-fold probabilities by K-fold cross-validation, ranked by cleanlab."""
+    from headstart.labels.audit import audit, write_review
+
+    set_quiet(quiet)
+    options = {k: v for k, v in {"model": model, "max_length": max_length}.items() if v is not None}
+    config = TrainConfig(data=str(data), strategy=strategy, text_col=text_col, label_col=label_col, **options)
+    result = audit(data, config, folds, text_col, label_col)
+    write_review(result, out)
+    stdout.print(f"{len(result.review)} of {len(result.probabilities)} labels look wrong; review them in {out}")
+
+
 COMBINED_METHODS = (
     ("stlr", "Slanted triangular learning rate (ULMFiT): short linear rise, long linear fall.", "--schedule stlr"),
     ("discriminative lr", "Layer-wise learning-rate decay, lr × decay^depth from the top.", "--layer-lr-decay 0.8"),
