@@ -31,6 +31,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Transfer learning for text classification: train, evaluate, predict — offline.")
 labels_app = typer.Typer(no_args_is_help=True, help="Crowd labels: aggregate several annotators' answers.")
 app.add_typer(labels_app, name="labels")
+privacy_app = typer.Typer(no_args_is_help=True, help="Personal data: scan, pseudonymize, re-identify (offline).")
+app.add_typer(privacy_app, name="privacy")
 stdout = Console(highlight=False)
 HELP = config_help()
 
@@ -67,6 +69,7 @@ def train(
     text_col: TextCol = None,
     label_col: LabelCol = None,
     text_pair_col: Annotated[str | None, typer.Option(help=HELP["text_pair_col"])] = None,
+    pseudonymize: Annotated[str | None, typer.Option(help=HELP["pseudonymize"])] = None,
     task: Annotated[str | None, typer.Option(help=HELP["task"])] = None,
     label_sep: Annotated[str | None, typer.Option(help=HELP["label_sep"])] = None,
     label_cols: Annotated[list[str] | None, typer.Option(help=HELP["label_cols"] + " Repeat the flag per column.")] = None,
@@ -224,6 +227,7 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Labelled file to evaluate on.")],
     text_col: TextCol = None,
     text_pair_col: PairCol = None,
+    pseudonymize: Annotated[str | None, typer.Option(help="Key file: pseudonymize the file's personal data first (default: the run's own key).")] = None,
     label_col: LabelCol = None,
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and the confusion matrix (default <run>/evaluations/<file>).")] = None,
     quiet: Quiet = False,
@@ -233,7 +237,7 @@ def evaluate(
     from headstart.run import load_run
 
     set_quiet(quiet)
-    metrics = load_run(run).evaluate(data, text_col, label_col, out, text_pair_col)
+    metrics = load_run(run).evaluate(data, text_col, label_col, out, text_pair_col, pseudonymize)
     show_metrics(metrics, f"Evaluation on {data.name}", as_json)
 
 
@@ -244,13 +248,14 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions; the format follows the extension.")],
     text_col: TextCol = None,
     text_pair_col: PairCol = None,
+    pseudonymize: Annotated[str | None, typer.Option(help="Key file: pseudonymize the file's personal data first (default: the run's own key).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Predict labels and one probability column per class for every text of a file."""
     from headstart.predict import predict_file
 
     set_quiet(quiet)
-    rows = predict_file(run, input, output, text_col, text_pair_col)
+    rows = predict_file(run, input, output, text_col, text_pair_col, pseudonymize)
     if not quiet:
         stdout.print(f"Wrote {rows} predictions to {output}")
 
@@ -335,6 +340,50 @@ def labels_audit(
     result = audit(data, config, folds, text_col, label_col)
     write_review(result, out)
     stdout.print(f"{len(result.review)} of {len(result.probabilities)} labels look wrong; review them in {out}")
+
+
+KeyFile = Annotated[Path, typer.Option("--key-file", help="32-byte hex key; pseudonymize creates it (mode 600) if missing.")]
+
+
+@privacy_app.command("scan")
+def privacy_scan(data: Annotated[Path, typer.Argument(help="File to scan (CSV, TSV, JSONL or Parquet).")], as_json: AsJson = False) -> None:
+    """Count personal data by column and type (email, phone, IBAN, card, IP, URL); no value is printed."""
+    from headstart.privacy.pseudonyms import scan_file
+
+    counts = scan_file(data)
+    if as_json:
+        stdout.print_json(counts.to_json(orient="records"))
+        return
+    table = Table("column", "type", "count", title=f"Personal data in {data.name}")
+    for row in counts.itertuples():
+        table.add_row(str(row.column), row.type, str(row.count))
+    stdout.print(table if len(counts) else f"No structured personal data found in {data.name}.")
+
+
+@privacy_app.command("pseudonymize")
+def privacy_pseudonymize(
+    data: Annotated[Path, typer.Argument(help="File whose text cells hold personal data.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Pseudonymized copy; the encrypted mapping goes to <out>.vault.")],
+    key_file: KeyFile,
+) -> None:
+    """Replace personal data by keyed pseudonyms (same value, same pseudonym under one key)."""
+    from headstart.privacy.pseudonyms import pseudonymize_file
+
+    count = pseudonymize_file(data, out, key_file)
+    stdout.print(f"Wrote {out} with {count} distinct value(s) pseudonymized; mapping encrypted in {out}.vault")
+
+
+@privacy_app.command("reidentify")
+def privacy_reidentify(
+    data: Annotated[Path, typer.Argument(help="A pseudonymized file (its .vault beside it).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the original values back.")],
+    key_file: KeyFile,
+) -> None:
+    """Reverse `privacy pseudonymize` with its key."""
+    from headstart.privacy.pseudonyms import reidentify_file
+
+    count = reidentify_file(data, out, key_file)
+    stdout.print(f"Wrote {out}: {count} pseudonym(s) replaced by their original values")
 
 
 COMBINED_METHODS = (

@@ -15,8 +15,9 @@ from headstart.run import load_run
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None,
-                 text_pair_col: str | None = None) -> int:
-    """Write the input rows plus the predictions; returns the row count.
+                 text_pair_col: str | None = None, pseudonymize: str | None = None) -> int:
+    """Write the input rows plus the predictions; returns the row count. With a key (`pseudonymize`, or
+    the run's own), personal data in the rows is pseudonymized first.
 
     NER: `entities`, a JSON list of {start, end, label, text, score} per text.
     Classes: `predicted_label` and one `prob_<label>` column per class (a multi-task run adds
@@ -28,6 +29,11 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         raise DataError(f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one of {', '.join(sorted(FORMATS))}.")
     run = load_run(run_dir)
     frame = read_table(input_path)
+    key = pseudonymize or run.config.pseudonymize
+    if key is not None:  # before anything is predicted or written: the output holds pseudonyms only
+        from headstart.privacy.pseudonyms import Pseudonymizer, pseudonymize_frame, read_key
+
+        frame = pseudonymize_frame(frame, Pseudonymizer(read_key(key)))
     source = f"'{Path(input_path).name}'"
     inputs = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
     if run.config.text_pair_col is not None:  # trained on sentence pairs: read the second texts too

@@ -162,22 +162,28 @@ class Run:
         return {name: [self.head_labels[name][i] for i in probs.argmax(axis=1)] for name, probs in probabilities.items()}
 
     def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None, out: str | Path | None = None,
-                 text_pair_col: str | None = None) -> dict[str, Any]:
-        """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>)."""
-        metrics = score_file(self.predictor, self.config, data, text_col, label_col, text_pair_col)
+                 text_pair_col: str | None = None, pseudonymize: str | None = None) -> dict[str, Any]:
+        """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>). Texts are
+        pseudonymized with `pseudonymize` (a key file), or with the run's own key when it was trained so."""
+        metrics = score_file(self.predictor, self.config, data, text_col, label_col, text_pair_col, pseudonymize)
         target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem
         write_evaluation(target, metrics, self.labels, f"{Path(data).name}: confusion matrix")
         return metrics
 
 
 def score_file(predictor: Predictor | EnsemblePredictor, config: TrainConfig, data: str | Path, text_col: str | None = None,
-               label_col: str | None = None, text_pair_col: str | None = None) -> dict[str, Any]:
+               label_col: str | None = None, text_pair_col: str | None = None, pseudonymize: str | None = None) -> dict[str, Any]:
     """The task's metrics of `predictor` on a labelled file (read as the run's training data was:
     the same columns unless others are named)."""
     task = predictor.task
     labelled = load_labelled(str(data), text_col or config.text_col, label_col or config.label_col,
                              pair_col=text_pair_col or config.text_pair_col,
                              pairs_expected=config.text_pair_col is not None, label_format=label_format_for(config))
+    key = pseudonymize or config.pseudonymize
+    if key is not None:
+        from headstart.privacy.pseudonyms import Pseudonymizer, pseudonymize_texts, read_key
+
+        labelled = pseudonymize_texts(labelled, Pseudonymizer(read_key(key)))
     unseen = sorted(set(label_names(labelled.labels, task.name)) - set(task.classes)) if task.classes else []
     if unseen:
         raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {task.classes}); fix the labels or retrain.")

@@ -289,10 +289,16 @@ def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
 
 
 def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> Splits:
-    """The splits a training config describes."""
-    return load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col, config.label_col,
+    """The splits a training config describes (with personal data pseudonymized when it asks)."""
+    splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col, config.label_col,
                        config.dev_size, config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col,
                        label_format_for(config), config.annotations, config.aggregation)
+    if config.pseudonymize is None:
+        return splits
+    from headstart.privacy.pseudonyms import Pseudonymizer, pseudonymize_texts, read_key
+
+    pseudonymizer = Pseudonymizer(read_key(config.pseudonymize, create=True))
+    return dataclasses.replace(splits, **{name: pseudonymize_texts(getattr(splits, name), pseudonymizer) for name in ("train", "dev", "test")})
 
 
 def label_format_for(config: TrainConfig) -> LabelFormat:

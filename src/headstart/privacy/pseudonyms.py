@@ -1,0 +1,165 @@
+"""Structured personal data (email, phone, IBAN, credit card, IP, URL) found with Presidio's pattern
+recognizers, offline, and replaced by pseudonyms that depend only on (key, type, value): the same
+value gets the same pseudonym in every file under one key, and a different one under another key.
+The pseudonym → value mapping is written beside the output, encrypted with the key (AES-GCM)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import hashlib
+import hmac
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from headstart.config import write_text_atomic
+from headstart.data.dataset import LabelledTexts
+from headstart.data.io import read_table, write_table_atomic
+from headstart.errors import ConfigError, DataError
+
+ENTITIES = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN", "CREDIT_CARD": "CARD",
+            "IP_ADDRESS": "IP", "URL": "URL"}
+PSEUDONYM = re.compile(r"<(?:EMAIL|PHONE|IBAN|CARD|IP|URL)_[0-9a-f]{12}>")
+VAULT_SUFFIX = ".vault"
+
+
+@functools.cache
+def analyzer():  # noqa: ANN201 - a presidio AnalyzerEngine
+    import tldextract
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NoOpNlpEngine
+
+    # The email recognizer checks domains with tldextract, whose default fetches the public-suffix
+    # list from the internet: use the snapshot bundled with tldextract instead.
+    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    return AnalyzerEngine(nlp_engine=NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}]))
+
+
+def find(text: str) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, type) spans of structured personal data; where recognizers
+    overlap (an email's domain is also a URL), the higher score, then the longer span, wins."""
+    found = analyzer().analyze(text=text, language="en", entities=list(ENTITIES))
+    chosen: list[tuple[int, int, str]] = []
+    for result in sorted(found, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
+        if all(result.end <= start or result.start >= end for start, end, _ in chosen):
+            chosen.append((result.start, result.end, ENTITIES[result.entity_type]))
+    return sorted(chosen)
+
+
+def read_key(path: str | Path, create: bool = False) -> bytes:
+    """A 32-byte key from a hex file; with `create`, a new random key is written there if missing."""
+    path = Path(path)
+    if not path.is_file():
+        if not create:
+            raise ConfigError(f"Key file '{path}' does not exist; pass the key used to pseudonymize.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as stream:
+            stream.write(os.urandom(32).hex())
+    try:
+        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(f"Key file '{path}' does not hold a 32-byte hex key; use the file headstart created.")
+    return key
+
+
+class Pseudonymizer:
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.mapping: dict[str, str] = {}  # pseudonym -> original value
+
+    def pseudonym(self, value: str, kind: str) -> str:
+        digest = hmac.new(self.key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:12]
+        token = f"<{kind}_{digest}>"
+        self.mapping[token] = value
+        return token
+
+    def text(self, text: str) -> str:
+        pieces, position = [], 0
+        for start, end, kind in find(text):
+            pieces += [text[position:start], self.pseudonym(text[start:end], kind)]
+            position = end
+        return "".join(pieces) + text[position:]
+
+
+def pseudonymize_texts(part: LabelledTexts, pseudonymizer: Pseudonymizer) -> LabelledTexts:
+    """The same rows with personal data in texts, second texts and words replaced."""
+    return dataclasses.replace(
+        part, texts=[pseudonymizer.text(text) for text in part.texts],
+        pairs=None if part.pairs is None else [pseudonymizer.text(text) for text in part.pairs],
+        words=None if part.words is None else [[pseudonymizer.text(word) for word in row] for row in part.words])
+
+
+def pseudonymize_frame(frame: pd.DataFrame, pseudonymizer: Pseudonymizer) -> pd.DataFrame:
+    """A copy with personal data replaced in every text cell."""
+    frame = frame.copy()
+    for column in _text_columns(frame):
+        frame[column] = frame[column].map(lambda v: pseudonymizer.text(v) if isinstance(v, str) else v)
+    return frame
+
+
+def _text_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str)).any()]
+
+
+def scan_file(path: str | Path) -> pd.DataFrame:
+    """Counts of personal data by column and type; values are never returned."""
+    frame = read_table(path)
+    counts = [(column, kind) for column in _text_columns(frame) for cell in frame[column].dropna() for *_, kind in find(str(cell))]
+    table = pd.DataFrame(counts, columns=["column", "type"])
+    return table.value_counts().rename("count").reset_index().sort_values(["column", "type"]).reset_index(drop=True)
+
+
+def pseudonymize_file(path: str | Path, out: str | Path, key_file: str | Path) -> int:
+    """Write `path` with personal data replaced by pseudonyms, and the encrypted mapping beside it."""
+    out = Path(out)
+    pseudonymizer = Pseudonymizer(read_key(key_file, create=True))
+    write_table_atomic(pseudonymize_frame(read_table(path), pseudonymizer), out)
+    write_vault(pseudonymizer, out.with_name(out.name + VAULT_SUFFIX))
+    return len(pseudonymizer.mapping)
+
+
+def write_vault(pseudonymizer: Pseudonymizer, path: Path) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    sealed = AESGCM(pseudonymizer.key).encrypt(nonce, json.dumps(pseudonymizer.mapping).encode(), b"headstart-vault")
+    write_text_atomic(path, json.dumps({"nonce": base64.b64encode(nonce).decode(), "sealed": base64.b64encode(sealed).decode()}))
+
+
+def read_vault(path: Path, key: bytes) -> dict[str, str]:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not path.is_file():
+        raise DataError(f"No mapping file '{path}' beside the pseudonymized data; it is written by `headstart privacy pseudonymize`.")
+    sealed = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        plain = AESGCM(key).decrypt(base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["sealed"]), b"headstart-vault")
+    except InvalidTag:
+        raise ConfigError(f"The key does not open '{path}'; use the key the data was pseudonymized with.") from None
+    return json.loads(plain)
+
+
+def reidentify_file(path: str | Path, out: str | Path, key_file: str | Path) -> int:
+    """Put the original values back in place of the pseudonyms; returns how many were replaced."""
+    path = Path(path)
+    mapping = read_vault(path.with_name(path.name + VAULT_SUFFIX), read_key(key_file))
+    frame = read_table(path)
+    replaced = 0
+
+    def restore(match: re.Match) -> str:
+        nonlocal replaced
+        replaced += 1
+        return mapping.get(match.group(), match.group())
+
+    for column in _text_columns(frame):
+        frame[column] = frame[column].map(lambda v: PSEUDONYM.sub(restore, v) if isinstance(v, str) else v)
+    write_table_atomic(frame, out)
+    return replaced
