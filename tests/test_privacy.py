@@ -93,3 +93,23 @@ def test_a_run_made_with_pseudonymize_holds_no_planted_value(corpus: tuple[Path,
             assert not [v for v in values if v.encode() in content], file
     predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert predictions.text.str.contains("<EMAIL_").any() and len(predictions) == len(values)
+
+
+def test_a_ner_run_adds_person_and_place_names(tmp_path: Path, tiny_options: dict) -> None:
+    import headstart
+    from tests.test_ner import conll_text, synthetic_sentences
+
+    (tmp_path / "names.conll").write_text(conll_text(synthetic_sentences(200, seed=5)), encoding="utf-8")
+    names = headstart.train(tmp_path / "names.conll", out=tmp_path / "names", strategy="finetune",
+                            **{**tiny_options, "epochs": 3, "max_length": 48})
+    pd.DataFrame({"text": ["yesterday Dana met Erik in Lima , mail dana@example.com", "the new year"]}).to_csv(tmp_path / "t.csv", index=False)
+    run_cli(["privacy", "pseudonymize", str(tmp_path / "t.csv"), "-o", str(tmp_path / "o.csv"), "--key-file", str(tmp_path / "key"),
+             "--names-run", str(names.path)])
+    first = pd.read_csv(tmp_path / "o.csv").text[0]
+    assert not any(word in first for word in ("Dana", "Erik", "Lima", "dana@example.com")), first
+    assert "<PERSON_" in first and "<PLACE_" in first and "<EMAIL_" in first
+    run_cli(["privacy", "reidentify", str(tmp_path / "o.csv"), "-o", str(tmp_path / "b.csv"), "--key-file", str(tmp_path / "key")])
+    assert pd.read_csv(tmp_path / "b.csv").text.tolist() == pd.read_csv(tmp_path / "t.csv").text.tolist()
+    with pytest.raises(SystemExit) as stop:
+        main(["privacy", "scan", str(tmp_path / "t.csv"), "--names-run", str(tmp_path / "names" / "model")])
+    assert stop.value.code == 2

@@ -70,6 +70,7 @@ def train(
     label_col: LabelCol = None,
     text_pair_col: Annotated[str | None, typer.Option(help=HELP["text_pair_col"])] = None,
     pseudonymize: Annotated[str | None, typer.Option(help=HELP["pseudonymize"])] = None,
+    pseudonymize_names: Annotated[str | None, typer.Option(help=HELP["pseudonymize_names"])] = None,
     task: Annotated[str | None, typer.Option(help=HELP["task"])] = None,
     label_sep: Annotated[str | None, typer.Option(help=HELP["label_sep"])] = None,
     label_cols: Annotated[list[str] | None, typer.Option(help=HELP["label_cols"] + " Repeat the flag per column.")] = None,
@@ -343,14 +344,16 @@ def labels_audit(
 
 
 KeyFile = Annotated[Path, typer.Option("--key-file", help="32-byte hex key; pseudonymize creates it (mode 600) if missing.")]
+NamesRun = Annotated[Path | None, typer.Option("--names-run", help="A headstart NER run: its person and place names count as personal data too.")]
 
 
 @privacy_app.command("scan")
-def privacy_scan(data: Annotated[Path, typer.Argument(help="File to scan (CSV, TSV, JSONL or Parquet).")], as_json: AsJson = False) -> None:
-    """Count personal data by column and type (email, phone, IBAN, card, IP, URL); no value is printed."""
-    from headstart.privacy.pseudonyms import scan_file
+def privacy_scan(data: Annotated[Path, typer.Argument(help="File to scan (CSV, TSV, JSONL or Parquet).")], names_run: NamesRun = None,
+                 as_json: AsJson = False) -> None:
+    """Count personal data by column and type (email, phone, IBAN, card, IP, URL; names with --names-run); no value is printed."""
+    from headstart.privacy.pseudonyms import load_names_run, scan_file
 
-    counts = scan_file(data)
+    counts = scan_file(data, load_names_run(names_run))
     if as_json:
         stdout.print_json(counts.to_json(orient="records"))
         return
@@ -365,11 +368,12 @@ def privacy_pseudonymize(
     data: Annotated[Path, typer.Argument(help="File whose text cells hold personal data.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Pseudonymized copy; the encrypted mapping goes to <out>.vault.")],
     key_file: KeyFile,
+    names_run: NamesRun = None,
 ) -> None:
     """Replace personal data by keyed pseudonyms (same value, same pseudonym under one key)."""
-    from headstart.privacy.pseudonyms import pseudonymize_file
+    from headstart.privacy.pseudonyms import load_names_run, pseudonymize_file
 
-    count = pseudonymize_file(data, out, key_file)
+    count = pseudonymize_file(data, out, key_file, load_names_run(names_run))
     stdout.print(f"Wrote {out} with {count} distinct value(s) pseudonymized; mapping encrypted in {out}.vault")
 
 

@@ -37,6 +37,7 @@ class TrainConfig:
     label_sep: str = option("|", "Separator of several labels in one cell (multi-label CSV), e.g. 'sport|politics'.")
     label_cols: list | None = option(None, "Multi-label data with one 0/1 column per label: those columns.")
     pseudonymize: str | None = option(None, "Key file: replace personal data in every text by keyed pseudonyms before anything is trained or written.")
+    pseudonymize_names: str | None = option(None, "With --pseudonymize: a headstart NER run whose person and place names are replaced too.")
     text_pair_col: str | None = option(None, "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as text_pair, text_b, sentence2 or hypothesis.")
     sample: int | None = option(None, "Keep a stratified sample of N rows before splitting (of the train split when the file has a split column), for quick runs.")
     dev_size: float = option(0.1, "Fraction of the data held out for early stopping when no dev file is given.")

@@ -31,9 +31,9 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     frame = read_table(input_path)
     key = pseudonymize or run.config.pseudonymize
     if key is not None:  # before anything is predicted or written: the output holds pseudonyms only
-        from headstart.privacy.pseudonyms import Pseudonymizer, pseudonymize_frame, read_key
+        from headstart.privacy.pseudonyms import Pseudonymizer, load_names_run, pseudonymize_frame, read_key
 
-        frame = pseudonymize_frame(frame, Pseudonymizer(read_key(key)))
+        frame = pseudonymize_frame(frame, Pseudonymizer(read_key(key), load_names_run(run.config.pseudonymize_names)))
     source = f"'{Path(input_path).name}'"
     inputs = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
     if run.config.text_pair_col is not None:  # trained on sentence pairs: read the second texts too

@@ -181,9 +181,9 @@ def score_file(predictor: Predictor | EnsemblePredictor, config: TrainConfig, da
                              pairs_expected=config.text_pair_col is not None, label_format=label_format_for(config))
     key = pseudonymize or config.pseudonymize
     if key is not None:
-        from headstart.privacy.pseudonyms import Pseudonymizer, pseudonymize_texts, read_key
+        from headstart.privacy.pseudonyms import Pseudonymizer, load_names_run, pseudonymize_texts, read_key
 
-        labelled = pseudonymize_texts(labelled, Pseudonymizer(read_key(key)))
+        labelled = pseudonymize_texts(labelled, Pseudonymizer(read_key(key), load_names_run(config.pseudonymize_names)))
     unseen = sorted(set(label_names(labelled.labels, task.name)) - set(task.classes)) if task.classes else []
     if unseen:
         raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {task.classes}); fix the labels or retrain.")

@@ -295,9 +295,9 @@ def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> S
                        label_format_for(config), config.annotations, config.aggregation)
     if config.pseudonymize is None:
         return splits
-    from headstart.privacy.pseudonyms import Pseudonymizer, pseudonymize_texts, read_key
+    from headstart.privacy.pseudonyms import Pseudonymizer, load_names_run, pseudonymize_texts, read_key
 
-    pseudonymizer = Pseudonymizer(read_key(config.pseudonymize, create=True))
+    pseudonymizer = Pseudonymizer(read_key(config.pseudonymize, create=True), load_names_run(config.pseudonymize_names))
     return dataclasses.replace(splits, **{name: pseudonymize_texts(getattr(splits, name), pseudonymizer) for name in ("train", "dev", "test")})
 
 

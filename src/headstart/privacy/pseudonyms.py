@@ -14,6 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,9 +23,14 @@ from headstart.data.dataset import LabelledTexts
 from headstart.data.io import read_table, write_table_atomic
 from headstart.errors import ConfigError, DataError
 
+if TYPE_CHECKING:
+    from headstart.run import Run
+
 ENTITIES = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN", "CREDIT_CARD": "CARD",
             "IP_ADDRESS": "IP", "URL": "URL"}
-PSEUDONYM = re.compile(r"<(?:EMAIL|PHONE|IBAN|CARD|IP|URL)_[0-9a-f]{12}>")
+# Entity types of a headstart NER run that count as names of people and places.
+NAME_TYPES = {"person": "PERSON", "per": "PERSON", "geo-loc": "PLACE", "loc": "PLACE", "location": "PLACE", "gpe": "PLACE"}
+PSEUDONYM = re.compile(r"<(?:EMAIL|PHONE|IBAN|CARD|IP|URL|PERSON|PLACE)_[0-9a-f]{12}>")
 VAULT_SUFFIX = ".vault"
 
 
@@ -69,9 +75,36 @@ def read_key(path: str | Path, create: bool = False) -> bytes:
     return key
 
 
+def find_all(texts: list[str], names: Run | None = None) -> list[list[tuple[int, int, str]]]:
+    """Structured spans of each text, plus the person and place names a NER run finds (where they
+    do not overlap a structured value)."""
+    structured = [find(text) for text in texts]
+    if names is None:
+        return structured
+    found = names.predict(texts, show_progress=False)
+    spans = []
+    for own, entities in zip(structured, found):
+        extra = [(e["start"], e["end"], NAME_TYPES[e["label"].lower()]) for e in entities if e["label"].lower() in NAME_TYPES]
+        spans.append(sorted(own + [s for s in extra if all(s[1] <= a or s[0] >= b for a, b, _ in own)]))
+    return spans
+
+
+def load_names_run(path: str | Path | None) -> Run | None:
+    """The NER run that finds names, checked to tag people or places."""
+    if path is None:
+        return None
+    from headstart.run import load_run
+
+    run = load_run(path)
+    if run.task.name != "ner" or not {label[2:].lower() for label in run.labels if label != "O"} & set(NAME_TYPES):
+        raise ConfigError(f"'{path}' is not a NER run that tags people or places (types {sorted(NAME_TYPES)}); train one on such data.")
+    return run
+
+
 class Pseudonymizer:
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, names: Run | None = None) -> None:
         self.key = key
+        self.names = names  # a NER run for person and place names, when given
         self.mapping: dict[str, str] = {}  # pseudonym -> original value
 
     def pseudonym(self, value: str, kind: str) -> str:
@@ -80,19 +113,25 @@ class Pseudonymizer:
         self.mapping[token] = value
         return token
 
+    def texts(self, texts: list[str]) -> list[str]:
+        results = []
+        for text, spans in zip(texts, find_all(texts, self.names)):
+            pieces, position = [], 0
+            for start, end, kind in spans:
+                pieces += [text[position:start], self.pseudonym(text[start:end], kind)]
+                position = end
+            results.append("".join(pieces) + text[position:])
+        return results
+
     def text(self, text: str) -> str:
-        pieces, position = [], 0
-        for start, end, kind in find(text):
-            pieces += [text[position:start], self.pseudonym(text[start:end], kind)]
-            position = end
-        return "".join(pieces) + text[position:]
+        return self.texts([text])[0]
 
 
 def pseudonymize_texts(part: LabelledTexts, pseudonymizer: Pseudonymizer) -> LabelledTexts:
     """The same rows with personal data in texts, second texts and words replaced."""
     return dataclasses.replace(
-        part, texts=[pseudonymizer.text(text) for text in part.texts],
-        pairs=None if part.pairs is None else [pseudonymizer.text(text) for text in part.pairs],
+        part, texts=pseudonymizer.texts(part.texts),
+        pairs=None if part.pairs is None else pseudonymizer.texts(part.pairs),
         words=None if part.words is None else [[pseudonymizer.text(word) for word in row] for row in part.words])
 
 
@@ -100,7 +139,8 @@ def pseudonymize_frame(frame: pd.DataFrame, pseudonymizer: Pseudonymizer) -> pd.
     """A copy with personal data replaced in every text cell."""
     frame = frame.copy()
     for column in _text_columns(frame):
-        frame[column] = frame[column].map(lambda v: pseudonymizer.text(v) if isinstance(v, str) else v)
+        cells = frame[column].map(lambda v: isinstance(v, str))
+        frame.loc[cells, column] = pseudonymizer.texts(frame.loc[cells, column].tolist())
     return frame
 
 
@@ -108,18 +148,19 @@ def _text_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str)).any()]
 
 
-def scan_file(path: str | Path) -> pd.DataFrame:
+def scan_file(path: str | Path, names: Run | None = None) -> pd.DataFrame:
     """Counts of personal data by column and type; values are never returned."""
     frame = read_table(path)
-    counts = [(column, kind) for column in _text_columns(frame) for cell in frame[column].dropna() for *_, kind in find(str(cell))]
+    counts = [(column, kind) for column in _text_columns(frame)
+              for spans in find_all(frame[column].dropna().astype(str).tolist(), names) for *_, kind in spans]
     table = pd.DataFrame(counts, columns=["column", "type"])
     return table.value_counts().rename("count").reset_index().sort_values(["column", "type"]).reset_index(drop=True)
 
 
-def pseudonymize_file(path: str | Path, out: str | Path, key_file: str | Path) -> int:
+def pseudonymize_file(path: str | Path, out: str | Path, key_file: str | Path, names: Run | None = None) -> int:
     """Write `path` with personal data replaced by pseudonyms, and the encrypted mapping beside it."""
     out = Path(out)
-    pseudonymizer = Pseudonymizer(read_key(key_file, create=True))
+    pseudonymizer = Pseudonymizer(read_key(key_file, create=True), names)
     write_table_atomic(pseudonymize_frame(read_table(path), pseudonymizer), out)
     write_vault(pseudonymizer, out.with_name(out.name + VAULT_SUFFIX))
     return len(pseudonymizer.mapping)
