@@ -62,7 +62,7 @@ def test_cli_writes_gold_labels_and_report(bbc_gold: pd.Series, tmp_path: Path, 
     assert list(gold.columns) == ["item", "text", "label", "confidence", "answers"] and len(gold) == 200
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["method"] == "ds" and report["suspected_spammers"] > 0 and report["agreement"]["fleiss_kappa"] is not None
-    assert {"annotator", "items", "agreement", "suspected_spammer"} <= set(report["annotators"][0])
+    assert {"annotator", "items", "agreement", "estimated_skill", "suspected_spammer"} <= set(report["annotators"][0])
     assert json.loads(capsys.readouterr().out)["items"] == 200
 
 
@@ -107,6 +107,8 @@ def test_a_second_round_on_the_queued_items_raises_accuracy(bbc_gold: pd.Series,
     assert stop.value.code == 0
     rounds = json.loads((tmp_path / "report.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [1, 2] and rounds[1]["settled"] > rounds[0]["settled"]
+    assert rounds[0]["labels_changed"] is None and 0 < rounds[1]["labels_changed"] <= len(queue)
+    assert rounds[1]["mean_confidence"] > rounds[0]["mean_confidence"]
 
     def accuracy(path: Path) -> float:
         labels = pd.read_csv(path, dtype=str).set_index("item")["label"]

@@ -111,7 +111,8 @@ def aggregate(answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_
     core = answers[["task", "worker", "label"]]
     with warnings.catch_warnings():  # crowd-kit's pandas calls emit deprecation notices
         warnings.simplefilter("ignore")
-        probabilities = methods[method][1](seed).fit_predict_proba(core)
+        model = methods[method][1](seed)
+        probabilities = model.fit_predict_proba(core)
     labels = probabilities.idxmax(axis=1)
     gold = pd.DataFrame({"item": probabilities.index.astype(str), "label": labels.to_numpy(),
                          "confidence": probabilities.max(axis=1).round(4).to_numpy(),
@@ -119,7 +120,29 @@ def aggregate(answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_
     if "text" in answers:
         texts = answers.drop_duplicates("task").set_index("task")["text"]
         gold.insert(1, "text", texts.reindex(probabilities.index).to_numpy())
-    return Aggregation(gold, probabilities, annotator_report(core, labels, spammer_margin), agreement(core), method)
+    report = annotator_report(core, labels, spammer_margin)
+    skills = estimated_skills(model)
+    if skills is not None:
+        report.insert(3, "estimated_skill", skills.reindex(report["annotator"]).round(4).to_numpy())
+    return Aggregation(gold, probabilities, report, agreement(core), method)
+
+
+def estimated_skills(model: Any) -> pd.Series | None:
+    """Each annotator's skill as the method estimates it: the chance of a right answer (majority
+    vote, Wawa, one-coin DS; for Dawid-Skene the prior-weighted diagonal of the annotator's
+    confusion matrix), or GLAD's alpha (higher is better, unbounded). None for MACE."""
+    if hasattr(model, "skills_"):
+        return model.skills_
+    if hasattr(model, "errors_") and hasattr(model, "priors_"):
+        errors, priors = model.errors_, model.priors_  # errors_: rows (worker, answer), columns true label
+
+        def right(worker: str) -> float:
+            confusion = errors.xs(worker, level=0)
+            return float(sum(priors[label] * confusion.at[label, label] for label in priors.index
+                             if label in confusion.index and label in confusion.columns))
+
+        return pd.Series({worker: right(worker) for worker in errors.index.get_level_values(0).unique()})
+    return getattr(model, "alphas_", None)
 
 
 def annotator_report(answers: pd.DataFrame, consensus: pd.Series, spammer_margin: float) -> pd.DataFrame:
@@ -160,13 +183,16 @@ def fleiss_kappa(answers: pd.DataFrame) -> float | None:
 def rounds_report(answers: pd.DataFrame, final: Aggregation, threshold: float, seed: int = 0) -> list[dict[str, Any]]:
     """Per round, aggregating every answer so far (the last round is `final`): items settled
     (confidence >= threshold) and mean confidence."""
-    report = []
+    report, previous = [], None
     numbers = sorted(answers["round"].unique())
     for number in numbers:
         so_far = final if number == numbers[-1] else aggregate(answers[answers["round"] <= number], final.method, seed)
-        settled = int((so_far.labels["confidence"] >= threshold).sum())
+        labels = so_far.labels.set_index("item")["label"]
+        changed = None if previous is None else int((labels.reindex(previous.index) != previous).sum())
         report.append({"round": int(number), "answers": int((answers["round"] == number).sum()), "items": len(so_far.labels),
-                       "settled": settled, "mean_confidence": round(float(so_far.labels["confidence"].mean()), 4)})
+                       "settled": int((so_far.labels["confidence"] >= threshold).sum()),
+                       "mean_confidence": round(float(so_far.labels["confidence"].mean()), 4), "labels_changed": changed})
+        previous = labels
     return report
 
 
