@@ -153,9 +153,9 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
         task.fit_decision(predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels)
     test_inputs = splits.test.inputs()
-    test = task.metrics(predictor.outputs(test_inputs, description="Testing"), splits.test.labels)
+    heads = predictor.predict_heads(test_inputs, description="Testing")  # one pass for every head
+    test = task.metrics(heads["label"], splits.test.labels)
     if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
-        heads = predictor.predict_heads(test_inputs, show_progress=False)
         test["heads"] = {
             column: classification_metrics(heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes)
             for column, classes in splits.extra_labels.items()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from headstart.api import train
-from headstart.config import TrainConfig
+from headstart.config import TrainConfig, write_text_atomic
 from headstart.data.dataset import SOFT_COLUMN, LabelledTexts, splits_for
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
@@ -90,13 +90,16 @@ def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] =
     """Write the split once as text/label files (plus any extra label columns) and return `config`
     pointed at them, so every run of a grid or a search sees the same train/dev/test texts."""
     files = {name: folder / f"{name}.csv" for name in ("train", "dev", "test")}
-    splits = splits_for(config, extra_cols)
-    if not all(path.is_file() for path in files.values()):
+    facts_file = folder / "split.json"  # what the files hold, so a rerun need not load the data again
+    if not facts_file.is_file() or not all(path.is_file() for path in files.values()):
+        splits = splits_for(config, extra_cols)
         for name in files:
             write_table_atomic(_split_table(getattr(splits, name), splits.task), files[name])
+        write_text_atomic(facts_file, json.dumps({"task": splits.task, "pairs": splits.pair_col is not None}))
+    facts = json.loads(facts_file.read_text(encoding="utf-8"))
     return config.replace(data=str(files["train"]), dataset=None, dev_data=str(files["dev"]), test_data=str(files["test"]),
-                          text_col="text", label_col="label", text_pair_col=None if splits.pair_col is None else "text_pair",
-                          task=splits.task, label_cols=None, sample=None, annotations=None)
+                          text_col="text", label_col="label", text_pair_col="text_pair" if facts["pairs"] else None,
+                          task=facts["task"], label_cols=None, sample=None, annotations=None)
 
 
 def _split_table(part: LabelledTexts, task: str) -> pd.DataFrame:

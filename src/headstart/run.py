@@ -53,11 +53,11 @@ class Predictor:
             return self._token_outputs(words, show_progress, description)
         return self.task.predict(self._logits(self.classifier, inputs, show_progress, description))
 
-    def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, np.ndarray]:
+    def predict_heads(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> dict[str, Any]:
         """Outputs of every head, by column name (only 'label' unless the run is multi-task)."""
         if not isinstance(self.classifier, MultiTaskClassifier):
-            return {"label": self.outputs(inputs, show_progress)}
-        logits = self._logits(functools.partial(self.classifier, all_heads=True), inputs, show_progress, "Predicting")
+            return {"label": self.outputs(inputs, show_progress, description)}
+        logits = self._logits(functools.partial(self.classifier, all_heads=True), inputs, show_progress, description)
         return {name: torch.softmax(part, dim=-1).numpy() for name, part in self.classifier.split_logits(logits).items()}
 
     def _logits(self, forward: Callable[..., torch.Tensor], inputs: Inputs, show_progress: bool, description: str) -> torch.Tensor:
@@ -87,8 +87,8 @@ class EnsemblePredictor:
         return np.mean([m.outputs(inputs, show_progress, f"{description} ({i + 1}/{len(self.members)})")
                         for i, m in enumerate(self.members)], axis=0)
 
-    def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, np.ndarray]:
-        return {"label": self.outputs(inputs, show_progress)}
+    def predict_heads(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> dict[str, Any]:
+        return {"label": self.outputs(inputs, show_progress, description)}
 
 
 class Run:

@@ -26,7 +26,11 @@ ANNOTATOR_COLUMNS = ("annotator", "annotator_id", "worker", "worker_id", "user",
 ANSWER_COLUMNS = ("label", "answer", "response", "category")
 
 
-def _methods() -> dict[str, tuple[str, Any]]:
+METHODS = ("mv", "wawa", "ds", "one-coin-ds", "glad", "mace")
+
+
+def make_model(method: str, seed: int) -> Any:
+    """A crowd-kit aggregator; crowd-kit is imported only when a method runs."""
     from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
     from sklearn.base import BaseEstimator
 
@@ -36,16 +40,13 @@ def _methods() -> dict[str, tuple[str, Any]]:
             return BaseEstimator.__sklearn_tags__(self)
 
     return {
-        "mv": ("majority vote", lambda seed: MajorityVote()),
-        "wawa": ("majority vote weighted by agreement with the majority (Wawa)", lambda seed: PatchedWawa()),
-        "ds": ("Dawid-Skene: a confusion matrix per annotator, by EM", lambda seed: DawidSkene(n_iter=100)),
-        "one-coin-ds": ("one-coin Dawid-Skene: one accuracy per annotator", lambda seed: OneCoinDawidSkene(n_iter=100)),
-        "glad": ("GLAD: annotator skill and item difficulty", lambda seed: GLAD(n_iter=100, silent=True)),
-        "mace": ("MACE: which annotators answer at random", lambda seed: MACE(n_iter=50, random_state=seed, verbose=0)),
-    }
-
-
-METHODS = ("mv", "wawa", "ds", "one-coin-ds", "glad", "mace")
+        "mv": MajorityVote,
+        "wawa": PatchedWawa,  # majority vote weighted by each annotator's agreement with it
+        "ds": lambda: DawidSkene(n_iter=100),  # a confusion matrix per annotator, by EM
+        "one-coin-ds": lambda: OneCoinDawidSkene(n_iter=100),  # one accuracy per annotator
+        "glad": lambda: GLAD(n_iter=100, silent=True),  # annotator skill and item difficulty
+        "mace": lambda: MACE(n_iter=50, random_state=seed, verbose=0),  # which annotators answer at random
+    }[method]()
 
 
 @dataclass
@@ -103,15 +104,14 @@ def read_answers(path: str | Path, item_col: str | None = None, annotator_col: s
 
 def aggregate(answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_margin: float = 0.15) -> Aggregation:
     """One label per item by `method`, with posterior confidence, an annotator report and agreement."""
-    methods = _methods()
-    if method not in methods:
+    if method not in METHODS:
         raise ConfigError(f"Unknown aggregation method '{method}'; choose one of {list(METHODS)}.")
     if answers["label"].nunique() < 2:
         raise DataError("All answers give the same label; there is nothing to aggregate.")
     core = answers[["task", "worker", "label"]]
     with warnings.catch_warnings():  # crowd-kit's pandas calls emit deprecation notices
         warnings.simplefilter("ignore")
-        model = methods[method][1](seed)
+        model = make_model(method, seed)
         probabilities = model.fit_predict_proba(core)
     labels = probabilities.idxmax(axis=1)
     gold = pd.DataFrame({"item": probabilities.index.astype(str), "label": labels.to_numpy(),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,11 +66,16 @@ def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_
     return embeddings
 
 
+def frozen_encoder(job: TrainingJob) -> nn.Module:
+    encoder = load_encoder(job.model_path, job.config.allow_pickle).eval()
+    encoder.requires_grad_(False)
+    return encoder
+
+
 def frozen_embeddings(job: TrainingJob, layers: bool = False) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """The frozen encoder and its cached train and dev embeddings (of every layer with `layers`)."""
     config = job.config
-    encoder = load_encoder(job.model_path, config.allow_pickle).eval()
-    encoder.requires_grad_(False)
+    encoder = frozen_encoder(job)
     key, pad_id = model_fingerprint(job.model_path), job.tokenizer.pad_token_id
     train_x = cached_embeddings(encoder, job.train, key, pad_id, config.eval_batch_size, "train", layers)
     dev_x = cached_embeddings(encoder, job.dev, key, pad_id, config.eval_batch_size, "dev", layers)
@@ -96,27 +103,14 @@ class Features(Strategy):
     def fit(self, job: TrainingJob) -> EmbeddingClassifier:
         if job.task.token_level:
             return self.fit_tokens(job)
-        config = job.config
         encoder, train_x, dev_x = frozen_embeddings(job)
-        scaler = StandardScaler().fit(train_x.numpy())
-        train_z = scaler.transform(train_x.numpy())
-        history, best, best_score = [], None, -np.inf
-        for c in self.config.c_values:
-            coef, intercept = self.fit_linear(train_z, job.train.label_ids, job.task.name, c, config.class_weights, config.seed)
-            head = linear_head(scaler, coef, intercept)  # the very logits the saved classifier gives
-            with torch.no_grad():
-                score = dev_scores(head(dev_x), job)["score"]
-            history.append({"C": c, f"dev_{job.task.primary_metric}": score})
-            if score > best_score:
-                best, best_score = head, score
-        job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train))
+        best = self.select_head(job, train_x.numpy(), job.train.label_ids, job.task.name, lambda head: head(dev_x))
         return EmbeddingClassifier(encoder, best)
 
     def fit_tokens(self, job: TrainingJob) -> TokenEmbeddingClassifier:
         """Named entities: a logistic regression on the frozen state of each word's first sub-token."""
         config = job.config
-        encoder = load_encoder(job.model_path, config.allow_pickle).eval()
-        encoder.requires_grad_(False)
+        encoder = frozen_encoder(job)
 
         def states(part: Encoded, name: str) -> list[torch.Tensor]:
             return forward_in_batches(lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state, part,
@@ -126,18 +120,29 @@ class Features(Strategy):
         labels = torch.tensor([tag for row in job.train.label_ids for tag in row])
         x = torch.cat(train_rows)[labels != -100].numpy()
         y = labels[labels != -100].tolist()
+        best = self.select_head(job, x, y, "classification", lambda head: [head(row) for row in dev_rows], outputs=job.task.outputs)
+        return TokenEmbeddingClassifier(encoder, best)
+
+    def select_head(self, job: TrainingJob, x: np.ndarray, targets: list, task: str,
+                    dev_logits: Callable[[nn.Linear], Any], outputs: int | None = None) -> nn.Linear:
+        """Fit the task's linear model on standardised `x` at each C; keep the head whose dev logits
+        score best. With `outputs`, classes never seen in training get rows too (token tags)."""
+        config = job.config
         scaler = StandardScaler().fit(x)
+        z = scaler.transform(x)
         history, best, best_score = [], None, -np.inf
         for c in self.config.c_values:
-            coef, intercept = self.fit_linear(scaler.transform(x), y, "classification", c, False, config.seed)
-            head = linear_head(scaler, *self.all_classes(coef, intercept, sorted(set(y)), job.task.outputs))
+            coef, intercept = self.fit_linear(z, targets, task, c, config.class_weights, config.seed)
+            if outputs is not None:
+                coef, intercept = self.all_classes(coef, intercept, sorted(set(targets)), outputs)
+            head = linear_head(scaler, coef, intercept)  # the very logits the saved classifier gives
             with torch.no_grad():
-                score = dev_scores([head(row) for row in dev_rows], job)["score"]
+                score = dev_scores(dev_logits(head), job)["score"]
             history.append({"C": c, f"dev_{job.task.primary_metric}": score})
             if score > best_score:
                 best, best_score = head, score
         job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train))
-        return TokenEmbeddingClassifier(encoder, best)
+        return best
 
     @staticmethod
     def all_classes(coef: np.ndarray, intercept: np.ndarray, seen: list[int], classes: int) -> tuple[np.ndarray, np.ndarray]:
