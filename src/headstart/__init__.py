@@ -1,6 +1,8 @@
 """headstart: transfer learning for text classification, from a labelled file to a served model."""
 
 from headstart.api import train
+from headstart.compression.derived import distill, prune
+from headstart.compression.quantize import quantize
 from headstart.grid import compare
 from headstart.config import TrainConfig
 from headstart.ensembles import ensemble
@@ -10,4 +12,4 @@ from headstart.run import Run, load_run
 
 __version__ = "0.1.0"
 __all__ = ["ConfigError", "DataError", "DataWarning", "HeadstartError", "ModelError", "Run", "RunError",
-           "TrainConfig", "compare", "ensemble", "list_models", "load_run", "train"]
+           "TrainConfig", "compare", "distill", "ensemble", "list_models", "load_run", "prune", "quantize", "train"]

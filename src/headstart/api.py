@@ -87,7 +87,7 @@ def train(
         train=_encode(tokenizer, splits.train, splits, task, window, soft=config.soft_labels),
         dev=_encode(tokenizer, splits.dev, splits, task, window),
         workdir=staging, resume=resume, accelerator=accelerator, task=task, dev_labels=splits.dev.labels,
-        extra_labels=splits.extra_labels,
+        extra_labels=splits.extra_labels, train_inputs=splits.train.inputs(),
     )
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()

@@ -42,6 +42,8 @@ TextCol = Annotated[str | None, typer.Option(help=HELP["text_col"])]
 LabelCol = Annotated[str | None, typer.Option(help=HELP["label_col"])]
 PairCol = Annotated[str | None, typer.Option(help="Second-text column of sentence pairs (default: the one used in training).")]
 RunDir = Annotated[Path, typer.Argument(help="Run directory written by `headstart train`.")]
+Variant = Annotated[str, typer.Option(help="Model variant: fp32 (as trained), int8 (dynamic quantisation) or onnx-int8 (after `headstart quantize`).")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory (only once the new run is complete).")]
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
@@ -231,6 +233,7 @@ def evaluate(
     pseudonymize: Annotated[str | None, typer.Option(help="Key file: pseudonymize the file's personal data first (default: the run's own key).")] = None,
     label_col: LabelCol = None,
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and the confusion matrix (default <run>/evaluations/<file>).")] = None,
+    variant: Variant = "fp32",
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
@@ -238,7 +241,7 @@ def evaluate(
     from headstart.run import load_run
 
     set_quiet(quiet)
-    metrics = load_run(run).evaluate(data, text_col, label_col, out, text_pair_col, pseudonymize)
+    metrics = load_run(run, variant).evaluate(data, text_col, label_col, out, text_pair_col, pseudonymize)
     show_metrics(metrics, f"Evaluation on {data.name}", as_json)
 
 
@@ -250,15 +253,107 @@ def predict(
     text_col: TextCol = None,
     text_pair_col: PairCol = None,
     pseudonymize: Annotated[str | None, typer.Option(help="Key file: pseudonymize the file's personal data first (default: the run's own key).")] = None,
+    variant: Variant = "fp32",
     quiet: Quiet = False,
 ) -> None:
     """Predict labels and one probability column per class for every text of a file."""
     from headstart.predict import predict_file
 
     set_quiet(quiet)
-    rows = predict_file(run, input, output, text_col, text_pair_col, pseudonymize)
+    rows = predict_file(run, input, output, text_col, text_pair_col, pseudonymize, variant)
     if not quiet:
         stdout.print(f"Wrote {rows} predictions to {output}")
+
+
+@app.command()
+def quantize(
+    run: RunDir,
+    variants: Annotated[str, typer.Option(help="Comma-separated: int8 (PyTorch dynamic) and/or onnx-int8 (ONNX Runtime).")] = "int8,onnx-int8",
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """Make int8 variants of a run (its fp32 model stays) and measure each against fp32 on the test split."""
+    from headstart.compression.quantize import quantize as quantize_api
+
+    set_quiet(quiet)
+    show_compression(quantize_api(run, tuple(v.strip() for v in variants.split(",") if v.strip())), "Quantization", as_json)
+
+
+@app.command()
+def distill(
+    teacher: Annotated[Path, typer.Argument(help="Run directory of the teacher (a classification run).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory of the student.")],
+    student: Annotated[str | None, typer.Option(help="Student encoder (zoo name, folder or hub id), e.g. a smaller packaged model.")] = None,
+    layers: Annotated[int | None, typer.Option(help="Student = the teacher with only this many layers (every k-th, first and last kept).")] = None,
+    temperature: Annotated[float, typer.Option(help="Softening temperature T of the KL term.")] = 2.0,
+    alpha: Annotated[float, typer.Option(help="Weight of the KL term; the labels' cross-entropy gets 1 − alpha.")] = 0.5,
+    unlabelled: Annotated[str | None, typer.Option(help="Extra texts without labels (.txt or a table), labelled by the teacher.")] = None,
+    epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
+    lr: Annotated[float | None, typer.Option(help=HELP["lr"])] = None,
+    batch_size: Annotated[int | None, typer.Option(help=HELP["batch_size"])] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """Knowledge distillation: a smaller student learns the teacher's softened probabilities and the labels."""
+    from headstart.compression.derived import distill as distill_api
+
+    set_quiet(quiet)
+    options = {k: v for k, v in {"epochs": epochs, "lr": lr, "batch_size": batch_size}.items() if v is not None}
+    result = distill_api(teacher, out, student=student, layers=layers, temperature=temperature, alpha=alpha,
+                         unlabelled=unlabelled, overwrite=overwrite, **options)
+    show_compression(result.metrics["compression"]["distillation"]["models"], "Distillation", as_json)
+
+
+@app.command()
+def prune(
+    run: RunDir,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory of the pruned model.")],
+    heads: Annotated[float, typer.Option(help="Fraction of attention heads to remove, least important first.")] = 0.0,
+    sparsity: Annotated[float, typer.Option(help="Fraction of encoder linear weights to zero, smallest first.")] = 0.0,
+    recover_epochs: Annotated[int, typer.Option(help="Epochs of recovery fine-tuning after pruning (0: none).")] = 1,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """Prune attention heads (smaller, faster) and/or weights by magnitude, then fine-tune briefly."""
+    from headstart.compression.derived import prune as prune_api
+
+    set_quiet(quiet)
+    result = prune_api(run, out, heads=heads, sparsity=sparsity, recover_epochs=recover_epochs, overwrite=overwrite)
+    show_compression(result.metrics["compression"]["pruning"]["models"], "Pruning", as_json)
+
+
+@app.command()
+def serve(
+    run: RunDir,
+    variant: Variant = "fp32",
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    max_batch: Annotated[int, typer.Option(help="Texts per forward pass: concurrent requests share it.")] = 32,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a forming batch waits for more requests.")] = 2.0,
+    max_texts: Annotated[int, typer.Option(help="Texts per request (more: 413).")] = 64,
+    max_chars: Annotated[int, typer.Option(help="Characters per text (more: 413).")] = 20_000,
+    timeout: Annotated[float, typer.Option(help="Seconds before an unanswered request gets 503.")] = 30.0,
+) -> None:
+    """Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics (Prometheus), /docs."""
+    from headstart.serving.app import ServeLimits, serve as serve_api
+
+    limits = ServeLimits(max_batch=max_batch, max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, timeout_s=timeout)
+    stdout.print(f"Serving {run} ({variant}) on http://{host}:{port} — docs at /docs")
+    serve_api(str(run), variant, host, port, limits)
+
+
+def show_compression(models: dict[str, dict[str, Any]], title: str, as_json: bool) -> None:
+    if as_json:
+        stdout.print_json(json.dumps(models))
+        return
+    metric = next(iter(next(iter(models.values()))))  # each entry starts with the task's main metric
+    table = Table("model", metric, "change (pts)", "texts/s", "speed-up", "p50 ms", "size MiB", "size ratio", title=title)
+    for name, m in models.items():
+        table.add_row(name, f"{m[metric]:.4f}", f"{m['score_change_points']:+.2f}", f"{m['batch_texts_per_second']:.1f}",
+                      f"×{m['speedup']:.2f}", f"{m['latency_ms_p50']:.1f}", f"{m['size_bytes'] / 2**20:.1f}", f"×{m['size_ratio']:.2f}")
+    stdout.print(table)
 
 
 @app.command()

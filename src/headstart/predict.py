@@ -15,7 +15,7 @@ from headstart.run import load_run
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None,
-                 text_pair_col: str | None = None, pseudonymize: str | None = None) -> int:
+                 text_pair_col: str | None = None, pseudonymize: str | None = None, variant: str = "fp32") -> int:
     """Write the input rows plus the predictions; returns the row count. With a key (`pseudonymize`, or
     the run's own), personal data in the rows is pseudonymized first.
 
@@ -27,7 +27,7 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     output_path = Path(output_path)
     if output_path.suffix.lower() not in FORMATS:
         raise DataError(f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one of {', '.join(sorted(FORMATS))}.")
-    run = load_run(run_dir)
+    run = load_run(run_dir, variant)
     frame = read_table(input_path)
     key = pseudonymize or run.config.pseudonymize
     if key is not None:  # before anything is predicted or written: the output holds pseudonyms only

@@ -19,7 +19,8 @@ from headstart.data.dataset import label_format_for, label_names, load_labelled
 from headstart.data.ner import joined_words, words_and_offsets
 from headstart.errors import ConfigError, DataError, RunError
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
+from headstart.compression.variants import load_variant
+from headstart.models.classifiers import MultiTaskClassifier
 from headstart.tasks import Classification, NamedEntities, Task, task_from_dict
 from headstart.training.batching import Windowing, encode, encode_words, forward_in_batches, split_pairs
 
@@ -34,9 +35,10 @@ def load_tokenizer(path: Path):  # noqa: ANN201 - a transformers tokenizer
 
 
 class Predictor:
-    """Inputs in, the task's outputs out (probabilities or values): tokenise, sort by length, batch."""
+    """Inputs in, the task's outputs out (probabilities or values): tokenise, sort by length, batch.
+    `classifier` is any variant of a run's model: (input_ids, attention_mask) → logits."""
 
-    def __init__(self, classifier: TextClassifier, tokenizer: Any, task: Task, window: Windowing, batch_size: int = 64) -> None:
+    def __init__(self, classifier: torch.nn.Module, tokenizer: Any, task: Task, window: Windowing, batch_size: int = 16) -> None:
         self.classifier = classifier.eval()
         self.tokenizer = tokenizer
         self.task = task
@@ -103,12 +105,14 @@ class Run:
         self.predictor = predictor
 
     @classmethod
-    def load(cls, path: str | Path) -> Run:
+    def load(cls, path: str | Path, variant: str = "fp32") -> Run:
+        """A run directory; `variant` picks the model: fp32 (as trained), int8 or onnx-int8 (see
+        `headstart quantize`)."""
         path = Path(path)
         if not path.is_dir():
             raise RunError(f"Run directory '{path}' does not exist; pass the --out folder of `headstart train`.")
         if (path / ENSEMBLE_FILE).is_file():
-            return cls._load_ensemble(path)
+            return cls._load_ensemble(path, variant)
         missing = [name for name in RUN_FILES if not (path / name).is_file()]
         if missing:
             raise RunError(f"'{path}' is not a complete headstart run (missing {missing}); retrain or pick another folder.")
@@ -117,13 +121,13 @@ class Run:
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         task_file = path / TASK_FILE
         task = task_from_dict(json.loads(task_file.read_text(encoding="utf-8"))) if task_file.is_file() else Classification(labels)
-        classifier = load_classifier(path / "model")
+        classifier = load_variant(path, variant, config.allow_pickle)
         predictor = Predictor(classifier, load_tokenizer(path / "model"), task, Windowing.from_config(config), config.eval_batch_size)
         return cls(path, config, labels, metrics, predictor)
 
     @classmethod
-    def _load_ensemble(cls, path: Path) -> Run:
-        members = [cls.load(path / member) for member in json.loads((path / ENSEMBLE_FILE).read_text(encoding="utf-8"))["members"]]
+    def _load_ensemble(cls, path: Path, variant: str) -> Run:
+        members = [cls.load(path / member, variant) for member in json.loads((path / ENSEMBLE_FILE).read_text(encoding="utf-8"))["members"]]
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         return cls(path, members[0].config, members[0].labels, metrics, EnsemblePredictor([m.predictor for m in members]))
 
@@ -209,5 +213,5 @@ def replace_dir(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_run(path: str | Path) -> Run:
-    return Run.load(path)
+def load_run(path: str | Path, variant: str = "fp32") -> Run:
+    return Run.load(path, variant)

@@ -79,8 +79,8 @@ class TextClassifier(nn.Module, ABC):
     @abstractmethod
     def load(cls, directory: Path, allow_pickle: bool = False) -> TextClassifier: ...
 
-    def _write_kind(self, directory: Path) -> None:
-        (directory / CLASSIFIER_FILE).write_text(json.dumps({"kind": self.kind}), encoding="utf-8")
+    def _write_kind(self, directory: Path, **facts: object) -> None:
+        (directory / CLASSIFIER_FILE).write_text(json.dumps({"kind": self.kind, **facts}), encoding="utf-8")
 
 
 class TransformersClassifier(TextClassifier):
@@ -89,9 +89,11 @@ class TransformersClassifier(TextClassifier):
 
     auto_class: ClassVar[type]
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, attention_heads: dict[str, int] | None = None) -> None:
         super().__init__()
         self.model = model
+        # Heads kept per layer after head pruning (layer index → count); empty when none were pruned.
+        self.attention_heads = attention_heads or {}
 
     @classmethod
     def from_encoder(cls, path: Path, task: Task, allow_pickle: bool = False) -> TransformersClassifier:
@@ -112,11 +114,20 @@ class TransformersClassifier(TextClassifier):
 
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(directory)
-        self._write_kind(directory)
+        self._write_kind(directory, **({"attention_heads": self.attention_heads} if self.attention_heads else {}))
 
     @classmethod
     def load(cls, directory: Path, allow_pickle: bool = False) -> TransformersClassifier:
-        return cls(load_pretrained(cls.auto_class, directory, allow_pickle))
+        heads = json.loads((directory / CLASSIFIER_FILE).read_text(encoding="utf-8")).get("attention_heads")
+        if not heads:
+            return cls(load_pretrained(cls.auto_class, directory, allow_pickle))
+        # Head-pruned layers have smaller matrices than the config says: shrink them, then load.
+        from headstart.models.surgery import shrink_to
+
+        model = cls.auto_class.from_config(AutoConfig.from_pretrained(directory, trust_remote_code=False))
+        shrink_to(model, heads)
+        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        return cls(model.eval(), heads)
 
 
 class SequenceClassifier(TransformersClassifier):

@@ -14,6 +14,21 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
 
 
+def _compression(sections: dict[str, Any], metric: str) -> str:
+    """One table per compression step: each model against its reference, measured in one process."""
+    text = ""
+    for section, result in sections.items():
+        rows = "\n".join(
+            f"| {name} | {m[metric]:.4f} | {m['score_change_points']:+.2f} | {m['batch_texts_per_second']:.1f} | "
+            f"×{m['speedup']:.2f} | {m['latency_ms_p50']:.1f} | {_mib(m['size_bytes'])} | ×{m['size_ratio']:.2f} |"
+            for name, m in result["models"].items()
+        )
+        notes = "".join(f"- {key.replace('_', ' ')}: {value}\n" for key, value in result.items() if key != "models")
+        text += (f"## Compression: {section}\n{notes}\n| model | {METRIC_NAMES.get(metric, metric)} | change (points) | texts/s | "
+                 f"speed-up | p50 ms | size | size ratio |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n{rows}\n\n")
+    return text
+
+
 def model_card(config: dict[str, Any], metrics: dict[str, Any], task: Task) -> str:
     test, cost, data = metrics["test"], metrics["cost"], metrics["data"]
     source = config["data"] or f"bundled dataset `{config['dataset']}`"
@@ -52,7 +67,7 @@ Trained with headstart, strategy `{config['strategy']}` on encoder `{config['mod
 | parameters | {cost['parameters_trainable']:,} trainable of {cost['parameters_total']:,} |
 | peak memory (process) | {cost['peak_memory_mib']:.0f} MiB |
 
-## Intended use and limits
+{_compression(metrics.get("compression", {}), task.primary_metric)}## Intended use and limits
 - Predicts for texts like those in the training data. Texts from other
   domains, languages or time periods may score far lower than the test figures.
 - Test figures come from {data['test']} held-out examples: small test sets give wide error margins.

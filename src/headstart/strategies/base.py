@@ -63,6 +63,7 @@ class TrainingJob:
     task: Task
     dev_labels: list[Any]  # the dev split's labels, one per text (its rows may be windows)
     extra_labels: dict[str, list[str]] = field(default_factory=dict)  # classes of each extra label column
+    train_inputs: list[Any] = field(default_factory=list)  # the training texts (or pairs) themselves, e.g. for a teacher
     summary: dict[str, Any] = field(default_factory=dict)  # filled by fit: history, steps, ...
 
 

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 
 def class_weights(label_ids: list[int], num_classes: int) -> torch.Tensor:
-    """Inverse class frequency, normalised so that the weights average to 1."""
-    counts = np.bincount(label_ids, minlength=num_classes).astype(np.float64)
+    """Inverse class frequency, normalised so that the weights average to 1 (unlabelled rows, -100, skipped)."""
+    counts = np.bincount([i for i in label_ids if i >= 0], minlength=num_classes).astype(np.float64)
     weights = counts.sum() / (num_classes * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)
 

@@ -1,0 +1,112 @@
+"""Batch inference: headstart's variants against `transformers.pipeline` in fp32, same texts.
+
+The model is a BBC News fine-tuned all-MiniLM-L6-v2 (headstart `finetune`, max length 128); if
+--teacher does not exist it is trained first, and a 3-layer student distilled from it (--student)
+likewise. The peer is the usual path for such a folder: `pipeline("text-classification", model)`
+called on the list of texts with truncation at the same max length, at its default batch size (1)
+and at batch size 32. headstart runs each model as fp32, int8 (PyTorch dynamic) and onnx-int8.
+
+Throughput is measured on the same 2,000 BBC News texts for everyone (best of --repeats passes,
+after a warm-up); accuracy on the held-out test split (never trained on) and agreement with the
+pipeline's predictions on all 2,000 texts.
+
+    python benchmarks/inference_vs_hf.py [--teacher runs/bench-bbc-teacher] [--student runs/bench-bbc-student3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def timed(predict, texts: list[str], repeats: int) -> tuple[list[str], float]:  # noqa: ANN001
+    """Predicted labels and the best throughput (texts/s) over `repeats` passes."""
+    predict(texts[:16])
+    best, labels = float("inf"), []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        labels = predict(texts)
+        best = min(best, time.perf_counter() - started)
+    return labels, len(texts) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", type=Path, default=Path("runs/bench-bbc-teacher"))
+    parser.add_argument("--student", type=Path, default=Path("runs/bench-bbc-student3"))
+    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("docs/results/inference-vs-hf/results.json"))
+    args = parser.parse_args()
+
+    import torch
+    from transformers import pipeline
+
+    import headstart
+    from headstart.data.bundled import load_bbc_news
+    from headstart.data.dataset import splits_for
+    from headstart.progress import set_quiet
+
+    set_quiet(True)
+    if not args.teacher.exists():
+        print(f"training the teacher into {args.teacher} (~4 min) ...", flush=True)
+        headstart.train(dataset="bbc-news", strategy="finetune", max_length=128, epochs=3, out=args.teacher)
+    if not args.student.exists():
+        print(f"distilling a 3-layer student into {args.student} (~7 min) ...", flush=True)
+        headstart.distill(args.teacher, args.student, layers=3)
+    for run in (args.teacher, args.student):
+        if not (run / "variants" / "onnx-int8").exists():
+            headstart.quantize(run)
+
+    teacher = headstart.load_run(args.teacher)
+    max_length = teacher.config.max_length
+    texts = load_bbc_news()["text"].tolist()[: args.texts]
+    test = splits_for(teacher.config).test
+    print(f"{len(texts)} BBC News texts, max length {max_length}, {torch.get_num_threads()} threads; "
+          f"test split {len(test)} texts\n", flush=True)
+
+    rows, reference = [], None
+    hf = pipeline("text-classification", model=str(args.teacher / "model"), device=-1)
+    for batch_size in (1, 32):
+        def predict(batch: list[str], size: int = batch_size) -> list[str]:
+            return [p["label"] for p in hf(batch, truncation=True, max_length=max_length, batch_size=size)]
+        labels, speed = timed(predict, texts, args.repeats)
+        reference = reference or labels
+        rows.append({"system": f"HF pipeline fp32, batch {batch_size}", "texts_per_second": speed,
+                     "test_accuracy": float(np.mean(np.array(predict(test.texts)) == np.array(test.labels))),
+                     "agreement": float(np.mean(np.array(labels) == np.array(reference)))})
+    for name, path in (("teacher (6 layers)", args.teacher), ("student (3 layers)", args.student)):
+        for variant in ("fp32", "int8", "onnx-int8"):
+            run = headstart.load_run(path, variant)
+            labels, speed = timed(lambda batch, r=run: r.predict(batch, show_progress=False), texts, args.repeats)
+            rows.append({"system": f"headstart {name} {variant}", "texts_per_second": speed,
+                         "test_accuracy": float(np.mean(np.array(run.predict(test.texts, show_progress=False)) == np.array(test.labels))),
+                         "agreement": float(np.mean(np.array(labels) == np.array(reference)))})
+
+    peer, peer32 = rows[0], rows[1]
+    print(f"| system | texts/s | × pipeline (batch 1) | × pipeline (batch 32) | test accuracy | change (points) | agreement with pipeline |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        row["vs_pipeline"] = row["texts_per_second"] / peer["texts_per_second"]
+        row["vs_pipeline_batch32"] = row["texts_per_second"] / peer32["texts_per_second"]
+        row["accuracy_change_points"] = 100 * (row["test_accuracy"] - peer["test_accuracy"])
+        print(f"| {row['system']} | {row['texts_per_second']:.1f} | ×{row['vs_pipeline']:.2f} | ×{row['vs_pipeline_batch32']:.2f} | "
+              f"{row['test_accuracy']:.4f} | {row['accuracy_change_points']:+.2f} | {row['agreement']:.3f} |")
+    eligible = [r for r in rows[2:] if r["accuracy_change_points"] >= -0.5]
+    fastest = max(eligible, key=lambda r: r["texts_per_second"])
+    print(f"\nfastest headstart model within 0.5 points of the pipeline's accuracy: {fastest['system']}, "
+          f"×{fastest['vs_pipeline']:.2f} the pipeline's throughput (batch 1), ×{fastest['vs_pipeline_batch32']:.2f} at batch 32")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"texts": len(texts), "max_length": max_length, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

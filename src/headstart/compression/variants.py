@@ -1,0 +1,127 @@
+"""Variants of one trained model: fp32 (as trained), int8 (PyTorch dynamic quantisation, made on
+load), and onnx-int8 (ONNX export, ONNX Runtime's transformer fusions, dynamic int8 weights).
+
+The fp32 model stays in `<run>/model`; `headstart quantize` writes `<run>/variants/onnx-int8/`.
+Every variant maps (input_ids, attention_mask) to logits, so the Predictor serves them all alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError, RunError
+from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
+
+VARIANTS = ("fp32", "int8", "onnx-int8")
+ONNX_FILE = "model.onnx"
+
+
+def variant_dir(run_path: Path, variant: str) -> Path:
+    return run_path / "variants" / variant
+
+
+def check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ConfigError(f"Unknown variant '{variant}'; choose one of {', '.join(VARIANTS)}.")
+
+
+def load_variant(run_path: Path, variant: str = "fp32", allow_pickle: bool = False) -> nn.Module:
+    """The run's classifier as the named variant."""
+    check_variant(variant)
+    if variant == "onnx-int8":
+        path = variant_dir(run_path, variant) / ONNX_FILE
+        if not path.is_file():
+            raise RunError(f"'{run_path}' has no onnx-int8 variant yet; run `headstart quantize {run_path}` first.")
+        return OnnxClassifier(path)
+    classifier = load_classifier(run_path / "model", allow_pickle)
+    return dynamic_int8(classifier) if variant == "int8" else classifier
+
+
+def dynamic_int8(classifier: TextClassifier) -> TextClassifier:
+    """Linear layers with int8 weights, activations quantised per batch at run time (CPU)."""
+    with warnings.catch_warnings():  # torch 2.13 announces the move of these kernels to torchao
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(classifier.eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+class OnnxClassifier(nn.Module):
+    """An ONNX Runtime session behind the classifier interface: (input_ids, attention_mask) → logits."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads sleep instead of spinning: spinning steals the cores a server's event loop needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.path = path
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        feed = {"input_ids": input_ids.numpy().astype(np.int64), "attention_mask": attention_mask.numpy().astype(np.int64)}
+        return torch.from_numpy(self.session.run(["logits"], feed)[0])
+
+
+class _LogitsOnly(nn.Module):
+    """What gets traced: positional (input_ids, attention_mask) in, one logits tensor out."""
+
+    def __init__(self, classifier: TextClassifier) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.classifier(input_ids, attention_mask)
+
+
+def export_onnx_int8(classifier: TextClassifier, target: Path, token_level: bool) -> Path:
+    """Export to ONNX (opset 17), fuse LayerNorm/GELU (and attention where the graph matches the
+    optimiser's patterns), quantise weights to int8.
+
+    Written to a temporary folder and moved into `target` only when complete.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    if isinstance(classifier, MultiTaskClassifier):
+        raise ConfigError("The onnx-int8 variant serves one head; a multi-task run can use --variant int8 instead.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        exported, fused, quantised = (Path(scratch) / name for name in ("exported.onnx", "fused.onnx", ONNX_FILE))
+        example = (torch.ones((2, 16), dtype=torch.long), torch.ones((2, 16), dtype=torch.long))
+        axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                "logits": {0: "batch", 1: "tokens"} if token_level else {0: "batch"}}
+        with warnings.catch_warnings():  # tracer notes on shape checks that are constant for encoders
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_LogitsOnly(classifier.eval()), example, str(exported), dynamo=False, opset_version=17,
+                              input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamic_axes=axes)
+        # num_heads/hidden_size 0: read from the graph. The BERT fusions fit that whole family of
+        # encoders (RoBERTa, XLM-R, MiniLM, E5); what does not match is left unfused, not broken.
+        optimize_model(str(exported), model_type="bert", num_heads=0, hidden_size=0).save_model_to_file(str(fused))
+        # Fused ops live in ONNX Runtime's own domain, where shape inference finds no types: say fp32.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
+        try:
+            quantize_dynamic(str(fused), str(quantised), weight_type=QuantType.QInt8,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        finally:
+            root.setLevel(level)
+        staged = Path(scratch) / "variant"
+        staged.mkdir()
+        shutil.move(quantised, staged / ONNX_FILE)
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+    return target / ONNX_FILE
+

@@ -1,0 +1,70 @@
+"""Structural edits of a transformers encoder: drop whole layers, cut attention heads out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError
+
+
+def keep_layers(model: nn.Module, count: int) -> list[int]:
+    """Keep `count` of a transformers model's encoder layers, spread evenly with the first and the
+    last kept; returns the kept indices."""
+    total = model.config.num_hidden_layers
+    if count > total:
+        raise ConfigError(f"The teacher has {total} layers; ask for at most {total} (e.g. --layers {max(1, total // 2)}).")
+    stacks = [module for module in model.modules() if isinstance(module, nn.ModuleList) and len(module) == total]
+    if not stacks:
+        raise ConfigError(f"Cannot find the layer stack of this {model.config.model_type} model; distil into --student MODEL instead.")
+    kept = sorted({int(round(i)) for i in np.linspace(0, total - 1, count)})
+    layers = stacks[0]
+    kept_modules = [layers[i] for i in kept]
+    for index in range(total - 1, -1, -1):
+        del layers[index]
+    layers.extend(kept_modules)
+    model.config.num_hidden_layers = len(kept)
+    return kept
+
+
+def attention_blocks(model: nn.Module) -> list[nn.Module]:
+    """The attention modules of a BERT-family encoder, in layer order: `.self` holds query/key/value,
+    `.output.dense` the output projection."""
+    blocks = [m for m in model.modules() if hasattr(m, "self") and hasattr(m.self, "query") and hasattr(m, "output")]
+    if not blocks:
+        raise ConfigError(f"Head pruning supports BERT-family encoders (BERT, RoBERTa, XLM-R, MiniLM, E5), not "
+                          f"'{model.config.model_type}'; use --sparsity instead.")
+    return blocks
+
+
+def remove_heads(block: nn.Module, removed: list[int]) -> int:
+    """Cut heads out of one attention block's query/key/value rows and output-projection columns;
+    returns the heads it keeps."""
+    attention = block.self
+    size = attention.attention_head_size
+    keep = [h for h in range(attention.num_attention_heads) if h not in set(removed)]
+    rows = torch.cat([torch.arange(h * size, (h + 1) * size) for h in keep])
+    for name in ("query", "key", "value"):
+        setattr(attention, name, _select(getattr(attention, name), rows, dim=0))
+    block.output.dense = _select(block.output.dense, rows, dim=1)
+    attention.num_attention_heads = len(keep)
+    attention.all_head_size = len(keep) * size
+    return len(keep)
+
+
+def shrink_to(model: nn.Module, heads_per_layer: dict[str, int]) -> None:
+    """Give layers the saved head counts of a pruned model (which heads does not matter: the saved
+    weights are loaded over them)."""
+    blocks = attention_blocks(model)
+    for index, kept in heads_per_layer.items():
+        remove_heads(blocks[int(index)], list(range(kept, blocks[int(index)].self.num_attention_heads)))
+
+
+def _select(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
+    """A smaller copy of a linear layer: only the given output rows (dim 0) or input columns (dim 1)."""
+    weight = linear.weight.detach().index_select(dim, index).clone()
+    bias = linear.bias.detach().clone() if dim == 1 else linear.bias.detach()[index].clone()
+    smaller = nn.Linear(weight.shape[1], weight.shape[0])
+    smaller.weight, smaller.bias = nn.Parameter(weight), nn.Parameter(bias)
+    return smaller

@@ -1,0 +1,1 @@
+"""HTTP serving of a run: FastAPI app with micro-batching (`headstart serve`)."""
