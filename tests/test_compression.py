@@ -130,5 +130,5 @@ def test_prune_refuses_bad_fractions_in_one_line(tiny_run: headstart.Run, tmp_pa
     with pytest.raises(SystemExit) as done:
         main(["prune", str(tiny_run.path), "--out", str(tmp_path / "p"), "-q"])
     error = capsys.readouterr().err
-    assert done.value.code == 2 and "--heads and/or --sparsity" in error and "\n" not in error.strip()
+    assert done.value.code == 2 and "--heads and/or --sparsity" in error and not list(tmp_path.iterdir()) and "\n" not in error.strip()
     assert not (tmp_path / "p").exists()

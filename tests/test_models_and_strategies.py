@@ -13,9 +13,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from headstart.errors import ConfigError, ModelError
-from headstart.models.zoo import list_models, resolve_model
+from headstart.models.zoo import cache_dir, list_models, resolve_model
 from headstart.strategies import STRATEGIES, Strategy, make_strategy, register_strategy
-from headstart.strategies.features import FeaturesConfig, cache_dir, cached_embeddings, linear_head
+from headstart.strategies.features import FeaturesConfig, cached_embeddings, linear_head
 
 
 def test_packaged_minilm_is_listed_with_its_facts() -> None:
@@ -127,7 +127,7 @@ def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> Non
     encoder.forward = lambda *a, **k: calls.append(1) or original_forward(*a, **k)
     data = Encoded([[101, 2000, 102], [101, 2001, 2002, 102]])
     first = cached_embeddings(encoder, data, "model-a", 0, 8, "train")
-    assert len(calls) == 1 and len(list(cache_dir().glob("*.safetensors"))) >= 1
+    assert len(calls) == 1 and len(list(cache_dir("features").glob("*.safetensors"))) >= 1
     again = cached_embeddings(encoder, data, "model-a", 0, 8, "train")
     assert len(calls) == 1 and torch_equal(first, again)
     cached_embeddings(encoder, data, "model-b", 0, 8, "train")

@@ -40,8 +40,9 @@ def build(strategy: str, tiny_model: str, **config):  # noqa: ANN003, ANN201
     return chosen, chosen.build(job), job.config
 
 
-# features has its own tests (no training loop); multitask needs a second label column (tests/test_multitask.py).
-@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"features", "multitask"}))
+# features has its own tests (no training loop); multitask needs a second label column (tests/test_multitask.py);
+# distill and prune start from a trained run (tests/test_compression.py).
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"features", "multitask", "distill", "prune"}))
 def test_every_training_strategy_runs_saves_and_reloads(name: str, toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
     run = train_tiny(toy_csv, tiny_model, tmp_path / name, name)
     texts = ["goal match striker", "shares bank profit"]

@@ -25,7 +25,8 @@ from headstart.models.classifiers import TextClassifier
 from headstart.models.zoo import model_max_length, resolve_model
 from headstart.progress import info
 from headstart.reports.model_card import model_card
-from headstart.run import TASK_FILE, Predictor, Run, load_tokenizer, replace_dir
+from headstart.evaluation.languages import language_counts
+from headstart.run import TASK_FILE, Predictor, Run, language_metrics, load_tokenizer, replace_dir
 from headstart.strategies import STRATEGIES, TrainingJob, make_strategy
 from headstart.tasks import TASKS, Regression, Task
 from headstart.training.batching import Encoded, Windowing, choose_max_length, encode, encode_words
@@ -155,6 +156,8 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
     test_inputs = splits.test.inputs()
     heads = predictor.predict_heads(test_inputs, description="Testing")  # one pass for every head
     test = task.metrics(heads["label"], splits.test.labels)
+    if not task.token_level:  # languages of the test split, metrics per language when several
+        test.update(language_metrics(task, heads["label"], splits.test))
     if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
         test["heads"] = {
             column: classification_metrics(heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes)
@@ -185,7 +188,8 @@ def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: 
         "training": job.summary,
         "cost": cost,
         "data": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
-                 "fingerprint": splits.train.fingerprint()},
+                 "fingerprint": splits.train.fingerprint(),
+                 **({} if task.token_level else {"languages": language_counts(splits.train.languages())})},
     }
     config_dict = config.to_dict()
     config.save_yaml(target / "config.yaml")

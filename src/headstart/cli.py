@@ -46,6 +46,17 @@ Variant = Annotated[str, typer.Option(help="Model variant: fp32 (as trained), in
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory (only once the new run is complete).")]
 
 
+def split_strategy_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """STRATEGY.KEY=VALUE flags → {strategy: {key: value}}."""
+    per_strategy: dict[str, dict[str, Any]] = {}
+    for key, value in parse_options(pairs).items():
+        name, dot, field = key.partition(".")
+        if not dot or not field:
+            raise ConfigError(f"--option here needs the strategy in front, e.g. lora.r=16; got '{key}'.")
+        per_strategy.setdefault(name, {})[field] = value
+    return per_strategy
+
+
 def parse_options(pairs: list[str]) -> dict[str, Any]:
     options = {}
     for pair in pairs:
@@ -79,6 +90,8 @@ def train(
     dev_data: Annotated[str | None, typer.Option(help=HELP["dev_data"])] = None,
     test_data: Annotated[str | None, typer.Option(help=HELP["test_data"])] = None,
     sample: Annotated[int | None, typer.Option(help=HELP["sample"])] = None,
+    shots: Annotated[int | None, typer.Option(help=HELP["shots"])] = None,
+    train_size: Annotated[int | None, typer.Option(help=HELP["train_size"])] = None,
     dev_size: Annotated[float | None, typer.Option(help=HELP["dev_size"])] = None,
     test_size: Annotated[float | None, typer.Option(help=HELP["test_size"])] = None,
     max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
@@ -154,12 +167,7 @@ def compare(
     set_quiet(quiet)
     options = {k: v for k, v in {"text_col": text_col, "label_col": label_col, "sample": sample, "max_length": max_length,
                                  "epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
-    per_strategy: dict[str, dict[str, Any]] = {}
-    for key, value in parse_options(option or []).items():
-        name, dot, field = key.partition(".")
-        if not dot or not field:
-            raise ConfigError(f"compare's --option needs the strategy in front, e.g. lora.r=16; got '{key}'.")
-        per_strategy.setdefault(name, {})[field] = value
+    per_strategy = split_strategy_options(option or [])
     board = compare_api(data, dataset=dataset, out=out, seeds=seeds, models=[m for m in models.split(",") if m],
                         strategies=[s for s in strategies.split(",") if s], strategy_options=per_strategy, **options)
     print_rows(table_rows(board), "Leaderboard (★ Pareto front: macro-F1 vs latency)")
@@ -342,6 +350,67 @@ def serve(
     limits = ServeLimits(max_batch=max_batch, max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, timeout_s=timeout)
     stdout.print(f"Serving {run} ({variant}) on http://{host}:{port} — docs at /docs")
     serve_api(str(run), variant, host, port, limits)
+
+
+@app.command("learning-curve")
+def learning_curve(
+    data: Annotated[str | None, typer.Argument(help=HELP["data"], show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option(help=HELP["dataset"])] = None,
+    sizes: Annotated[str, typer.Option(help="Labelled training examples per point, comma-separated; 'all' = the whole train split.")] = "8,16,32,64,128,256,all",
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies; zero-shot is drawn as a no-label reference line.")] = "features,setfit",
+    option: Annotated[list[str] | None, typer.Option("--option", help="Strategy option STRATEGY.KEY=VALUE (repeatable).")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per point (the sample and the training); mean ± std are drawn.")] = 3,
+    model: Annotated[str | None, typer.Option(help=HELP["model"])] = None,
+    max_length: Annotated[int | None, typer.Option(help=HELP["max_length"])] = None,
+    epochs: Annotated[int | None, typer.Option(help=HELP["epochs"])] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder: runs, curve.csv/.md/.png; rerunning skips finished runs.")] = Path("learning-curve"),
+    quiet: Quiet = False,
+) -> None:
+    """How many labels are needed: test quality against labelled examples, per strategy, as a table and a plot."""
+    from headstart.curves import learning_curve as curve_api, parse_sizes
+
+    set_quiet(quiet)
+    options = {k: v for k, v in {"model": model, "max_length": max_length, "epochs": epochs, "text_col": text_col,
+                                 "label_col": label_col}.items() if v is not None}
+    names = [name.strip() for name in strategies.split(",") if name.strip()]
+    curve_api(data, dataset=dataset, out=out, sizes=parse_sizes(sizes), strategies=names, seeds=seeds,
+              strategy_options=split_strategy_options(option or []), **options)
+    stdout.print((out / "curve.md").read_text(encoding="utf-8"))
+    stdout.print(f"Wrote {out / 'curve.csv'}, {out / 'curve.md'}, {out / 'curve.png'}")
+
+
+@app.command()
+def suggest(
+    pool: Annotated[Path | None, typer.Argument(help="Unlabelled texts to choose from (CSV, TSV, JSONL or Parquet).", show_default=False)] = None,
+    run: Annotated[Path | None, typer.Option("--run", help="Run whose uncertainty and embeddings guide the choice.")] = None,
+    k: Annotated[int, typer.Option("-k", help="How many texts to choose.")] = 100,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Annotation tasks (item, text, uncertainty, predicted), or the simulation folder.")] = Path("to_label.csv"),
+    method: Annotated[str, typer.Option(help="Uncertainty: entropy or margin (random for a baseline).")] = "entropy",
+    text_col: TextCol = None,
+    simulate: Annotated[str | None, typer.Option(help="Replay on this labelled file instead (or --dataset): accuracy against labels used, against random choice.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Bundled dataset for --simulate, e.g. bbc-news.")] = None,
+    model: Annotated[str, typer.Option(help="Encoder of the simulation's model (frozen, logistic-regression head).")] = TrainConfig.model,
+    seeds: Annotated[int, typer.Option(help="Simulation seeds (initial sets and random choices).")] = 3,
+    step: Annotated[int, typer.Option(help="Simulation: labels added per round.")] = 20,
+    budget: Annotated[float, typer.Option(help="Simulation: stop at this share of the pool labelled.")] = 0.3,
+    quiet: Quiet = False,
+) -> None:
+    """Active learning: the next texts to label (uncertainty + k-center diversity), or a replay of it (--simulate)."""
+    from headstart import active
+
+    set_quiet(quiet)
+    if simulate is not None or dataset is not None:
+        active.simulate(simulate, dataset=dataset, out=out, model=model, method=method, seeds=seeds, step=step, budget=budget)
+        stdout.print((out / "simulation.md").read_text(encoding="utf-8"))
+        stdout.print(f"Wrote {out / 'simulation.csv'}, {out / 'simulation.md'}, {out / 'simulation.png'}, {out / 'summary.json'}")
+        return
+    if pool is None or run is None:
+        raise ConfigError("Give an unlabelled POOL file and --run RUN (or --simulate DATA / --dataset NAME for a replay).")
+    tasks = active.suggest(pool, run, k, out, method, text_col)
+    if not quiet:
+        stdout.print(f"Wrote {len(tasks)} texts to label to {out}; hand them to annotators, then `headstart labels aggregate`.")
 
 
 def show_compression(models: dict[str, dict[str, Any]], title: str, as_json: bool) -> None:
@@ -532,6 +601,18 @@ def show_metrics(metrics: dict[str, Any], title: str, as_json: bool, extra: dict
         for label, scores in metrics["per_class"].items():
             per_class.add_row(label, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}", str(scores["support"]))
         stdout.print(per_class)
+    if metrics.get("by_language"):
+        names = [k for k in next(iter(metrics["by_language"].values())) if k != "examples"]
+        languages = Table("language", "examples", *names, title="Per language")
+        for language, scores in metrics["by_language"].items():
+            languages.add_row(language, str(scores["examples"]), *(f"{scores[n]:.4f}" for n in names))
+        stdout.print(languages)
+    if metrics.get("transfer"):
+        t = metrics["transfer"]
+        in_language = "unknown" if t["in_language"] is None else f"{t['in_language']:.4f}"
+        stdout.print(f"Zero-shot cross-lingual transfer: trained on {', '.join(t['trained_on'])}, evaluated on "
+                     f"{', '.join(t['evaluated_on'])}. {t['metric']}: {in_language} in-language (test split) → "
+                     f"{t['transferred']:.4f} transferred" + ("" if t["change_points"] is None else f" ({t['change_points']:+.2f} points)."))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings API

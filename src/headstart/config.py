@@ -40,6 +40,8 @@ class TrainConfig:
     pseudonymize_names: str | None = option(None, "With --pseudonymize: a headstart NER run whose person and place names are replaced too.")
     text_pair_col: str | None = option(None, "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as text_pair, text_b, sentence2 or hypothesis.")
     sample: int | None = option(None, "Keep a stratified sample of N rows before splitting (of the train split when the file has a split column), for quick runs.")
+    shots: int | None = option(None, "Few-shot: keep only this many training examples per class (dev and test stay whole).")
+    train_size: int | None = option(None, "Keep only N training examples, stratified (dev and test stay whole): learning curves, label budgets.")
     dev_size: float = option(0.1, "Fraction of the data held out for early stopping when no dev file is given.")
     test_size: float = option(0.2, "Fraction of the data held out for the final test when no test file is given.")
     # Model
@@ -85,6 +87,8 @@ class TrainConfig:
             ("test_size", 0 < self.test_size < 1, "in (0, 1)"),
             ("length_percentile", 0 < self.length_percentile <= 100, "in (0, 100]"),
             ("sample", self.sample is None or self.sample >= 10, "at least 10"),
+            ("shots", self.shots is None or self.shots >= 1, "at least 1"),
+            ("train_size", self.train_size is None or self.train_size >= 2, "at least 2"),
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
             ("stride", self.stride is None or self.stride >= 0, "0 or more"),
             ("pool", self.pool in ("mean", "max"), "'mean' or 'max'"),

@@ -15,9 +15,10 @@ import torch
 from transformers import AutoTokenizer
 
 from headstart.config import TrainConfig, write_text_atomic
-from headstart.data.dataset import label_format_for, label_names, load_labelled
+from headstart.data.dataset import LabelledTexts, label_format_for, label_names, load_labelled
 from headstart.data.ner import joined_words, words_and_offsets
 from headstart.errors import ConfigError, DataError, RunError
+from headstart.evaluation.languages import language_counts, metrics_by_language, transfer_report
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.compression.variants import load_variant
 from headstart.models.classifiers import MultiTaskClassifier
@@ -170,6 +171,11 @@ class Run:
         """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>). Texts are
         pseudonymized with `pseudonymize` (a key file), or with the run's own key when it was trained so."""
         metrics = score_file(self.predictor, self.config, data, text_col, label_col, text_pair_col, pseudonymize)
+        metric = self.task.primary_metric
+        transfer = transfer_report(self.metrics.get("data", {}).get("languages"), metrics["languages"],
+                                   self.metrics.get("test", {}).get(metric), metrics[metric], metric)
+        if transfer is not None:
+            metrics["transfer"] = transfer
         target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem
         write_evaluation(target, metrics, self.labels, f"{Path(data).name}: confusion matrix")
         return metrics
@@ -191,7 +197,15 @@ def score_file(predictor: Predictor | EnsemblePredictor, config: TrainConfig, da
     unseen = sorted(set(label_names(labelled.labels, task.name)) - set(task.classes)) if task.classes else []
     if unseen:
         raise DataError(f"'{Path(data).name}' has label(s) {unseen[:5]} never seen in training (known: {task.classes}); fix the labels or retrain.")
-    return task.metrics(predictor.outputs(labelled.inputs()), labelled.labels)
+    outputs = predictor.outputs(labelled.inputs())
+    return {**task.metrics(outputs, labelled.labels), **language_metrics(task, outputs, labelled)}
+
+
+def language_metrics(task: Task, outputs: Any, labelled: LabelledTexts) -> dict[str, Any]:
+    """The data's languages, and metrics per language when it holds several."""
+    languages = labelled.languages()
+    by_language = metrics_by_language(task, outputs, labelled.labels, languages)
+    return {"languages": language_counts(languages), **({"by_language": by_language} if by_language else {})}
 
 
 def write_evaluation(target: Path, metrics: dict[str, Any], labels: list[str], title: str) -> None:

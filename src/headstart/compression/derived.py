@@ -31,6 +31,8 @@ def prune(run: str | Path, out: str | Path, *, heads: float = 0.0, sparsity: flo
     fine-tune it for `recover_epochs` epochs (0: none)."""
     if recover_epochs < 0:
         raise ConfigError(f"--recover-epochs must be 0 or more, got {recover_epochs}.")
+    if heads == sparsity == 0:
+        raise ConfigError("Nothing to prune: give --heads and/or --sparsity as fractions, e.g. --heads 0.25.")
     source = _source(run)
     settings = {"source": str(source.path), "heads": heads, "sparsity": sparsity, "recover": recover_epochs > 0}
     return _derive(source, out, "pruning", ("unpruned", "pruned"), overwrite, model=str(source.path / "model"),

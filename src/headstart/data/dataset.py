@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -53,6 +54,7 @@ class LabelledTexts:
     pairs: list[str] | None = None  # the second text of each row, for sentence-pair tasks
     words: list[list[str]] | None = None  # the words of each row, for named entities (labels: a tag per word)
     soft: list[dict[str, float]] | None = None  # a label distribution per row (from crowd answers)
+    language: list[str] | None = None  # the language of each row, when the data has a language/lang column
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -62,6 +64,14 @@ class LabelledTexts:
         if self.words is not None:
             return self.words
         return self.texts if self.pairs is None else list(zip(self.texts, self.pairs))
+
+    def languages(self) -> list[str]:
+        """Each row's language: from the data's language column, else detected (py3langid)."""
+        if self.language is not None:
+            return self.language
+        from headstart.evaluation.languages import detect_languages
+
+        return detect_languages(self.texts)
 
     def keys(self) -> list[str]:
         """One string per row's input (pairs joined), to compare and fingerprint rows."""
@@ -119,6 +129,9 @@ def find_pair_column(frame: pd.DataFrame, given: str | None, source: str) -> str
     return next((lowered[name] for name in PAIR_COLUMNS if name in lowered), None)
 
 
+LANGUAGE_COLUMNS = ("language", "lang")
+
+
 def to_labelled(frame: pd.DataFrame, text_col: str | None, label_col: str | None, source: str, extra_cols: tuple[str, ...] = (),
                 pair_col: str | None = None, label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
     if label_format.task == "ner":
@@ -129,7 +142,9 @@ def to_labelled(frame: pd.DataFrame, text_col: str | None, label_col: str | None
     extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
                                   source, f"'{column}' label") for column in extra_cols}
     soft = [json.loads(cell) for cell in frame[SOFT_COLUMN]] if SOFT_COLUMN in frame else None
-    return LabelledTexts(texts, read_labels(frame, label_col, source, label_format), extra, pairs, soft=soft)
+    language_col = next((c for c in frame.columns if str(c).lower() in LANGUAGE_COLUMNS and c != text_col), None)
+    language = None if language_col is None else frame[language_col].fillna("und").astype(str).str.strip().str.lower().tolist()
+    return LabelledTexts(texts, read_labels(frame, label_col, source, label_format), extra, pairs, soft=soft, language=language)
 
 
 def read_labels(frame: pd.DataFrame, label_col: str | None, source: str, label_format: LabelFormat) -> list[Any]:
@@ -293,6 +308,10 @@ def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> S
     splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col, config.label_col,
                        config.dev_size, config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col,
                        label_format_for(config), config.annotations, config.aggregation)
+    if config.shots is not None or config.train_size is not None:
+        source = config.data or config.dataset or "the data"
+        train = per_class_sample(splits.train, config.shots, config.seed) if config.shots is not None else splits.train
+        splits = dataclasses.replace(splits, train=stratified_sample(train, config.train_size, config.seed, source))
     if config.pseudonymize is None:
         return splits
     from headstart.privacy.pseudonyms import Pseudonymizer, load_names_run, pseudonymize_texts, read_key
@@ -339,12 +358,25 @@ def stratified_sample(part: LabelledTexts, size: int | None, seed: int, source: 
     return sample
 
 
+def per_class_sample(part: LabelledTexts, shots: int, seed: int) -> LabelledTexts:
+    """At most `shots` rows of each class, drawn at random with the seed (few-shot training sets)."""
+    if not all(isinstance(label, str) for label in part.labels):
+        raise DataError("--shots needs single-label classes; use --train-size for multi-label, regression or NER data.")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in sorted(set(part.labels)):
+        rows = [i for i, value in enumerate(part.labels) if value == label]
+        chosen.extend(rng.choice(rows, size=min(shots, len(rows)), replace=False).tolist())
+    return _subset(part, sorted(chosen))
+
+
 def _subset(part: LabelledTexts, indices: list[int]) -> LabelledTexts:
     return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices],
                          {column: [values[i] for i in indices] for column, values in part.extra.items()},
                          None if part.pairs is None else [part.pairs[i] for i in indices],
                          None if part.words is None else [part.words[i] for i in indices],
-                         None if part.soft is None else [part.soft[i] for i in indices])
+                         None if part.soft is None else [part.soft[i] for i in indices],
+                         None if part.language is None else [part.language[i] for i in indices])
 
 
 def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:

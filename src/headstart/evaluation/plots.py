@@ -73,3 +73,27 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
     figure.colorbar(image, ax=axes, fraction=0.046, label="share of true class")
     figure.tight_layout()
     _save(figure, path)
+
+
+def plot_curves(curve, path: Path, title: str, xlabel: str, ylabel: str, lines: dict[str, float] | None = None,  # noqa: ANN001
+                log_x: bool = True) -> None:
+    """One line per series with a ± std band: `curve` has columns series, x, mean, std (a DataFrame).
+    `lines` adds labelled horizontal references (e.g. full-data accuracy)."""
+    figure, axes = plt.subplots(figsize=(7.5, 5))
+    for series, part in curve.groupby("series", sort=False):
+        part = part.sort_values("x")
+        std = part["std"].fillna(0.0)
+        axes.plot(part["x"], part["mean"], "o-", label=str(series), markersize=4)
+        axes.fill_between(part["x"], part["mean"] - std, part["mean"] + std, alpha=0.2)
+    for number, (name, value) in enumerate((lines or {}).items()):
+        axes.axhline(value, linestyle="--" if number == 0 else ":", color="gray", linewidth=1)
+        axes.annotate(name, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, xytext=(0, 3), textcoords="offset points")
+    if log_x:
+        axes.set_xscale("log", base=2)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=10)
+    axes.legend(loc="lower right")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    _save(figure, path)

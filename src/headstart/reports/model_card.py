@@ -39,6 +39,12 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any], task: Task) -> s
     )
     if per_class:
         per_class = "| class | precision | recall | F1 | support |\n| --- | --- | --- | --- | --- |\n" + per_class
+    metric = METRIC_NAMES.get(task.primary_metric, task.primary_metric)
+    by_language = "\n".join(f"| {lang} | {v['examples']} | {v.get(task.primary_metric, float('nan')):.4f} |"
+                            for lang, v in test.get("by_language", {}).items())
+    if by_language:
+        per_class += f"\n\n| language | examples | {metric} |\n| --- | --- | --- |\n" + by_language
+    languages = ", ".join(f"{lang} ({n})" for lang, n in list(data.get("languages", {}).items())[:5]) or "not recorded"
     title = {"regression": "Text regressor", "multi-label": "Multi-label text classifier"}.get(task.name, "Text classifier")
     outputs = ", ".join(task.classes) or "a number per text"
     return f"""# {title}: {outputs}
@@ -48,6 +54,7 @@ Trained with headstart, strategy `{config['strategy']}` on encoder `{config['mod
 ## Data
 - Source: {source} (fingerprint `{data['fingerprint']}`)
 - Examples: {data['train']} train, {data['dev']} dev, {data['test']} test; task {task.name}
+- Training languages (rows): {languages}
 - Texts truncated to {config['max_length']} tokens
 
 ## Test results

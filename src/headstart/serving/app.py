@@ -217,6 +217,11 @@ def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = Non
 def serve(run_path: str, variant: str = "fp32", host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None) -> None:
     import uvicorn
 
-    app = create_app(Run.load(run_path, variant), variant, limits)
+    from headstart.compression.variants import OnnxClassifier
+
+    run = Run.load(run_path, variant)
+    if isinstance(run.predictor.classifier, OnnxClassifier):  # share the cores with the event loop
+        run.predictor.classifier = OnnxClassifier(run.predictor.classifier.path, spin=False)
+    app = create_app(run, variant, limits)
     # No access log: one line per request costs time under load, and request logs can leak data.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -35,8 +35,6 @@ class DistillConfig(StrategyConfig):
     unlabelled: str | None = option(None, "Extra texts without labels (.txt, one per line, or a table's text column), learnt from the teacher alone.")
 
     def __post_init__(self) -> None:
-        if self.teacher is None:
-            raise ValueError("the teacher run is missing; pass it as `headstart distill TEACHER_RUN` or --option teacher=PATH")
         if self.temperature <= 0 or not 0 <= self.alpha <= 1:
             raise ValueError(f"temperature must be > 0 and alpha in [0, 1], got temperature={self.temperature}, alpha={self.alpha}")
         if self.layers is not None and self.layers < 1:
@@ -56,6 +54,8 @@ class Distill(EncoderTuning):
         from headstart.strategies.dapt import read_texts
         from headstart.training.loop import train_classifier
 
+        if self.config.teacher is None:
+            raise ConfigError("distill needs a teacher run: `headstart distill TEACHER_RUN --out STUDENT` (or --option teacher=PATH).")
         teacher = Run.load(self.config.teacher)
         if teacher.labels != job.task.classes:
             raise ConfigError(f"The teacher predicts {teacher.labels} but the data has {job.task.classes}; distil on the teacher's data.")

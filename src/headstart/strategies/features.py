@@ -19,6 +19,7 @@ from torch import nn
 
 from headstart.config import option
 from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, embed, embed_layers, load_encoder
+from headstart.models.zoo import cache_dir
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
 from headstart.training.batching import Encoded, forward_in_batches
 from headstart.training.loop import dev_scores
@@ -28,10 +29,6 @@ from headstart.training.loop import dev_scores
 class FeaturesConfig(StrategyConfig):
     c_values: list = option([0.01, 0.1, 1.0, 10.0], "Inverse L2 strengths tried for the head; the best on dev macro-F1 is kept.")
     max_iter: int = option(3000, "Iteration limit of the logistic-regression solver.")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart")) / "features"
 
 
 def model_fingerprint(path: Path) -> str:
@@ -55,7 +52,7 @@ def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_
     on disk and keyed by the model files and the token ids (which fix text, tokenizer and length)."""
     kind = "layers" if layers else "mean"
     key = hashlib.sha256(f"{model_key}|{kind}|{data_fingerprint(encoded)}".encode()).hexdigest()[:32]
-    path = cache_dir() / f"{key}.safetensors"
+    path = cache_dir("features") / f"{key}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
     embeddings = forward_in_batches(functools.partial(embed_layers if layers else embed, encoder), encoded, batch_size, pad_id, description=f"Embedding {name}")

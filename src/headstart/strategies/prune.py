@@ -36,10 +36,8 @@ class PruneConfig(StrategyConfig):
     importance_batches: int = option(32, "Training batches used to score the heads.")
 
     def __post_init__(self) -> None:
-        if self.source is None:
-            raise ValueError("the run to prune is missing; pass it as `headstart prune RUN`")
-        if not 0 <= self.heads < 1 or not 0 <= self.sparsity < 1 or self.heads == self.sparsity == 0:
-            raise ValueError(f"give --heads and/or --sparsity as fractions in (0, 1), got heads={self.heads}, sparsity={self.sparsity}")
+        if not 0 <= self.heads < 1 or not 0 <= self.sparsity < 1:
+            raise ValueError(f"--heads and --sparsity are fractions in [0, 1), got heads={self.heads}, sparsity={self.sparsity}")
 
 
 @register_strategy
@@ -52,6 +50,9 @@ class Prune(EncoderTuning):
     def fit(self, job: TrainingJob) -> TransformersClassifier:
         from headstart.training.loop import train_classifier
 
+        if self.config.source is None or self.config.heads == self.config.sparsity == 0:
+            raise ConfigError("prune needs a run and something to remove: `headstart prune RUN --out OUT` with --heads "
+                              "and/or --sparsity as fractions, e.g. --heads 0.25.")
         model = self.build(job)
         report = job.summary["prune"] = {"source": str(self.config.source)}
         if self.config.heads:

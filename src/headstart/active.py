@@ -1,0 +1,199 @@
+"""Active learning: which unlabelled texts to label next, and a replay that shows what it saves.
+
+Choice = uncertainty with a diversity guard: the `candidates × k` texts the model is least sure of
+(entropy, or the margin between its two likeliest classes) are narrowed to k by greedy k-center
+on their embeddings (Sener & Savarese 2018), so one batch does not spend its budget on near
+duplicates of one confusing text.
+
+`simulate` replays the loop on labelled data: a small seed set, then rounds of `step` labels chosen
+by the strategy or at random, a model retrained after each round, test accuracy recorded. The model
+is the `features` strategy (the run's base encoder, frozen, and a logistic-regression head), cheap
+enough to retrain every round; embeddings are computed once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from headstart.config import TrainConfig, write_text_atomic
+from headstart.data.dataset import check_texts, find_text_column
+from headstart.data.io import read_table, write_table_atomic
+from headstart.errors import ConfigError
+from headstart.progress import info, progress_bar
+
+METHODS = ("entropy", "margin", "random")
+
+
+def uncertainty(probabilities: np.ndarray, method: str) -> np.ndarray:
+    """Higher = less sure. Entropy of the distribution, or 1 − (top − second) probability."""
+    if method == "entropy":
+        return -(probabilities * np.log(np.clip(probabilities, 1e-12, 1.0))).sum(axis=1)
+    top_two = np.sort(probabilities, axis=1)[:, -2:]
+    return 1.0 - (top_two[:, 1] - top_two[:, 0])
+
+
+def k_center(embeddings: np.ndarray, candidates: Sequence[int], k: int, labelled: Sequence[int] = ()) -> list[int]:
+    """Greedy farthest-first: k candidates, each the farthest from everything labelled or chosen."""
+    points = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
+    pool = np.asarray(candidates)
+    distance = np.full(len(pool), np.inf)
+    for index in labelled:
+        distance = np.minimum(distance, 1.0 - points[pool] @ points[index])
+    chosen: list[int] = []
+    for _ in range(min(k, len(pool))):
+        pick = int(np.argmax(distance)) if np.isfinite(distance).any() else 0
+        chosen.append(int(pool[pick]))
+        distance = np.minimum(distance, 1.0 - points[pool] @ points[pool[pick]])
+        distance[pick] = -np.inf
+    return chosen
+
+
+def choose(probabilities: np.ndarray, embeddings: np.ndarray, k: int, method: str = "entropy", labelled: Sequence[int] = (),
+           candidates: int = 5, seed: int = 0) -> list[int]:
+    """Indices of the k pool rows to label next (rows in `labelled` are never chosen)."""
+    if method not in METHODS:
+        raise ConfigError(f"Unknown selection '{method}'; choose one of {', '.join(METHODS)}.")
+    open_rows = np.setdiff1d(np.arange(len(probabilities)), np.asarray(labelled, dtype=int))
+    if method == "random":
+        return sorted(np.random.default_rng(seed).choice(open_rows, size=min(k, len(open_rows)), replace=False).tolist())
+    scores = uncertainty(probabilities[open_rows], method)
+    shortlist = open_rows[np.argsort(-scores)[: candidates * k]]
+    return k_center(embeddings, shortlist, k, labelled)
+
+
+def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, method: str = "entropy", text_col: str | None = None,
+            candidates: int = 5) -> pd.DataFrame:
+    """The k texts of an unlabelled file to annotate next, written as annotation tasks (item, text,
+    uncertainty, predicted label): the crowd format `headstart labels aggregate` reads back once
+    annotators have added their `annotator` and `label` columns."""
+    from headstart.run import load_run
+
+    if k < 1:
+        raise ConfigError(f"-k must be at least 1, got {k}.")
+    run = load_run(run_path)
+    if run.task.name != "classification":
+        raise ConfigError(f"suggest needs a single-label classification run; '{run_path}' is {run.task.name}.")
+    frame = read_table(pool)
+    source = f"'{Path(pool).name}'"
+    texts = check_texts(frame[find_text_column(frame, text_col, source)], source)
+    probabilities = run.predict_proba(texts)
+    embeddings = run_embeddings(run, texts)
+    picked = choose(probabilities, embeddings, k, method, candidates=candidates, seed=run.config.seed)
+    item_col = next((c for c in frame.columns if str(c).lower() in ("item", "item_id", "id")), None)
+    items = frame[item_col].astype(str).tolist() if item_col else [str(i) for i in frame.index]
+    tasks = pd.DataFrame({"item": [items[i] for i in picked], "text": [texts[i] for i in picked],
+                          "uncertainty": np.round(uncertainty(probabilities[picked], "entropy" if method == "random" else method), 4),
+                          "predicted": [run.labels[j] for j in probabilities[picked].argmax(axis=1)]})
+    write_table_atomic(tasks, out)
+    return tasks
+
+
+def run_embeddings(run: Any, texts: list[str]) -> np.ndarray:  # noqa: ANN401 - a Run
+    """Mean-pooled embeddings from the run's own encoder (what its predictions rest on)."""
+    classifier = run.predictor.classifier
+    encoder = getattr(classifier, "encoder", None) or getattr(getattr(classifier, "model", None), "base_model", None)
+    if encoder is None:
+        raise ConfigError("suggest needs the run's fp32 model (its encoder gives the embeddings for diversity).")
+    return embed_texts(encoder, run.predictor.tokenizer, texts, run.predictor.window.max_length, "the pool")
+
+
+def embed_texts(encoder: torch.nn.Module, tokenizer: Any, texts: list[str], max_length: int, name: str) -> np.ndarray:  # noqa: ANN401
+    from headstart.models.classifiers import embed
+    from headstart.training.batching import encode, forward_in_batches
+
+    encoded = encode(tokenizer, texts, max_length)
+    return forward_in_batches(lambda ids, mask: embed(encoder, ids, mask), encoded, 16, tokenizer.pad_token_id,
+                              f"Embedding {name}").numpy()
+
+
+def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | None = None, model: str = "minilm-l6",
+             method: str = "entropy", seeds: int = 3, start: int = 20, step: int = 20, budget: float = 0.3,
+             c: float = 1.0, **options: Any) -> pd.DataFrame:
+    """Replay active learning against random choice on labelled data; writes simulation.csv/.md/.png
+    into `out` and returns the accuracy at every budget, per method and seed."""
+    from headstart.data.dataset import splits_for
+    from headstart.models.classifiers import load_encoder
+    from headstart.models.zoo import resolve_model
+    from headstart.run import load_tokenizer
+
+    if method == "random":
+        raise ConfigError("--method random is the baseline every simulation runs; choose entropy or margin.")
+    config = TrainConfig(data=None if data is None else str(data), dataset=dataset, model=model, **options)
+    splits = splits_for(config)
+    if splits.task != "classification":
+        raise ConfigError(f"The simulation needs single-label classes; this data is {splits.task}.")
+    path = resolve_model(model)
+    tokenizer, encoder = load_tokenizer(path), load_encoder(path).eval()
+    max_length = config.max_length or 256
+    pool_x = embed_texts(encoder, tokenizer, splits.train.texts, max_length, "the pool")
+    test_x = embed_texts(encoder, tokenizer, splits.test.texts, max_length, "the test split")
+    classes = splits.labels
+    pool_y = np.array([classes.index(label) for label in splits.train.labels])
+    test_y = np.array([classes.index(label) for label in splits.test.labels])
+    scaler = StandardScaler().fit(pool_x)
+    pool_z, test_z = scaler.transform(pool_x), scaler.transform(test_x)
+
+    def accuracy(rows: Sequence[int]) -> tuple[float, np.ndarray]:
+        head = LogisticRegression(C=c, max_iter=3000).fit(pool_z[rows], pool_y[rows])
+        probabilities = np.zeros((len(pool_z), len(classes)))
+        probabilities[:, head.classes_] = head.predict_proba(pool_z)
+        return float((head.predict(test_z) == test_y).mean()), probabilities
+
+    full, _ = accuracy(list(range(len(pool_y))))
+    last = int(budget * len(pool_y))
+    budgets = list(range(start, last + 1, step))
+    rows = []
+    with progress_bar("Simulating", total=2 * seeds * len(budgets)) as bar:
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            # The same seed set for both: a few of every class, so every class is known from the start.
+            per_class = max(1, start // len(classes))
+            initial = sorted(int(i) for label in range(len(classes))
+                             for i in rng.choice(np.flatnonzero(pool_y == label), size=per_class, replace=False))
+            for chooser in (method, "random"):
+                labelled = list(initial)
+                score, probabilities = accuracy(labelled)
+                for size in budgets:
+                    if len(labelled) < size:
+                        labelled += choose(probabilities, pool_x, size - len(labelled), chooser, labelled, seed=seed * 10_007 + size)
+                        score, probabilities = accuracy(labelled)
+                    rows.append({"method": chooser, "seed": seed, "labels": len(labelled),
+                                 "fraction": round(len(labelled) / len(pool_y), 4), "accuracy": score})
+                    bar.advance()
+    result = pd.DataFrame(rows)
+    write_simulation(Path(out), result, full, method, model, len(pool_y))
+    return result
+
+
+def write_simulation(out: Path, result: pd.DataFrame, full: float, method: str, model: str, pool: int) -> None:
+    from headstart.evaluation.plots import plot_curves
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_table_atomic(result, out / "simulation.csv")
+    curve = result.groupby(["method", "labels"])["accuracy"].agg(["mean", "std"]).reset_index()
+    wide = curve.pivot(index="labels", columns="method", values="mean")
+    reached = wide.index[wide[method] >= 0.98 * full]
+    summary = {
+        "pool": pool, "full_data_accuracy": full, "method": method, "model": model, "seeds": int(result.seed.nunique()),
+        "labels_for_98_percent": None if reached.empty else int(reached[0]),
+        "fraction_for_98_percent": None if reached.empty else round(int(reached[0]) / pool, 4),
+        "above_random_at_every_budget": bool((wide[method] > wide["random"]).iloc[1:].all()),
+    }
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    lines = [f"| labels | % of pool | {method} | random |", "| --- | --- | --- | --- |"]
+    lines += [f"| {n} | {100 * n / pool:.1f} | {row[method]:.4f} | {row['random']:.4f} |" for n, row in wide.iterrows()]
+    write_text_atomic(out / "simulation.md", "\n".join(lines) + f"\n\nFull data ({pool} labels): accuracy {full:.4f}.\n")
+    plot_curves(curve.rename(columns={"method": "series", "labels": "x"}), out / "simulation.png",
+                title=f"Active learning ({method} + k-center) against random, {model}", xlabel="labelled examples",
+                ylabel="test accuracy", lines={"full data": full, "98 % of full data": 0.98 * full})
+    info(f"Full data {full:.4f}; {method} reaches 98 % of it with {summary['labels_for_98_percent']} labels; "
+         f"above random at every budget: {summary['above_random_at_every_budget']}")

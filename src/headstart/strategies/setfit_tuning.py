@@ -1,0 +1,69 @@
+"""SetFit (Tunstall et al. 2022) for few labels: the encoder is first fine-tuned contrastively on
+pairs of labelled examples (same class → similar, different classes → dissimilar), through the
+`setfit` library; then the `features` head (logistic regression on mean-pooled embeddings, C
+chosen on dev) is fitted on the tuned encoder.
+
+Pairs are drawn, not enumerated: `iterations` pairs per example and direction, capped at
+`max_pairs` in all, so memory stays bounded however many examples there are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from dataclasses import dataclass
+
+from headstart.config import option
+from headstart.models.classifiers import EmbeddingClassifier
+from headstart.strategies.base import StrategyConfig, TrainingJob, register_strategy
+from headstart.strategies.features import Features, FeaturesConfig
+
+
+@dataclass
+class SetFitConfig(FeaturesConfig):
+    iterations: int = option(20, "Pairs drawn per labelled example (positive and negative each), as setfit's num_iterations.")
+    max_pairs: int = option(20_000, "At most this many pairs in all; iterations shrink on larger data.")
+    body_epochs: int = option(1, "Epochs of contrastive training over the pairs.")
+    body_lr: float = option(2e-5, "Learning rate of the contrastive encoder training.")
+    batch_size: int = option(16, "Pairs per contrastive batch.")
+
+    def __post_init__(self) -> None:
+        if min(self.iterations, self.max_pairs, self.body_epochs, self.batch_size) < 1 or self.body_lr <= 0:
+            raise ValueError("iterations, max_pairs, body_epochs and batch_size must be at least 1 and body_lr > 0")
+
+
+@register_strategy
+class SetFit(Features):
+    name = "setfit"
+    summary = "SetFit: contrastive fine-tuning on pairs of the few labelled examples (setfit library), then a logistic-regression head."
+    config_class = SetFitConfig
+    tasks = frozenset({"classification"})
+
+    def fit(self, job: TrainingJob) -> EmbeddingClassifier:
+        tuned = job.workdir / "setfit-encoder"
+        self.tune_encoder(job, tuned)
+        try:
+            return super().fit(dataclasses.replace(job, model_path=tuned))
+        finally:
+            shutil.rmtree(tuned, ignore_errors=True)
+
+    def tune_encoder(self, job: TrainingJob, target) -> None:  # noqa: ANN001 - a Path
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+
+        settings = self.config
+        texts, labels = job.train_inputs, [job.labels[i] for i in job.train.label_ids]
+        iterations = max(1, min(settings.iterations, settings.max_pairs // (2 * len(texts))))
+        model = SetFitModel.from_pretrained(str(job.model_path), trust_remote_code=False)
+        args = TrainingArguments(output_dir=str(job.workdir / "setfit-checkpoints"), batch_size=settings.batch_size, max_length=job.max_length, num_epochs=settings.body_epochs, num_iterations=iterations,
+                                 body_learning_rate=settings.body_lr, seed=job.config.seed, report_to="none",
+                                 show_progress_bar=True, save_strategy="no", logging_strategy="no")
+        logging.getLogger("setfit").setLevel(logging.WARNING)
+        trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": list(texts), "label": labels}))
+        trainer.train_embeddings(*trainer.dataset_to_parameters(trainer.train_dataset), args=args)
+        job.summary["setfit"] = {"pairs": 2 * iterations * len(texts), "iterations": iterations}
+        # The tuned transformer as a plain Hugging Face folder: the features head is fitted on it.
+        body = model.model_body[0]
+        body.auto_model.save_pretrained(target)
+        body.tokenizer.save_pretrained(target)
