@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import headstart
-from headstart.active import choose, k_center, uncertainty
+from headstart.active import choose, cluster_picks, uncertainty
 from headstart.cli import main
 from headstart.curves import labels_needed, parse_sizes
 from headstart.errors import ConfigError
@@ -82,11 +82,12 @@ def test_labels_needed_reads_the_first_size_reaching_each_share() -> None:
         parse_sizes("8,x")
 
 
-def test_uncertainty_and_k_center_choose_unsure_and_spread_out_rows() -> None:
+def test_uncertainty_and_clusters_choose_unsure_and_varied_rows() -> None:
     probabilities = np.array([[0.98, 0.01, 0.01], [0.34, 0.33, 0.33], [0.5, 0.495, 0.005], [0.9, 0.05, 0.05]])
     assert np.argmax(uncertainty(probabilities, "entropy")) == 1 and np.argmax(uncertainty(probabilities, "margin")) == 2
-    points = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.7, 0.7]])
-    assert k_center(points, [0, 1, 2, 3], 2, labelled=[0]) == [2, 3]  # not 1: it sits on top of the labelled row 0
+    # Two groups of near-duplicates: one pick from each, never two from the same group.
+    points = np.array([[1.0, 0.0], [0.99, 0.05], [0.98, 0.1], [0.0, 1.0], [0.05, 0.99]])
+    assert sorted(cluster_picks(points, [0, 1, 2, 3, 4], 2)) in ([1, 3], [1, 4])
     picked = choose(np.tile(probabilities, (5, 1)), np.random.default_rng(0).normal(size=(20, 8)), 4, labelled=[1, 5])
     assert len(set(picked)) == 4 and not {1, 5} & set(picked)
 
@@ -100,7 +101,7 @@ def test_suggest_writes_annotation_tasks_of_the_most_uncertain_texts(tiny_run: h
     assert done.value.code == 0
     tasks = pd.read_csv(tmp_path / "tasks.csv")
     assert list(tasks.columns) == ["item", "text", "uncertainty", "predicted"] and len(tasks) == 4
-    scores = uncertainty(tiny_run.predict_proba(texts), "entropy")
+    scores = uncertainty(tiny_run.predict_proba(texts), "margin")
     shortlist = {texts[i] for i in np.argsort(-scores)[:20]}  # the 5 × k least sure texts
     assert set(tasks.text) <= shortlist and tasks.item.nunique() == 4
 
@@ -109,8 +110,23 @@ def test_simulation_replays_active_learning_against_random(toy_csv: Path, tmp_pa
     from headstart.active import simulate
 
     result = simulate(toy_csv, out=tmp_path / "sim", seeds=2, start=6, step=6, budget=0.4, max_length=32)
-    assert set(result.method) == {"entropy", "random"} and result.seed.nunique() == 2
+    assert set(result.method) == {"margin", "random"} and result.seed.nunique() == 2
     assert result.groupby("method").labels.max().tolist() == [30, 30]  # 40 % of the 84-text pool, in steps of 6
     summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
     assert summary["pool"] == 84 and 0 < summary["full_data_accuracy"] <= 1
     assert (tmp_path / "sim" / "simulation.png").is_file()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["suggest"], "Give an unlabelled POOL"),
+    (["suggest", "--dataset", "bbc-news", "--budget", "1.5"], "0 < --budget ≤ 1"),
+    (["learning-curve", "--dataset", "bbc-news", "--sizes", "8,x"], "--sizes takes whole numbers"),
+    (["train", "--dataset", "bbc-news", "--shots", "0"], "shots"),
+])
+def test_few_label_commands_refuse_bad_input_in_one_line(argv: list[str], message: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert done.value.code == 2 and message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

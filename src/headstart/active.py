@@ -1,9 +1,9 @@
 """Active learning: which unlabelled texts to label next, and a replay that shows what it saves.
 
-Choice = uncertainty with a diversity guard: the `candidates × k` texts the model is least sure of
-(entropy, or the margin between its two likeliest classes) are narrowed to k by greedy k-center
-on their embeddings (Sener & Savarese 2018), so one batch does not spend its budget on near
-duplicates of one confusing text.
+Choice = uncertainty with a diversity guard, as Cluster-Margin (Citovsky et al. 2021): the
+`candidates × k` texts the model is least sure of (the margin between its two likeliest classes,
+or entropy) are clustered into k groups on their embeddings, and the text nearest each centre is
+taken, so one batch does not spend its budget on near duplicates of one confusing text.
 
 `simulate` replays the loop on labelled data: a small seed set, then rounds of `step` labels chosen
 by the strategy or at random, a model retrained after each round, test accuracy recorded. The model
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -41,23 +42,22 @@ def uncertainty(probabilities: np.ndarray, method: str) -> np.ndarray:
     return 1.0 - (top_two[:, 1] - top_two[:, 0])
 
 
-def k_center(embeddings: np.ndarray, candidates: Sequence[int], k: int, labelled: Sequence[int] = ()) -> list[int]:
-    """Greedy farthest-first: k candidates, each the farthest from everything labelled or chosen."""
-    points = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
+def cluster_picks(embeddings: np.ndarray, candidates: Sequence[int], k: int, seed: int = 0) -> list[int]:
+    """k of the candidates, one per k-means cluster of their embeddings (the member nearest each
+    centre): a batch covers different kinds of text, without the outliers farthest-first picks."""
     pool = np.asarray(candidates)
-    distance = np.full(len(pool), np.inf)
-    for index in labelled:
-        distance = np.minimum(distance, 1.0 - points[pool] @ points[index])
-    chosen: list[int] = []
-    for _ in range(min(k, len(pool))):
-        pick = int(np.argmax(distance)) if np.isfinite(distance).any() else 0
-        chosen.append(int(pool[pick]))
-        distance = np.minimum(distance, 1.0 - points[pool] @ points[pool[pick]])
-        distance[pick] = -np.inf
-    return chosen
+    if len(pool) <= k:
+        return pool.tolist()
+    points = embeddings[pool] / np.linalg.norm(embeddings[pool], axis=1, keepdims=True).clip(1e-12)
+    clusters = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(points)
+    picks = []
+    for centre, cluster in enumerate(clusters.cluster_centers_):
+        members = np.flatnonzero(clusters.labels_ == centre)
+        picks.append(int(pool[members[np.argmin(((points[members] - cluster) ** 2).sum(axis=1))]]))
+    return picks
 
 
-def choose(probabilities: np.ndarray, embeddings: np.ndarray, k: int, method: str = "entropy", labelled: Sequence[int] = (),
+def choose(probabilities: np.ndarray, embeddings: np.ndarray, k: int, method: str = "margin", labelled: Sequence[int] = (),
            candidates: int = 5, seed: int = 0) -> list[int]:
     """Indices of the k pool rows to label next (rows in `labelled` are never chosen)."""
     if method not in METHODS:
@@ -67,10 +67,10 @@ def choose(probabilities: np.ndarray, embeddings: np.ndarray, k: int, method: st
         return sorted(np.random.default_rng(seed).choice(open_rows, size=min(k, len(open_rows)), replace=False).tolist())
     scores = uncertainty(probabilities[open_rows], method)
     shortlist = open_rows[np.argsort(-scores)[: candidates * k]]
-    return k_center(embeddings, shortlist, k, labelled)
+    return cluster_picks(embeddings, shortlist, k, seed)
 
 
-def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, method: str = "entropy", text_col: str | None = None,
+def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, method: str = "margin", text_col: str | None = None,
             candidates: int = 5) -> pd.DataFrame:
     """The k texts of an unlabelled file to annotate next, written as annotation tasks (item, text,
     uncertainty, predicted label): the crowd format `headstart labels aggregate` reads back once
@@ -91,7 +91,7 @@ def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, met
     item_col = next((c for c in frame.columns if str(c).lower() in ("item", "item_id", "id")), None)
     items = frame[item_col].astype(str).tolist() if item_col else [str(i) for i in frame.index]
     tasks = pd.DataFrame({"item": [items[i] for i in picked], "text": [texts[i] for i in picked],
-                          "uncertainty": np.round(uncertainty(probabilities[picked], "entropy" if method == "random" else method), 4),
+                          "uncertainty": np.round(uncertainty(probabilities[picked], "margin" if method == "random" else method), 4),
                           "predicted": [run.labels[j] for j in probabilities[picked].argmax(axis=1)]})
     write_table_atomic(tasks, out)
     return tasks
@@ -116,7 +116,7 @@ def embed_texts(encoder: torch.nn.Module, tokenizer: Any, texts: list[str], max_
 
 
 def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | None = None, model: str = "minilm-l6",
-             method: str = "entropy", seeds: int = 3, start: int = 20, step: int = 20, budget: float = 0.3,
+             method: str = "margin", seeds: int = 3, start: int = 20, step: int = 20, budget: float = 0.3,
              c: float = 1.0, **options: Any) -> pd.DataFrame:
     """Replay active learning against random choice on labelled data; writes simulation.csv/.md/.png
     into `out` and returns the accuracy at every budget, per method and seed."""
@@ -126,7 +126,10 @@ def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | 
     from headstart.run import load_tokenizer
 
     if method == "random":
-        raise ConfigError("--method random is the baseline every simulation runs; choose entropy or margin.")
+        raise ConfigError("--method random is the baseline every simulation runs; choose margin or entropy.")
+    if seeds < 1 or step < 1 or start < 2 or not 0 < budget <= 1:
+        raise ConfigError(f"The simulation needs --seeds ≥ 1, --step ≥ 1, a seed set ≥ 2 and 0 < --budget ≤ 1; "
+                          f"got seeds={seeds}, step={step}, start={start}, budget={budget}.")
     config = TrainConfig(data=None if data is None else str(data), dataset=dataset, model=model, **options)
     splits = splits_for(config)
     if splits.task != "classification":
@@ -134,11 +137,13 @@ def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | 
     path = resolve_model(model)
     tokenizer, encoder = load_tokenizer(path), load_encoder(path).eval()
     max_length = config.max_length or 256
+    # Nothing is tuned on dev here, so dev joins test as held-out data: more texts, less noise.
+    held_out = splits.dev.texts + splits.test.texts
     pool_x = embed_texts(encoder, tokenizer, splits.train.texts, max_length, "the pool")
-    test_x = embed_texts(encoder, tokenizer, splits.test.texts, max_length, "the test split")
+    test_x = embed_texts(encoder, tokenizer, held_out, max_length, "the held-out texts")
     classes = splits.labels
     pool_y = np.array([classes.index(label) for label in splits.train.labels])
-    test_y = np.array([classes.index(label) for label in splits.test.labels])
+    test_y = np.array([classes.index(label) for label in splits.dev.labels + splits.test.labels])
     scaler = StandardScaler().fit(pool_x)
     pool_z, test_z = scaler.transform(pool_x), scaler.transform(test_x)
 
@@ -151,6 +156,9 @@ def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | 
     full, _ = accuracy(list(range(len(pool_y))))
     last = int(budget * len(pool_y))
     budgets = list(range(start, last + 1, step))
+    if len(budgets) < 2:
+        raise ConfigError(f"--budget {budget} of a {len(pool_y)}-text pool leaves no round after the seed set of {start}; "
+                          "raise --budget or lower --step.")
     rows = []
     with progress_bar("Simulating", total=2 * seeds * len(budgets)) as bar:
         for seed in range(seeds):
@@ -191,9 +199,9 @@ def write_simulation(out: Path, result: pd.DataFrame, full: float, method: str, 
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     lines = [f"| labels | % of pool | {method} | random |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {100 * n / pool:.1f} | {row[method]:.4f} | {row['random']:.4f} |" for n, row in wide.iterrows()]
-    write_text_atomic(out / "simulation.md", "\n".join(lines) + f"\n\nFull data ({pool} labels): accuracy {full:.4f}.\n")
+    write_text_atomic(out / "simulation.md", "\n".join(lines) + f"\n\nFull data ({pool} labels): held-out accuracy {full:.4f}.\n")
     plot_curves(curve.rename(columns={"method": "series", "labels": "x"}), out / "simulation.png",
-                title=f"Active learning ({method} + k-center) against random, {model}", xlabel="labelled examples",
+                title=f"Active learning ({method} + clusters) against random, {model}", xlabel="labelled examples",
                 ylabel="test accuracy", lines={"full data": full, "98 % of full data": 0.98 * full})
     info(f"Full data {full:.4f}; {method} reaches 98 % of it with {summary['labels_for_98_percent']} labels; "
          f"above random at every budget: {summary['above_random_at_every_budget']}")

@@ -19,13 +19,13 @@ from headstart.config import TrainConfig, write_text_atomic
 from headstart.data.dataset import LabelledTexts, Splits, splits_for
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import folder_size, inference_speed, parameter_counts, peak_memory_mib
+from headstart.evaluation.languages import language_counts
 from headstart.evaluation.metrics import classification_metrics
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.models.classifiers import TextClassifier
 from headstart.models.zoo import model_max_length, resolve_model
 from headstart.progress import info
 from headstart.reports.model_card import model_card
-from headstart.evaluation.languages import language_counts
 from headstart.run import TASK_FILE, Predictor, Run, language_metrics, load_tokenizer, replace_dir
 from headstart.strategies import STRATEGIES, TrainingJob, make_strategy
 from headstart.tasks import TASKS, Regression, Task

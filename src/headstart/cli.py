@@ -387,7 +387,7 @@ def suggest(
     run: Annotated[Path | None, typer.Option("--run", help="Run whose uncertainty and embeddings guide the choice.")] = None,
     k: Annotated[int, typer.Option("-k", help="How many texts to choose.")] = 100,
     out: Annotated[Path, typer.Option("--out", "-o", help="Annotation tasks (item, text, uncertainty, predicted), or the simulation folder.")] = Path("to_label.csv"),
-    method: Annotated[str, typer.Option(help="Uncertainty: entropy or margin (random for a baseline).")] = "entropy",
+    method: Annotated[str, typer.Option(help="Uncertainty: margin or entropy (random for a baseline).")] = "margin",
     text_col: TextCol = None,
     simulate: Annotated[str | None, typer.Option(help="Replay on this labelled file instead (or --dataset): accuracy against labels used, against random choice.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Bundled dataset for --simulate, e.g. bbc-news.")] = None,
@@ -397,7 +397,7 @@ def suggest(
     budget: Annotated[float, typer.Option(help="Simulation: stop at this share of the pool labelled.")] = 0.3,
     quiet: Quiet = False,
 ) -> None:
-    """Active learning: the next texts to label (uncertainty + k-center diversity), or a replay of it (--simulate)."""
+    """Active learning: the next texts to label (uncertainty + cluster diversity), or a replay of it (--simulate)."""
     from headstart import active
 
     set_quiet(quiet)

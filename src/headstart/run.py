@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from headstart.compression.variants import load_variant
 from headstart.config import TrainConfig, write_text_atomic
 from headstart.data.dataset import LabelledTexts, label_format_for, label_names, load_labelled
 from headstart.data.ner import joined_words, words_and_offsets
 from headstart.errors import ConfigError, DataError, RunError
 from headstart.evaluation.languages import language_counts, metrics_by_language, transfer_report
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.compression.variants import load_variant
 from headstart.models.classifiers import MultiTaskClassifier
 from headstart.tasks import Classification, NamedEntities, Task, task_from_dict
 from headstart.training.batching import Windowing, encode, encode_words, forward_in_batches, split_pairs

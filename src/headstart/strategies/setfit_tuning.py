@@ -9,9 +9,11 @@ Pairs are drawn, not enumerated: `iterations` pairs per example and direction, c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
+import sys
 from dataclasses import dataclass
 
 from headstart.config import option
@@ -53,15 +55,21 @@ class SetFit(Features):
         from setfit import SetFitModel, Trainer, TrainingArguments
 
         settings = self.config
-        texts, labels = job.train_inputs, [job.labels[i] for i in job.train.label_ids]
+        texts = job.train_inputs
+        first_row: dict[int, int] = {}  # one label per text: with --stride a text's windows repeat it
+        for row, doc in enumerate(job.train.doc_ids or range(len(texts))):
+            first_row.setdefault(doc, row)
+        labels = [job.labels[job.train.label_ids[first_row[doc]]] for doc in range(len(texts))]
         iterations = max(1, min(settings.iterations, settings.max_pairs // (2 * len(texts))))
         model = SetFitModel.from_pretrained(str(job.model_path), trust_remote_code=False)
-        args = TrainingArguments(output_dir=str(job.workdir / "setfit-checkpoints"), batch_size=settings.batch_size, max_length=job.max_length, num_epochs=settings.body_epochs, num_iterations=iterations,
+        args = TrainingArguments(output_dir=str(job.workdir / "setfit-checkpoints"), batch_size=settings.batch_size,
+                                 max_length=job.max_length, num_epochs=settings.body_epochs, num_iterations=iterations,
                                  body_learning_rate=settings.body_lr, seed=job.config.seed, report_to="none",
                                  show_progress_bar=True, save_strategy="no", logging_strategy="no")
         logging.getLogger("setfit").setLevel(logging.WARNING)
         trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": list(texts), "label": labels}))
-        trainer.train_embeddings(*trainer.dataset_to_parameters(trainer.train_dataset), args=args)
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer prints loss lines; stdout stays for --json
+            trainer.train_embeddings(*trainer.dataset_to_parameters(trainer.train_dataset), args=args)
         job.summary["setfit"] = {"pairs": 2 * iterations * len(texts), "iterations": iterations}
         # The tuned transformer as a plain Hugging Face folder: the features head is fitted on it.
         body = model.model_body[0]
