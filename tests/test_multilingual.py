@@ -98,3 +98,15 @@ def test_metrics_per_language_and_zero_shot_transfer(tiny_run: headstart.Run, tm
     assert "Zero-shot cross-lingual transfer: trained on en, evaluated on fr" in printed
     saved = json.loads((tiny_run.path / "evaluations" / "french" / "metrics.json").read_text())
     assert saved["transfer"]["in_language"] == pytest.approx(tiny_run.metrics["test"]["macro_f1"])
+
+
+def test_dataset_pickles_are_read_as_plain_data_only() -> None:
+    import io
+    import pickle
+
+    from headstart.data.bundled import _PlainDataUnpickler
+    from headstart.errors import DataError
+
+    assert _PlainDataUnpickler(io.BytesIO(pickle.dumps((["t"], ["c"], [1])))).load() == (["t"], ["c"], [1])
+    with pytest.raises(DataError, match="only plain data"):
+        _PlainDataUnpickler(io.BytesIO(pickle.dumps(print))).load()  # a global: how a pickle runs code

