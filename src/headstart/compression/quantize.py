@@ -29,7 +29,7 @@ def quantize(run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-in
         export_onnx_int8(run.predictor.classifier, variant_dir(run_path, "onnx-int8"), run.task.token_level)
     entries = {}
     for variant in ("fp32", *[v for v in VARIANTS if v in variants]):
-        classifier = load_variant(run_path, variant, run.config.allow_pickle)
+        classifier = run.predictor.classifier if variant == "fp32" else load_variant(run_path, variant, run.config.allow_pickle)
         predictor = Predictor(classifier, run.predictor.tokenizer, run.task, run.predictor.window, run.predictor.batch_size)
         entries[variant] = measure(predictor, test, model_bytes(run_path, variant, classifier))
     compared = against(entries, "fp32", run.task.primary_metric)
