@@ -31,7 +31,7 @@ demo-finetune: setup  ## the same, fine-tuning every weight (~15 min on 2 CPU co
 test: setup browser
 	$(BIN)/python -m pytest
 
-test-slow: setup  ## full-size accuracy checks on BBC News (~15 min)
+test-slow: setup  ## full-size accuracy checks on BBC News and zh-inews (~35 min)
 	$(BIN)/python -m pytest -m slow
 
 bench: setup  ## training against transformers.Trainer (~25 min)
