@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -30,6 +29,7 @@ from headstart.data.dataset import check_texts, find_text_column
 from headstart.data.io import read_table, write_table_atomic
 from headstart.errors import ConfigError
 from headstart.progress import info, progress_bar
+from headstart.strategies.features import embed_texts
 
 METHODS = ("entropy", "margin", "random")
 
@@ -103,16 +103,7 @@ def run_embeddings(run: Any, texts: list[str]) -> np.ndarray:  # noqa: ANN401 - 
     encoder = getattr(classifier, "encoder", None) or getattr(getattr(classifier, "model", None), "base_model", None)
     if encoder is None:
         raise ConfigError("suggest needs the run's fp32 model (its encoder gives the embeddings for diversity).")
-    return embed_texts(encoder, run.predictor.tokenizer, texts, run.predictor.window.max_length, "the pool")
-
-
-def embed_texts(encoder: torch.nn.Module, tokenizer: Any, texts: list[str], max_length: int, name: str) -> np.ndarray:  # noqa: ANN401
-    from headstart.models.classifiers import embed
-    from headstart.training.batching import encode, forward_in_batches
-
-    encoded = encode(tokenizer, texts, max_length)
-    return forward_in_batches(lambda ids, mask: embed(encoder, ids, mask), encoded, 16, tokenizer.pad_token_id,
-                              f"Embedding {name}").numpy()
+    return embed_texts(encoder, run.predictor.tokenizer, texts, run.predictor.window.max_length, "Embedding the pool").numpy()
 
 
 def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | None = None, model: str = "minilm-l6",
@@ -139,8 +130,8 @@ def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | 
     max_length = config.max_length or 256
     # Nothing is tuned on dev here, so dev joins test as held-out data: more texts, less noise.
     held_out = splits.dev.texts + splits.test.texts
-    pool_x = embed_texts(encoder, tokenizer, splits.train.texts, max_length, "the pool")
-    test_x = embed_texts(encoder, tokenizer, held_out, max_length, "the held-out texts")
+    pool_x = embed_texts(encoder, tokenizer, splits.train.texts, max_length, "Embedding the pool").numpy()
+    test_x = embed_texts(encoder, tokenizer, held_out, max_length, "Embedding the held-out texts").numpy()
     classes = splits.labels
     pool_y = np.array([classes.index(label) for label in splits.train.labels])
     test_y = np.array([classes.index(label) for label in splits.dev.labels + splits.test.labels])

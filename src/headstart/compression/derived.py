@@ -55,5 +55,5 @@ def _derive(source: Run, out: str | Path, section: str, names: tuple[str, str], 
     test = same_split(run, source)
     entries = {name: measure(r.predictor, test, model_bytes(r.path, "fp32", r.predictor.classifier))
                for name, r in zip(names, (source, run))}
-    record(run.path, section, against(entries, names[0], run.task.primary_metric), {"source": str(source.path)})
-    return Run.load(run.path)
+    record(run, section, against(entries, names[0], run.task.primary_metric), {"source": str(source.path)})
+    return run

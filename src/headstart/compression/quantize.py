@@ -33,5 +33,5 @@ def quantize(run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-in
         predictor = Predictor(classifier, run.predictor.tokenizer, run.task, run.predictor.window, run.predictor.batch_size)
         entries[variant] = measure(predictor, test, model_bytes(run_path, variant, classifier))
     compared = against(entries, "fp32", run.task.primary_metric)
-    record(run_path, "quantization", compared)
+    record(run, "quantization", compared)
     return compared

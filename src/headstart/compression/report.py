@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from headstart.config import TrainConfig, write_text_atomic
+from headstart.config import write_text_atomic
 from headstart.data.dataset import LabelledTexts, splits_for
 from headstart.errors import DataError
 from headstart.evaluation.cost import folder_size, inference_speed
@@ -61,14 +61,12 @@ def against(entries: dict[str, dict[str, Any]], reference: str, metric: str) -> 
     }
 
 
-def record(run_path: Path, section: str, entries: dict[str, dict[str, Any]], notes: dict[str, Any] | None = None) -> None:
-    """Store the comparison under metrics.json["compression"][section] and rewrite the model card."""
-    metrics_path = run_path / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    metrics.setdefault("compression", {})[section] = {"models": entries, **(notes or {})}
-    write_text_atomic(metrics_path, json.dumps(metrics, indent=2))
-    run = Run.load(run_path)
-    write_text_atomic(run_path / "README.md", model_card(run.config.to_dict(), metrics, run.task))
+def record(run: Run, section: str, entries: dict[str, dict[str, Any]], notes: dict[str, Any] | None = None) -> None:
+    """Store the comparison under metrics.json["compression"][section] (and in `run.metrics`) and
+    rewrite the model card."""
+    run.metrics.setdefault("compression", {})[section] = {"models": entries, **(notes or {})}
+    write_text_atomic(run.path / "metrics.json", json.dumps(run.metrics, indent=2))
+    write_text_atomic(run.path / "README.md", model_card(run.config.to_dict(), run.metrics, run.task))
     for name, entry in entries.items():
         info(f"{section} · {name}: {run.task.primary_metric} {entry[run.task.primary_metric]:.4f} "
              f"({entry['score_change_points']:+.2f} pts), {entry['batch_texts_per_second']:.0f} texts/s "
@@ -77,10 +75,8 @@ def record(run_path: Path, section: str, entries: dict[str, dict[str, Any]], not
 
 def same_split(run: Run, source: Run) -> LabelledTexts:
     """The test split two runs share (a derived run keeps its source's data, split and seed)."""
-    test = test_split(run)
-    keys = {name: TrainConfig.to_dict(r.config) for name, r in (("run", run), ("source", source))}
     fields = ("data", "dataset", "test_data", "seed", "test_size", "dev_size", "sample")
-    if any(keys["run"][f] != keys["source"][f] for f in fields):
+    if any(getattr(run.config, f) != getattr(source.config, f) for f in fields):
         raise DataError(f"'{run.path}' and '{source.path}' were not trained on the same split; compare them with "
                         "`headstart evaluate --data` on one file instead.")
-    return test
+    return test_split(run)

@@ -72,17 +72,6 @@ class OnnxClassifier(nn.Module):
         return torch.from_numpy(self.session.run(["logits"], feed)[0])
 
 
-class _LogitsOnly(nn.Module):
-    """What gets traced: positional (input_ids, attention_mask) in, one logits tensor out."""
-
-    def __init__(self, classifier: TextClassifier) -> None:
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.classifier(input_ids, attention_mask)
-
-
 def export_onnx_int8(classifier: TextClassifier, target: Path, token_level: bool) -> Path:
     """Export to ONNX (opset 17), fuse LayerNorm/GELU (and attention where the graph matches the
     optimiser's patterns), quantise weights to int8.
@@ -103,7 +92,7 @@ def export_onnx_int8(classifier: TextClassifier, target: Path, token_level: bool
                 "logits": {0: "batch", 1: "tokens"} if token_level else {0: "batch"}}
         with warnings.catch_warnings():  # tracer notes on shape checks that are constant for encoders
             warnings.simplefilter("ignore")
-            torch.onnx.export(_LogitsOnly(classifier.eval()), example, str(exported), dynamo=False, opset_version=17,
+            torch.onnx.export(classifier.eval(), example, str(exported), dynamo=False, opset_version=17,
                               input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamic_axes=axes)
         # num_heads/hidden_size 0: read from the graph. The BERT fusions fit that whole family of
         # encoders (RoBERTa, XLM-R, MiniLM, E5); what does not match is left unfused, not broken.

@@ -21,7 +21,7 @@ from headstart.config import option
 from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, embed, embed_layers, load_encoder
 from headstart.models.zoo import cache_dir
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
-from headstart.training.batching import Encoded, forward_in_batches
+from headstart.training.batching import Encoded, encode, forward_in_batches
 from headstart.training.loop import dev_scores
 
 
@@ -61,6 +61,13 @@ def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_
     save_file({"embeddings": embeddings.contiguous()}, str(temporary))
     os.replace(temporary, path)
     return embeddings
+
+
+def embed_texts(encoder: nn.Module, tokenizer: Any, texts: list[str], max_length: int, description: str = "Embedding",  # noqa: ANN401
+                batch_size: int = 16, show_progress: bool = True) -> torch.Tensor:
+    """Mean-pooled embeddings of raw texts (uncached: label descriptions, active-learning pools)."""
+    encoded = encode(tokenizer, texts, max_length)
+    return forward_in_batches(functools.partial(embed, encoder), encoded, batch_size, tokenizer.pad_token_id, description, show_progress)
 
 
 def frozen_encoder(job: TrainingJob) -> nn.Module:

@@ -15,10 +15,11 @@ import logging
 import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from headstart.config import option
 from headstart.models.classifiers import EmbeddingClassifier
-from headstart.strategies.base import StrategyConfig, TrainingJob, register_strategy
+from headstart.strategies.base import TrainingJob, register_strategy
 from headstart.strategies.features import Features, FeaturesConfig
 
 
@@ -50,7 +51,7 @@ class SetFit(Features):
         finally:
             shutil.rmtree(tuned, ignore_errors=True)
 
-    def tune_encoder(self, job: TrainingJob, target) -> None:  # noqa: ANN001 - a Path
+    def tune_encoder(self, job: TrainingJob, target: Path) -> None:
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
 

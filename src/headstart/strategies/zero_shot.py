@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import torch
 
 from headstart.config import option
-from headstart.models.classifiers import CosineClassifier, CosineHead, embed
+from headstart.models.classifiers import CosineClassifier, CosineHead
 from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
-from headstart.strategies.features import frozen_encoder
-from headstart.training.batching import encode, forward_in_batches
+from headstart.strategies.features import embed_texts, frozen_encoder
 
 
 @dataclass
@@ -46,8 +45,6 @@ class ZeroShot(Strategy):
             raise ConfigError(f"Descriptions given for unknown label(s) {unknown}; the labels are {job.labels}.")
         encoder = frozen_encoder(job)
         prompts = [self.config.template.format(self.config.descriptions.get(label, label)) for label in job.labels]
-        encoded = encode(job.tokenizer, prompts, job.max_length)
-        label_embeddings = forward_in_batches(lambda ids, mask: embed(encoder, ids, mask), encoded, job.config.eval_batch_size,
-                                              job.tokenizer.pad_token_id, "Embedding label descriptions", show_progress=False)
+        label_embeddings = embed_texts(encoder, job.tokenizer, prompts, job.max_length, show_progress=False)
         job.summary["zero_shot"] = {"prompts": dict(zip(job.labels, prompts))}
         return CosineClassifier(encoder, CosineHead(label_embeddings, torch.tensor(self.config.scale)))
