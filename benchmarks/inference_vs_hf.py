@@ -52,7 +52,7 @@ def main() -> None:
 
     import headstart
     from headstart.data.bundled import load_bbc_news
-    from headstart.data.dataset import splits_for
+    from headstart.preparation import prepare_splits
     from headstart.progress import set_quiet
 
     set_quiet(True)
@@ -69,7 +69,7 @@ def main() -> None:
     teacher = headstart.load_run(args.teacher)
     max_length = teacher.config.max_length
     texts = load_bbc_news()["text"].tolist()[: args.texts]
-    test = splits_for(teacher.config).test
+    test = prepare_splits(teacher.config).test
     print(f"{len(texts)} BBC News texts, max length {max_length}, {torch.get_num_threads()} threads; "
           f"test split {len(test)} texts\n", flush=True)
 

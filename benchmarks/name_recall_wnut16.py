@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 
-from headstart.data.dataset import splits_for
 from headstart.data.ner import joined_words, tags_to_spans
-from headstart.privacy.pseudonyms import find_all, load_names_run
+from headstart.preparation import name_finder, prepare_splits
+from headstart.privacy.pseudonyms import find_all
 from headstart.progress import quiet_libraries
+from headstart.runs import load_run
 
 
 def main() -> None:
@@ -23,14 +24,14 @@ def main() -> None:
     parser.add_argument("--run", required=True)
     args = parser.parse_args()
     quiet_libraries()
-    run = load_names_run(args.run)
-    test = splits_for(run.config).test
+    names = name_finder(args.run)
+    test = prepare_splits(load_run(args.run).config).test
     texts, gold = [], []
     for words, tags in zip(test.words, test.labels):
         text, offsets = joined_words(words)
         texts.append(text)
         gold.append([(offsets[a][0], offsets[b - 1][1], kind) for a, b, kind in tags_to_spans(list(tags)) if kind in ("person", "geo-loc")])
-    found = find_all(texts, run)
+    found = find_all(texts, names)
     for kind, name in (("person", "PERSON"), ("geo-loc", "PLACE")):
         entities = [(i, s, e) for i, spans in enumerate(gold) for s, e, k in spans if k == kind]
         covered = sum(all(any(a <= c < b for a, b, _ in found[i]) for c in range(s, e)) for i, s, e in entities)

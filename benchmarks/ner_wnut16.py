@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import headstart
-from headstart.data.dataset import splits_for
+from headstart.preparation import prepare_splits
 from headstart.progress import quiet_libraries
 from headstart.tasks import NamedEntities
 
@@ -34,7 +34,7 @@ def main() -> None:
     }
     scores = {name: run.metrics["test"] for name, run in runs.items()}
     # The majority tag of every word is O: it finds no entity, whatever the data.
-    splits = splits_for(runs["finetune"].config)
+    splits = prepare_splits(runs["finetune"].config)
     task = NamedEntities(splits.labels)
     always_o = [np.eye(len(task.classes))[[0] * len(words)] for words in splits.test.words]
     scores["majority tag (O)"] = task.metrics(always_o, splits.test.labels)

@@ -12,7 +12,7 @@ from headstart.cli import main
 from headstart.config import TrainConfig
 from headstart.data.bundled import load_bundled
 from headstart.errors import ConfigError, DataError
-from headstart.labels.audit import audit
+from headstart.workflows.audit import audit
 
 
 def flip_labels(frame: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, set[int]]:

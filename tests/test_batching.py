@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from headstart.training.batching import Encoded, LengthGroupedBatchSampler, choose_max_length, forward_in_batches, pad_batch
+from headstart.encoding import Encoded, LengthGroupedBatchSampler, choose_max_length, forward_in_batches, pad_batch
 
 
 def test_sampler_covers_every_index_once_and_depends_only_on_seed_and_epoch() -> None:

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import headstart
-import headstart.grid as grid_module
+import headstart.workflows.compare as grid_module
 from headstart.cli import main
-from headstart.grid import compare, pareto_front
+from headstart.workflows.compare import compare, pareto_front
 
 OPTIONS = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "max_length": 32}
 

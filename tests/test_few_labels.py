@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import headstart
-from headstart.active import choose, cluster_picks, uncertainty
+from headstart.workflows.active import choose, cluster_picks, uncertainty
 from headstart.cli import main
-from headstart.curves import labels_needed, parse_sizes
+from headstart.workflows.curves import labels_needed, parse_sizes
 from headstart.errors import ConfigError
 from tests.conftest import KEYWORDS, synthetic_rows
 
@@ -22,14 +22,14 @@ FAST = {"epochs": 1, "patience": 0, "checkpoint_every": 0, "max_length": 32}
 
 def test_shots_keep_that_many_per_class_and_leave_dev_and_test_whole(toy_csv: Path) -> None:
     from headstart.config import TrainConfig
-    from headstart.data.dataset import splits_for
+    from headstart.preparation import prepare_splits
 
-    whole = splits_for(TrainConfig(data=str(toy_csv)))
-    few = splits_for(TrainConfig(data=str(toy_csv), shots=4))
+    whole = prepare_splits(TrainConfig(data=str(toy_csv)))
+    few = prepare_splits(TrainConfig(data=str(toy_csv), shots=4))
     assert sorted(pd.Series(few.train.labels).value_counts().tolist()) == [4, 4, 4]
     assert few.test.texts == whole.test.texts and few.dev.texts == whole.dev.texts
     assert set(few.train.texts) <= set(whole.train.texts)
-    assert len(splits_for(TrainConfig(data=str(toy_csv), train_size=20)).train) == 20
+    assert len(prepare_splits(TrainConfig(data=str(toy_csv), train_size=20)).train) == 20
 
 
 def test_setfit_tunes_the_encoder_on_bounded_pairs_then_fits_a_head(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_suggest_writes_annotation_tasks_of_the_most_uncertain_texts(tiny_run: h
 
 
 def test_simulation_replays_active_learning_against_random(toy_csv: Path, tmp_path: Path) -> None:
-    from headstart.active import simulate
+    from headstart.workflows.active import simulate
 
     result = simulate(toy_csv, out=tmp_path / "sim", seeds=2, start=6, step=6, budget=0.4, max_length=32)
     assert set(result.method) == {"margin", "random"} and result.seed.nunique() == 2

@@ -119,7 +119,7 @@ def test_linear_heads_for_label_sets_and_numbers() -> None:
 
 def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> None:
     from headstart.models.classifiers import load_encoder
-    from headstart.training.batching import Encoded
+    from headstart.encoding import Encoded
 
     encoder = load_encoder(Path(tiny_model))
     calls = []

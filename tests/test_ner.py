@@ -15,9 +15,10 @@ import pytest
 
 import headstart
 from headstart.cli import main
+from headstart.data.dataset import load_splits
 from headstart.data.ner import bio_tags, read_conll, spans_to_words, tags_to_spans
 from headstart.tasks import NamedEntities
-from headstart.training.batching import Windowing, encode_words
+from headstart.encoding import Windowing, encode_words
 from tests.conftest import FILLER
 
 PEOPLE = ["Alice", "Bob", "Carlos", "Dana", "Erik", "Fatima"]
@@ -58,7 +59,7 @@ def test_invalid_tag_sequences_are_repaired_and_reported(tmp_path: Path) -> None
     sentences[0] = [("hello", "O"), ("Alice", "I-person")]  # an I- tag after O
     (tmp_path / "train.conll").write_text(conll_text(sentences), encoding="utf-8")
     with pytest.warns(headstart.DataWarning, match="1 I- tag\\(s\\) .* did not continue an entity"):
-        splits = headstart.data.dataset.load_splits(str(tmp_path / "train.conll"), seed=1)
+        splits = load_splits(str(tmp_path / "train.conll"), seed=1)
     assert splits.task == "ner" and splits.labels[0] == "O"
     assert ("O", "B-person") in set(splits.train.labels + splits.dev.labels + splits.test.labels)
 

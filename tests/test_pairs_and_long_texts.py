@@ -17,7 +17,7 @@ import torch
 
 import headstart
 from headstart.cli import main
-from headstart.training.batching import Encoded, Windowing, encode
+from headstart.encoding import Encoded, Windowing, encode
 from tests.conftest import FILLER, KEYWORDS, synthetic_rows
 
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import headstart
-from headstart.serving.app import ServeLimits, create_app
+from headstart.workflows.serving import ServeLimits, create_app
 from tests.conftest import KEYWORDS, synthetic_rows
 
 

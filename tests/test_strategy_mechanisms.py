@@ -30,7 +30,7 @@ def weights_before_and_after(tiny_model: str, run: headstart.Run) -> tuple[dict,
 
 
 def build(strategy: str, tiny_model: str, **config):  # noqa: ANN003, ANN201
-    from headstart.strategies.base import TrainingJob
+    from headstart.training.job import TrainingJob
 
     chosen = make_strategy(strategy)
     config = {"lr": type(chosen).default_lr, **config}

@@ -17,7 +17,7 @@ import pytest
 
 import headstart
 from headstart.cli import main
-from headstart.tasks import detect_task
+from headstart.data.label_cells import detect_task
 from tests.conftest import FILLER, KEYWORDS
 
 

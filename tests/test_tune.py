@@ -11,7 +11,7 @@ import pytest
 
 import headstart
 from headstart.cli import main
-from headstart.tuning import tune
+from headstart.workflows.tune import tune
 
 TINY = {"batch_size": 8, "patience": 0, "checkpoint_every": 0, "warmup_ratio": 0.0}
 

@@ -1,9 +1,12 @@
-"""`headstart.train`: data → task → model → strategy → trainer → evaluation → run directory."""
+"""`headstart.train`: data → task → model → strategy → trainer → evaluation → run directory.
+
+A run is built in `.<out>.partial/` (config and checkpoints, for --resume), written complete to
+`.<out>.tmp-<pid>/`, and only then renamed to `<out>`.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import warnings
@@ -15,32 +18,30 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from headstart.config import TrainConfig, write_text_atomic
-from headstart.data.dataset import LabelledTexts, Splits, splits_for
+from headstart.config import TrainConfig
+from headstart.data.dataset import LabelledTexts, Splits
+from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
-from headstart.evaluation.cost import folder_size, inference_speed, parameter_counts, peak_memory_mib
+from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib
 from headstart.evaluation.languages import language_counts
-from headstart.evaluation.metrics import classification_metrics
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.models.classifiers import TextClassifier
-from headstart.models.zoo import model_max_length, resolve_model
+from headstart.evaluation.scoring import language_metrics
+from headstart.files import folder_size, replace_dir, staging_dir, write_text_atomic
+from headstart.inference.predictor import ModelPredictor
+from headstart.models.zoo import load_tokenizer, model_max_length, resolve_model
+from headstart.preparation import prepare_splits
 from headstart.progress import info
+from headstart.record import CARD_FILE, CONFIG_FILE, LABELS_FILE, MODEL_DIR, TASK_FILE, CostRecord, RunRecord, write_record
 from headstart.reports.model_card import model_card
-from headstart.run import TASK_FILE, Predictor, Run, language_metrics, load_tokenizer, replace_dir
-from headstart.strategies import STRATEGIES, TrainingJob, make_strategy
+from headstart.runs import Run
+from headstart.strategies import STRATEGIES, Strategy, make_strategy
 from headstart.tasks import TASKS, Regression, Task
-from headstart.training.batching import Encoded, Windowing, choose_max_length, encode, encode_words
+from headstart.tasks.metrics import classification_metrics
+from headstart.training.job import Fitted, TrainingJob
 
 
-def train(
-    data: str | Path | None = None,
-    *,
-    out: str | Path,
-    config: TrainConfig | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    **options: Any,
-) -> Run:
+def train(data: str | Path | None = None, *, out: str | Path, config: TrainConfig | None = None, resume: bool = False,
+          overwrite: bool = False, **options: Any) -> Run:
     """Train a classifier and write a run directory to `out`; options are TrainConfig fields."""
     if config is None:
         config = TrainConfig(data=None if data is None else str(data), **options)
@@ -53,80 +54,95 @@ def train(
     staging = out.with_name(f".{out.name}.partial")
 
     model_path = resolve_model(config.model, config.allow_pickle)
-    splits = splits_for(config, tuple(strategy.extra_label_columns()))
+    splits = prepare_splits(config, tuple(strategy.extra_label_columns()))
     task = make_task(splits)
-    if task.name not in strategy.tasks:
-        raise ConfigError(f"Strategy '{config.strategy}' does not handle {task.name} data; choose one of "
-                          f"{sorted(name for name, cls in STRATEGIES.items() if task.name in cls.tasks)}.")
-    if config.soft_labels and splits.train.soft is None:
-        raise ConfigError("--soft-labels needs --annotations: soft labels come from several annotators' answers.")
-    if config.soft_labels and config.class_weights:
-        raise ConfigError("--class-weights counts hard labels; it cannot be combined with --soft-labels. Drop one of them.")
-    if config.soft_labels and (task.name != "classification" or not strategy.soft_labels):
-        raise ConfigError(f"--soft-labels needs single-label classes and a strategy trained by gradient steps; "
-                          f"'{config.strategy}' on {task.name} data cannot use them. Drop --soft-labels or pick e.g. finetune.")
-    if config.class_weights and task.name != "classification":
-        raise ConfigError(f"--class-weights applies to single-label classification, not to a {task.name} task; drop it.")
     tokenizer = load_tokenizer(model_path)
-    max_length = config.max_length or choose_max_length(
-        tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path), splits.train.pairs)
-    if config.stride is not None and (splits.pair_col is not None or config.stride > max_length // 2):
-        raise ConfigError(f"--stride {config.stride} needs single texts (not pairs) and at most half of the window "
-                          f"({max_length} tokens), so windows move forward; lower it or drop it.")
-    resolved = config.replace(max_length=max_length, lr=config.lr or strategy.default_lr, text_pair_col=splits.pair_col,
-                              task=task.name, strategy_options=strategy.config.to_dict())
+    resolved = resolve_config(config, strategy, splits, task, tokenizer, model_path)
     window = Windowing.from_config(resolved)
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
     accelerator.wait_for_everyone()
     info(f"Training '{resolved.strategy}' on {resolved.model}: {len(splits.train)} train / {len(splits.dev)} dev / "
-         f"{len(splits.test)} test texts, {task.name} ({len(task.classes)} labels), max length {max_length} tokens.")
-
+         f"{len(splits.test)} test texts, {task.name} ({len(task.classes)} labels), max length {resolved.max_length} "
+         "tokens.")
+    assert resolved.max_length is not None  # resolve_config sets it
     job = TrainingJob(
-        config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels, max_length=max_length,
+        config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels,
+        max_length=resolved.max_length,
         train=_encode(tokenizer, splits.train, splits, task, window, soft=config.soft_labels),
         dev=_encode(tokenizer, splits.dev, splits, task, window),
         workdir=staging, resume=resume, accelerator=accelerator, task=task, dev_labels=splits.dev.labels,
-        extra_labels=splits.extra_labels, train_inputs=splits.train.inputs(),
+        extra_labels=splits.extra_labels, train_inputs=list(splits.train.inputs()),
     )
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
-    classifier = strategy.fit(job)
+    fitted = strategy.fit(job)
     train_seconds = time.perf_counter() - started
 
     if accelerator.is_main_process:
-        _write_run(out, staging, classifier.cpu().eval(), tokenizer, resolved, splits, job, train_seconds)
+        fitted.classifier.cpu().eval()
+        _write_run(out, staging, fitted, tokenizer, splits, job, train_seconds)
         info(f"Run saved to {out}")
     accelerator.wait_for_everyone()
     return Run.load(out)
 
 
 def make_task(splits: Splits) -> Task:
+    """The task of the splits; regression targets are scaled by the training split."""
     task = TASKS[splits.task](splits.labels)
     if isinstance(task, Regression):
         task.fit_scale(splits.train.labels)  # targets are standardised with the training split's mean and spread
     return task
 
 
-def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing, soft: bool = False) -> Encoded:
+def resolve_config(config: TrainConfig, strategy: Strategy, splits: Splits, task: Task, tokenizer: Any,
+                   model_path: Path) -> TrainConfig:
+    """The config with every default resolved from the data and the strategy (saved with the run),
+    after the checks that need the data: the task suits the strategy and the options."""
+    if task.name not in strategy.tasks:
+        handles = sorted(name for name, cls in STRATEGIES.items() if task.name in cls.tasks)
+        raise ConfigError(f"Strategy '{config.strategy}' does not handle {task.name} data; choose one of {handles}.")
+    if config.soft_labels and splits.train.soft is None:
+        raise ConfigError("--soft-labels needs --annotations: soft labels come from several annotators' answers.")
+    if config.soft_labels and config.class_weights:
+        raise ConfigError("--class-weights counts hard labels; it cannot be combined with --soft-labels. Drop one of "
+                          "them.")
+    if config.soft_labels and (task.name != "classification" or not strategy.soft_labels):
+        raise ConfigError(f"--soft-labels needs single-label classes and a strategy trained by gradient steps; "
+                          f"'{config.strategy}' on {task.name} data cannot use them. Drop --soft-labels or pick e.g. "
+                          "finetune.")
+    if config.class_weights and task.name != "classification":
+        raise ConfigError(f"--class-weights applies to single-label classification, not to a {task.name} task; drop it.")
+    max_length = config.max_length or choose_max_length(
+        tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path), splits.train.pairs)
+    if config.stride is not None and (splits.pair_col is not None or config.stride > max_length // 2):
+        raise ConfigError(f"--stride {config.stride} needs single texts (not pairs) and at most half of the window "
+                          f"({max_length} tokens), so windows move forward; lower it or drop it.")
+    return config.replace(max_length=max_length, lr=config.lr or strategy.default_lr, text_pair_col=splits.pair_col,
+                          task=task.name, strategy_options=strategy.config.to_dict())
+
+
+def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing,
+            soft: bool = False) -> Encoded:
     """Token ids plus the task's targets and the class ids of every extra label column."""
     label_ids = task.targets(part.labels)
     if soft and part.soft is not None:  # the label distribution over the model's classes, renormalised
         rows = [[row.get(label, 0.0) for label in task.classes] for row in part.soft]
         label_ids = [[p / (sum(row) or 1.0) for p in row] for row in rows]
     if task.token_level:
+        assert part.words is not None  # token tasks read words
         return encode_words(tokenizer, part.words, window, label_ids)
     extra_ids = None
     if splits.extra_labels:
-        columns = [[splits.extra_labels[column].index(value) for value in part.extra[column]] for column in splits.extra_labels]
+        columns = [[classes.index(value) for value in part.extra[column]] for column, classes in splits.extra_labels.items()]
         extra_ids = list(zip(*columns))
     return encode(tokenizer, part.texts, window, label_ids, extra_ids, part.pairs)
 
 
 def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer: bool) -> None:
     """Every process checks (so all fail alike, none waits forever); only the writer touches files."""
-    saved_config = staging / "config.yaml"
+    saved_config = staging / CONFIG_FILE
     if resume:
         if not saved_config.is_file():
             raise RunError(f"Nothing to resume: no interrupted run at '{staging}'; run the same command without --resume.")
@@ -146,58 +162,68 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer
     config.save_yaml(saved_config)
 
 
-def _write_run(out: Path, staging: Path, classifier: TextClassifier, tokenizer: Any, config: TrainConfig,
-               splits: Splits, job: TrainingJob, train_seconds: float) -> None:
-    """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
-    task = job.task
-    predictor = Predictor(classifier, tokenizer, task, Windowing.from_config(config), config.eval_batch_size)
+def _test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
+    """The task's metrics on the test split; languages for text tasks, per head for multi-task runs."""
+    task = predictor.task
     if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
         task.fit_decision(predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels)
-    test_inputs = splits.test.inputs()
-    heads = predictor.predict_heads(test_inputs, description="Testing")  # one pass for every head
+    heads = predictor.predict_heads(splits.test.inputs(), description="Testing")  # one pass for every head
     test = task.metrics(heads["label"], splits.test.labels)
     if not task.token_level:  # languages of the test split, metrics per language when several
         test.update(language_metrics(task, heads["label"], splits.test))
     if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
         test["heads"] = {
-            column: classification_metrics(heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes)
+            column: classification_metrics(heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]),
+                                           classes)
             for column, classes in splits.extra_labels.items()
         }
+    return test
 
-    target = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(target, ignore_errors=True)
-    (target / "model").mkdir(parents=True)
-    classifier.save(target / "model")
-    tokenizer.save_pretrained(target / "model")
 
-    cost = {
-        "train_seconds": round(train_seconds, 2),
-        "train_samples_per_second": round(job.summary.get("samples_seen", 0) / train_seconds, 2),
-        **inference_speed(lambda rows: predictor.outputs(rows, show_progress=False), test_inputs),
-        "model_size_bytes": folder_size(target / "model"),
-        **parameter_counts(classifier),
-        # Strategies that merge added weights (LoRA) report what trained before the merge.
-        **({"parameters_trainable": job.summary["parameters_trainable"]} if "parameters_trainable" in job.summary else {}),
-        "peak_memory_mib": peak_memory_mib(),
-        "processes": job.accelerator.num_processes,
-    }
-    metrics = {
-        "test": test,
-        "best_dev_score": job.summary.get("best_dev_score"),
-        "dev_metric": task.primary_metric,
-        "training": job.summary,
-        "cost": cost,
-        "data": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
-                 "fingerprint": splits.train.fingerprint(),
-                 **({} if task.token_level else {"languages": language_counts(splits.train.languages())})},
-    }
-    config_dict = config.to_dict()
-    config.save_yaml(target / "config.yaml")
-    write_text_atomic(target / "labels.json", json.dumps(task.classes))
+def _cost(fitted: Fitted, predictor: ModelPredictor, test_inputs: list[Any], model_dir: Path, train_seconds: float,
+          processes: int) -> CostRecord:
+    """What training took and what the model costs to run (measured on the test texts)."""
+    speed = inference_speed(lambda rows: predictor.outputs(rows, show_progress=False), test_inputs)
+    counts = parameter_counts(fitted.classifier)
+    # Strategies that merge added weights into the encoder (LoRA, IA³) count what trained before the merge.
+    merged = fitted.report.parameters_trainable
+    trainable = counts["parameters_trainable"] if merged is None else merged
+    return CostRecord(
+        train_seconds=round(train_seconds, 2),
+        train_samples_per_second=round(fitted.report.samples_seen / train_seconds, 2),
+        batch_texts_per_second=speed["batch_texts_per_second"], latency_ms_p50=speed["latency_ms_p50"],
+        latency_ms_p95=speed["latency_ms_p95"], model_size_bytes=folder_size(model_dir),
+        parameters_total=counts["parameters_total"], parameters_trainable=trainable,
+        peak_memory_mib=peak_memory_mib(), processes=processes,
+    )
+
+
+def _write_run(out: Path, staging: Path, fitted: Fitted, tokenizer: Any, splits: Splits, job: TrainingJob,
+               train_seconds: float) -> None:
+    """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
+    config, task = job.config, job.task
+    predictor = ModelPredictor(fitted.classifier, tokenizer, task, Windowing.from_config(config), config.eval_batch_size)
+    test = _test_metrics(predictor, splits)
+    target = staging_dir(out)
+    (target / MODEL_DIR).mkdir()
+    fitted.classifier.save(target / MODEL_DIR)
+    tokenizer.save_pretrained(target / MODEL_DIR)
+    record = RunRecord(
+        test=test, best_dev_score=fitted.report.best_dev_score, dev_metric=task.primary_metric,
+        training=fitted.report.to_record(),
+        cost=_cost(fitted, predictor, list(splits.test.inputs()), target / MODEL_DIR, train_seconds,
+                   job.accelerator.num_processes),
+        data={"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
+              "fingerprint": splits.train.fingerprint(),
+              **({} if task.token_level else {"languages": language_counts(splits.train.languages())})},
+    )
+    config.save_yaml(target / CONFIG_FILE)
+    write_text_atomic(target / LABELS_FILE, json.dumps(task.classes))
     write_text_atomic(target / TASK_FILE, json.dumps(task.to_dict()))
-    write_text_atomic(target / "metrics.json", json.dumps(metrics, indent=2))
-    write_text_atomic(target / "README.md", model_card(config_dict, metrics, task))
+    write_record(target, record)
+    write_text_atomic(target / CARD_FILE, model_card(config.to_dict(), record, task))
     if "confusion_matrix" in test:
-        plot_confusion_matrix(test["confusion_matrix"], task.classes, target / "confusion_matrix.png", "Test set: confusion matrix")
+        plot_confusion_matrix(test["confusion_matrix"], task.classes, target / "confusion_matrix.png",
+                              "Test set: confusion matrix")
     replace_dir(target, out)
     shutil.rmtree(staging, ignore_errors=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,63 +10,113 @@ from typing import Any
 import yaml
 
 from headstart.errors import ConfigError
+from headstart.files import write_text_atomic
 
 
-def option(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field that carries its one-line help text (shown by the CLI and docs)."""
+def option(default: Any, help: str, panel: str | None = None) -> Any:
+    """A dataclass field that carries its one-line help text (shown by the CLI and docs) and, for
+    the CLI's help, the panel it is listed in."""
+    metadata = {"help": help, "panel": panel}
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
-    return field(default=default, metadata={"help": help}, **kwargs)
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+DATA, MODEL, STRATEGY, OPTIMISATION = "Data", "Model", "Strategy", "Optimisation"
 
 
 @dataclass
 class TrainConfig:
-    # Data
-    data: str | None = option(None, "Labelled file (CSV, TSV, JSONL or Parquet).")
-    dataset: str | None = option(None, "Bundled dataset name instead of a file, e.g. 'bbc-news'.")
-    annotations: str | None = option(None, "Raw crowd answers (item id, annotator, label, text) instead of a labelled file; trained on their consensus.")
-    aggregation: str = option("ds", "How crowd answers become labels with --annotations: mv, wawa, ds, one-coin-ds, glad or mace.")
-    soft_labels: bool = option(False, "With --annotations, train on each item's posterior label distribution instead of its consensus label.")
-    dev_data: str | None = option(None, "Separate dev file; otherwise a stratified split of the data.")
-    test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.")
-    text_col: str | None = option(None, "Text column; found automatically when not given.")
-    label_col: str | None = option(None, "Label column; found automatically when not given.")
-    task: str | None = option(None, "'classification', 'multi-label', 'regression' or 'ner'; detected from the data when not given.")
-    label_sep: str = option("|", "Separator of several labels in one cell (multi-label CSV), e.g. 'sport|politics'.")
-    label_cols: list | None = option(None, "Multi-label data with one 0/1 column per label: those columns.")
-    pseudonymize: str | None = option(None, "Key file: replace personal data in every text by keyed pseudonyms before anything is trained or written.")
-    pseudonymize_names: str | None = option(None, "With --pseudonymize: a headstart NER run whose person and place names are replaced too.")
-    text_pair_col: str | None = option(None, "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as text_pair, text_b, sentence2 or hypothesis.")
-    sample: int | None = option(None, "Keep a stratified sample of N rows before splitting (of the train split when the file has a split column), for quick runs.")
-    shots: int | None = option(None, "Few-shot: keep only this many training examples per class (dev and test stay whole).")
-    train_size: int | None = option(None, "Keep only N training examples, stratified (dev and test stay whole): learning curves, label budgets.")
-    dev_size: float = option(0.1, "Fraction of the data held out for early stopping when no dev file is given.")
-    test_size: float = option(0.2, "Fraction of the data held out for the final test when no test file is given.")
-    # Model
-    model: str = option("minilm-l6", "Encoder: a zoo name, a local Hugging Face folder, or a hub id.")
-    allow_pickle: bool = option(False, "Allow loading pickled (.bin) weights. Only for models you trust.")
-    max_length: int | None = option(None, "Truncation length in tokens; by default a percentile of the data's lengths.")
-    length_percentile: float = option(95.0, "Percentile of training-text token lengths used as the truncation length.")
-    stride: int | None = option(None, "Long documents: cut texts longer than max_length into windows overlapping by this many tokens and pool the windows' logits; by default texts are truncated.")
-    pool: str = option("mean", "How the windows' logits of one text are pooled with --stride: 'mean' or 'max'.")
-    # Strategy
-    strategy: str = option("finetune", "Adaptation strategy; see `headstart strategies`.")
-    strategy_options: dict = option({}, "Options of the chosen strategy (its own config).")
-    # Optimisation
-    epochs: int = option(4, "Maximum number of training epochs.")
-    batch_size: int = option(16, "Training batch size per process.")
-    lr: float | None = option(None, "Peak learning rate of AdamW; by default the strategy's own (see `headstart strategies`).")
-    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
-    warmup_ratio: float = option(0.1, "Fraction of steps spent warming the learning rate up linearly.")
-    schedule: str = option("linear", "Learning-rate schedule: 'linear' (warm-up then linear decay), 'cosine', or 'stlr' (slanted triangular, ULMFiT).")
-    layer_lr_decay: float = option(1.0, "Discriminative learning rates: layer at depth d from the top trains at lr × decay^d (1 = same lr everywhere).")
-    max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 turns clipping off.")
-    patience: int = option(2, "Stop after this many epochs without a better dev macro-F1; 0 never stops early.")
-    class_weights: bool = option(False, "Weight the loss by inverse class frequency.")
-    seed: int = option(42, "Seed for splitting, initialisation and batch order.")
-    eval_batch_size: int = option(16, "Batch size for evaluation and prediction (on CPU, small batches stay in cache: 16 ran 1.2× faster than 64).")
-    checkpoint_every: int = option(100, "Save a resumable checkpoint every N optimiser steps (and every epoch).")
-    mixed_precision: str = option("no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.")
+    """Every option of `headstart.train`, each with its one default and help text.
+
+    The CLI's flags are generated from these fields, and a run saves its resolved config as
+    config.yaml, so `TrainConfig.from_yaml(run / "config.yaml")` repeats a run. Exactly one data
+    source is given: `data`, `dataset` or `annotations`.
+    """
+
+    data: str | None = option(None, "Labelled file (CSV, TSV, JSONL or Parquet).", DATA)
+    dataset: str | None = option(None, "Bundled dataset name instead of a file, e.g. 'bbc-news'.", DATA)
+    annotations: str | None = option(
+        None, "Raw crowd answers (item id, annotator, label, text) instead of a labelled file; trained on their "
+        "consensus.", DATA)
+    aggregation: str = option(
+        "ds", "How crowd answers become labels with --annotations: mv, wawa, ds, one-coin-ds, glad or mace.", DATA)
+    soft_labels: bool = option(
+        False, "With --annotations, train on each item's posterior label distribution instead of its consensus "
+        "label.", DATA)
+    dev_data: str | None = option(None, "Separate dev file; otherwise a stratified split of the data.", DATA)
+    test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.", DATA)
+    text_col: str | None = option(None, "Text column; found automatically when not given.", DATA)
+    label_col: str | None = option(None, "Label column; found automatically when not given.", DATA)
+    task: str | None = option(
+        None, "'classification', 'multi-label', 'regression' or 'ner'; detected from the data when not given.", DATA)
+    label_sep: str = option(
+        "|", "Separator of several labels in one cell (multi-label CSV), e.g. 'sport|politics'.", DATA)
+    label_cols: list[str] | None = option(
+        None, "Multi-label data with one 0/1 column per label: those columns (repeat the flag per column).", DATA)
+    pseudonymize: str | None = option(
+        None, "Key file: replace personal data in every text by keyed pseudonyms before anything is trained or "
+        "written.", DATA)
+    pseudonymize_names: str | None = option(
+        None, "With --pseudonymize: a headstart NER run whose person and place names are replaced too.", DATA)
+    text_pair_col: str | None = option(
+        None, "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as "
+        "text_pair, text_b, sentence2 or hypothesis.", DATA)
+    sample: int | None = option(
+        None, "Keep a stratified sample of N rows before splitting (of the train split when the file has a split "
+        "column), for quick runs.", DATA)
+    shots: int | None = option(
+        None, "Few-shot: keep only this many training examples per class (dev and test stay whole).", DATA)
+    train_size: int | None = option(
+        None, "Keep only N training examples, stratified (dev and test stay whole): learning curves, label "
+        "budgets.", DATA)
+    dev_size: float = option(
+        0.1, "Fraction of the data held out for early stopping when no dev file is given.", DATA)
+    test_size: float = option(
+        0.2, "Fraction of the data held out for the final test when no test file is given.", DATA)
+
+    model: str = option("minilm-l6", "Encoder: a zoo name, a local Hugging Face folder, or a hub id.", MODEL)
+    allow_pickle: bool = option(
+        False, "Allow loading pickled (.bin) weights. Only for models you trust.", MODEL)
+    max_length: int | None = option(
+        None, "Truncation length in tokens; by default a percentile of the data's lengths.", MODEL)
+    length_percentile: float = option(
+        95.0, "Percentile of training-text token lengths used as the truncation length.", MODEL)
+    stride: int | None = option(
+        None, "Long documents: cut texts longer than max_length into windows overlapping by this many tokens and "
+        "pool the windows' logits; by default texts are truncated.", MODEL)
+    pool: str = option("mean", "How the windows' logits of one text are pooled with --stride: 'mean' or 'max'.", MODEL)
+
+    strategy: str = option("finetune", "Adaptation strategy; see `headstart strategies`.", STRATEGY)
+    strategy_options: dict[str, Any] = option(
+        {}, "Options of the chosen strategy (its own config), as --option KEY=VALUE.", STRATEGY)
+
+    epochs: int = option(4, "Maximum number of training epochs.", OPTIMISATION)
+    batch_size: int = option(16, "Training batch size per process.", OPTIMISATION)
+    lr: float | None = option(
+        None, "Peak learning rate of AdamW; by default the strategy's own (see `headstart strategies`).",
+        OPTIMISATION)
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", OPTIMISATION)
+    warmup_ratio: float = option(0.1, "Fraction of steps spent warming the learning rate up linearly.", OPTIMISATION)
+    schedule: str = option(
+        "linear", "Learning-rate schedule: 'linear' (warm-up then linear decay), 'cosine', or 'stlr' (slanted "
+        "triangular, ULMFiT).", OPTIMISATION)
+    layer_lr_decay: float = option(
+        1.0, "Discriminative learning rates: layer at depth d from the top trains at lr × decay^d (1 = same lr "
+        "everywhere).", OPTIMISATION)
+    max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 turns clipping off.", OPTIMISATION)
+    patience: int = option(
+        2, "Stop after this many epochs without a better dev score (the task's main metric: macro-F1 for "
+        "classes, Spearman for regression, entity F1 for NER); 0 never stops early.", OPTIMISATION)
+    class_weights: bool = option(False, "Weight the loss by inverse class frequency.", OPTIMISATION)
+    seed: int = option(42, "Seed for splitting, initialisation and batch order.", OPTIMISATION)
+    eval_batch_size: int = option(
+        16, "Batch size for evaluation and prediction (on CPU, small batches stay in cache: 16 ran 1.2× faster "
+        "than 64).", OPTIMISATION)
+    checkpoint_every: int = option(
+        100, "Save a resumable checkpoint every N optimiser steps (and every epoch).", OPTIMISATION)
+    mixed_precision: str = option(
+        "no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.", OPTIMISATION)
 
     def __post_init__(self) -> None:
         if sum(source is not None for source in (self.data, self.dataset, self.annotations)) != 1:
@@ -103,15 +151,16 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"Option '{name}' must be {rule}, got {getattr(self, name)!r}.")
         if self.dev_data is None and self.test_data is None and self.dev_size + self.test_size >= 0.9:
-            raise ConfigError(
-                f"dev_size + test_size is {self.dev_size + self.test_size:.2f}; keep it below 0.9 so training keeps data."
-            )
+            raise ConfigError(f"dev_size + test_size is {self.dev_size + self.test_size:.2f}; keep it below 0.9 "
+                              "so training keeps data.")
 
     def to_dict(self) -> dict[str, Any]:
+        """The options as plain values (what config.yaml holds)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from option: value pairs, refusing unknown keys."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -123,44 +172,24 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """A config from a YAML file such as a run's config.yaml."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"Config file '{path}' does not exist; pass the config.yaml of a run.")
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as error:
-            first_line = str(error).splitlines()[0]
-            raise ConfigError(f"Config file '{path}' is not valid YAML ({first_line}); fix or regenerate it.") from None
+            reason = str(error).splitlines()[0]
+            raise ConfigError(f"Config file '{path}' is not valid YAML ({reason}); fix or regenerate it.") from None
         if not isinstance(values, dict):
             raise ConfigError(f"Config file '{path}' must hold a mapping of option: value.")
         return cls.from_dict(values)
 
     def save_yaml(self, path: str | Path) -> None:
+        """Write the config as YAML, atomically."""
         write_text_atomic(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some options changed (checked again)."""
         return dataclasses.replace(self, **changes)
 
-
-def config_help(cls: type = TrainConfig) -> dict[str, str]:
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside the target, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

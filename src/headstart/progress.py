@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,27 +16,36 @@ _quiet = False
 
 
 def set_quiet(quiet: bool) -> None:
+    """Silence progress bars and status lines (errors and warnings still show)."""
     global _quiet
     _quiet = quiet
 
 
 def quiet_libraries(debug: bool = False) -> None:
     """Keep libraries' notices to developers (deprecations, weight-loading reports, their own
-    progress bars) off users' screens; `debug` keeps transformers talking."""
+    progress bars) off users' screens; `debug` keeps transformers talking.
+
+    Set through the environment, which transformers and huggingface_hub read when imported, so
+    nothing heavy is imported here; a transformers already imported is told directly."""
     for noise in (FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=noise)
-    if not debug:
-        import transformers
-
+    if debug:
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        transformers = sys.modules["transformers"]
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
 
 
 def is_main_process() -> bool:
+    """True on the first (or only) process of a distributed run."""
     return os.environ.get("RANK", "0") == "0"
 
 
 def show_progress() -> bool:
+    """Whether bars and status lines are shown here."""
     return not _quiet and is_main_process()
 
 
@@ -46,10 +56,13 @@ def info(message: str) -> None:
 
 
 class _Bar:
+    """A progress bar, or nothing when bars are off."""
+
     def __init__(self, progress: Progress | None, task: int | None) -> None:
         self._progress, self._task = progress, task
 
     def advance(self, amount: int = 1) -> None:
+        """Move the bar on by `amount` steps."""
         if self._progress is not None:
             self._progress.advance(self._task, amount)
 
@@ -61,6 +74,7 @@ class _Bar:
 
 @contextmanager
 def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[_Bar]:
+    """A rich bar on stderr for the duration of the block (nothing when bars are off)."""
     if not (enabled and show_progress()):
         yield _Bar(None, None)
         return

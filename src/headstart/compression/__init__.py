@@ -1,2 +1,3 @@
-"""Smaller and faster models from a trained run: quantised variants (`quantize`), distilled and
-pruned runs (`derived`); exported at the package top level as headstart.quantize/distill/prune."""
+"""What compression costs and saves: models measured side by side on the same test rows (the
+variants themselves are in `headstart.models.variants`; the workflows that make and record them
+are in `headstart.workflows.compress`)."""

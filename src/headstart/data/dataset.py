@@ -1,4 +1,8 @@
-"""From a table to validated train/dev/test splits of (text, label)."""
+"""From a table to validated train/dev/test splits of (text, label).
+
+This layer only reads, finds columns, checks and splits; crowd aggregation and pseudonymisation
+are composed on top of it by `headstart.preparation`.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +12,36 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from headstart.data.bundled import load_bundled
+from headstart.data.columns import (
+    check_labels,
+    check_texts,
+    find_column,
+    find_label_column,
+    find_language_column,
+    find_pair_column,
+    find_text_column,
+)
 from headstart.data.io import read_table
-from headstart.errors import DataError, DataWarning
+from headstart.data.label_cells import LabelFormat, labels_from_columns, parse_multi_labels, parse_numbers
+from headstart.data.languages import detect_languages
 from headstart.data.ner import is_ner_frame, ner_rows
-from headstart.tasks import detect_task, labels_from_columns, parse_multi_labels, parse_numbers
+from headstart.errors import DataError, DataWarning
 
-if TYPE_CHECKING:
-    from headstart.config import TrainConfig
-
-TEXT_COLUMNS = ("text", "sentence", "content", "document", "body", "review", "message", "tweet", "comment")
 SOFT_COLUMN = "soft_label"  # a JSON {label: probability} per row, made from crowd answers
-PAIR_COLUMNS = ("text_pair", "text_b", "sentence2", "hypothesis", "question2")
-LABEL_COLUMNS = ("label", "labels", "category", "class", "target", "topic", "sentiment", "intent", "y", "score", "rating")
 SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "val": "dev", "test": "test"}
 
 
 @dataclass(frozen=True)
-class LabelFormat:
-    """How label cells are read: the task (None: detect it), the separator of several labels in
-    one cell, or one 0/1 column per label."""
-
-    task: str | None = None
-    separator: str = "|"
-    columns: tuple[str, ...] = ()
-
-    def resolved(self, cells: pd.Series | None) -> LabelFormat:
-        if self.task is not None:
-            return self
-        task = "multi-label" if self.columns else detect_task(cells, self.separator)
-        return dataclasses.replace(self, task=task)
-
-
-@dataclass(frozen=True)
 class LabelledTexts:
+    """Rows of one split: texts and labels, plus what some tasks read beside them."""
+
     texts: list[str]
     labels: list[Any]  # a class name, a tuple of label names (multi-label) or a number (regression) per row
     extra: dict[str, list[str]] = field(default_factory=dict)  # more label columns (multi-task), by name
@@ -69,8 +63,6 @@ class LabelledTexts:
         """Each row's language: from the data's language column, else detected (py3langid)."""
         if self.language is not None:
             return self.language
-        from headstart.evaluation.languages import detect_languages
-
         return detect_languages(self.texts)
 
     def keys(self) -> list[str]:
@@ -78,6 +70,7 @@ class LabelledTexts:
         return self.texts if self.pairs is None else [f"{text}\x00{pair}" for text, pair in zip(self.texts, self.pairs)]
 
     def fingerprint(self) -> str:
+        """A short hash of the rows' inputs and labels: tells whether data changed since training."""
         digest = hashlib.sha256()
         for text, label in zip(self.keys(), self.labels):
             digest.update(text.encode("utf-8") + b"\x00" + str(label).encode("utf-8") + b"\x01")
@@ -86,6 +79,8 @@ class LabelledTexts:
 
 @dataclass(frozen=True)
 class Splits:
+    """Train, dev and test rows and what their labels are."""
+
     train: LabelledTexts
     dev: LabelledTexts
     test: LabelledTexts
@@ -95,105 +90,43 @@ class Splits:
     pair_col: str | None = None  # the column of second texts, for sentence pairs
 
 
-def find_column(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, source: str, flag: str) -> str:
-    columns = [str(column) for column in frame.columns]
-    if given is not None:
-        if given not in columns:
-            raise DataError(f"{role.capitalize()} column '{given}' is not in {source}; its columns are {sorted(columns)}.")
-        return given
-    lowered = {column.lower(): column for column in columns}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    raise DataError(f"No {role} column found in {source} (columns: {sorted(columns)}); name it with {flag}.")
-
-
-def find_text_column(frame: pd.DataFrame, given: str | None, source: str) -> str:
-    return find_column(frame, given, TEXT_COLUMNS, "text", source, "--text-col")
-
-
-def check_texts(texts: pd.Series, source: str, first_row: int = 2) -> list[str]:
-    """Texts must be present and non-blank; `first_row` is the file line of the first data row."""
-    blank = texts.isna() | texts.fillna("").astype(str).str.strip().eq("")
-    if blank.any():
-        rows = [int(i) + first_row for i in blank.to_numpy().nonzero()[0][:5]]
-        raise DataError(f"{int(blank.sum())} row(s) of {source} have empty text (rows {rows}); fill or remove them.")
-    return texts.astype(str).tolist()
-
-
-def find_pair_column(frame: pd.DataFrame, given: str | None, source: str) -> str | None:
-    """The second-text column of sentence pairs: the one named, or a conventional name if present."""
-    if given is not None:
-        return find_column(frame, given, (), "text pair", source, "--text-pair-col")
-    lowered = {str(column).lower(): str(column) for column in frame.columns}
-    return next((lowered[name] for name in PAIR_COLUMNS if name in lowered), None)
-
-
-LANGUAGE_COLUMNS = ("language", "lang")
-
-
-def to_labelled(frame: pd.DataFrame, text_col: str | None, label_col: str | None, source: str, extra_cols: tuple[str, ...] = (),
-                pair_col: str | None = None, label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
+def to_labelled(frame: pd.DataFrame, text_col: str | None, label_col: str | None, source: str,
+                extra_cols: tuple[str, ...] = (), pair_col: str | None = None,
+                label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
+    """The rows of `frame` as checked texts and labels (the columns already found)."""
     if label_format.task == "ner":
         words, tags = ner_rows(frame, source)
         return LabelledTexts([" ".join(row) for row in words], list(tags), words=words)
+    assert text_col is not None  # found by the caller for every text task
     texts = check_texts(frame[text_col], source)
     pairs = None if pair_col is None else check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")
     extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
                                   source, f"'{column}' label") for column in extra_cols}
     soft = [json.loads(cell) for cell in frame[SOFT_COLUMN]] if SOFT_COLUMN in frame else None
-    language_col = next((c for c in frame.columns if str(c).lower() in LANGUAGE_COLUMNS and c != text_col), None)
-    language = None if language_col is None else frame[language_col].fillna("und").astype(str).str.strip().str.lower().tolist()
-    return LabelledTexts(texts, read_labels(frame, label_col, source, label_format), extra, pairs, soft=soft, language=language)
+    language_col = find_language_column(frame, text_col)
+    language = (None if language_col is None
+                else frame[language_col].fillna("und").astype(str).str.strip().str.lower().tolist())
+    labels = read_labels(frame, label_col, source, label_format)
+    return LabelledTexts(texts, labels, extra, pairs, soft=soft, language=language)
 
 
 def read_labels(frame: pd.DataFrame, label_col: str | None, source: str, label_format: LabelFormat) -> list[Any]:
+    """One label per row as the format says: a class, a label set, or a number."""
     if label_format.columns:
-        return labels_from_columns(frame, list(label_format.columns), source)
-    assert label_col is not None
+        return list(labels_from_columns(frame, list(label_format.columns), source))
+    assert label_col is not None  # find_label_column gives one unless labels are 0/1 columns
     if label_format.task == "multi-label":
-        return parse_multi_labels(frame[label_col], label_format.separator, source)
+        return list(parse_multi_labels(frame[label_col], label_format.separator, source))
     labels = check_labels(frame[label_col], source, "label")
-    return parse_numbers(pd.Series(labels), source) if label_format.task == "regression" else labels
+    return list(parse_numbers(pd.Series(labels), source)) if label_format.task == "regression" else list(labels)
 
 
-def check_labels(labels: pd.Series, source: str, what: str) -> list[str]:
-    missing = labels.isna() | labels.fillna("").astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
-    if missing.any():
-        rows = [int(i) + 2 for i in missing.to_numpy().nonzero()[0][:5]]
-        raise DataError(f"{int(missing.sum())} row(s) of {source} have no {what} (rows {rows}); label or remove them.")
-    return labels.astype(str).str.strip().tolist()
-
-
-def load_frame(data: str | None, dataset: str | None, annotations: str | None = None, aggregation: str = "ds",
-               seed: int = 0) -> tuple[pd.DataFrame, str]:
+def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str]:
+    """The table of a file or of a bundled dataset, and how messages name it."""
     if dataset is not None:
         return load_bundled(dataset), f"bundled dataset '{dataset}'"
-    if annotations is not None:
-        return consensus_frame(annotations, aggregation, seed), f"the consensus of '{Path(annotations).name}'"
-    assert data is not None  # TrainConfig guarantees exactly one source
+    assert data is not None  # TrainConfig guarantees a source
     return read_table(data), f"'{Path(data).name}'"
-
-
-def consensus_frame(annotations: str, method: str, seed: int) -> pd.DataFrame:
-    """Crowd answers aggregated into one row per item: text, consensus label, and the posterior
-    label distribution (JSON) for training on soft labels."""
-    from headstart.labels.aggregate import aggregate, read_answers
-
-    answers = read_answers(annotations)
-    if "text" not in answers:
-        raise DataError(f"'{Path(annotations).name}' has no text column; training needs each item's text beside the answers.")
-    result = aggregate(answers, method, seed)
-    soft = [json.dumps({label: round(float(p), 6) for label, p in row.items() if p > 0}) for _, row in result.probabilities.iterrows()]
-    return pd.DataFrame({"text": result.labels["text"].to_numpy(), "label": result.labels["label"].to_numpy(), SOFT_COLUMN: soft})
-
-
-def find_label_column(frame: pd.DataFrame, given: str | None, source: str, label_format: LabelFormat) -> str | None:
-    if label_format.columns:  # one 0/1 column per label: they must all be there
-        for column in label_format.columns:
-            find_column(frame, column, (), "label", source, "--label-cols")
-        return None
-    return find_column(frame, given, LABEL_COLUMNS, "label", source, "--label-col")
 
 
 def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_cols: tuple[str, ...] = (),
@@ -208,83 +141,139 @@ def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_
     label_col = find_label_column(frame, label_col, source, label_format)
     pair_col = find_pair_column(frame, pair_col, source)
     if pairs_expected is not None and pairs_expected != (pair_col is not None):
-        raise DataError(f"{source} {'has no second-text column' if pairs_expected else f'has a second-text column {pair_col!r}'} "
-                        f"but the model was trained {'on' if pairs_expected else 'without'} sentence pairs; give the same columns as in training.")
+        found = "has no second-text column" if pairs_expected else f"has a second-text column {pair_col!r}"
+        raise DataError(f"{source} {found} but the model was trained {'on' if pairs_expected else 'without'} "
+                        "sentence pairs; give the same columns as in training.")
     return to_labelled(frame, text_col, label_col, source, extra_cols, pair_col, label_format)
 
 
-def load_splits(
-    data: str | None = None,
-    dataset: str | None = None,
-    dev_data: str | None = None,
-    test_data: str | None = None,
-    text_col: str | None = None,
-    label_col: str | None = None,
-    dev_size: float = 0.1,
-    test_size: float = 0.2,
-    seed: int = 42,
-    sample: int | None = None,
-    extra_label_cols: tuple[str, ...] = (),
-    text_pair_col: str | None = None,
-    label_format: LabelFormat = LabelFormat(),
-    annotations: str | None = None,
-    aggregation: str = "ds",
-) -> Splits:
-    """Train/dev/test from one file (its split column or a seeded stratified split) or separate files.
+@dataclass(frozen=True)
+class SplitRequest:
+    """How one table becomes train/dev/test: its columns, label format, held-out files or
+    fractions, the seed, and an optional stratified sample."""
 
-    `extra_label_cols` are further label columns read beside the main one (multi-task training).
-    """
-    frame, source = load_frame(data, dataset, annotations, aggregation, seed)
-    if label_format.task == "ner" or (label_format.task is None and is_ner_frame(frame)):
-        label_format, text_col, label_col, pair_col = dataclasses.replace(label_format, task="ner"), None, None, None
-    else:
-        text_col = find_text_column(frame, text_col, source)
-        label_col = find_label_column(frame, label_col, source, label_format)
-        label_format = label_format.resolved(None if label_col is None else frame[label_col])
-        pair_col = find_pair_column(frame, text_pair_col, source)
+    dev_data: str | None = None
+    test_data: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    dev_size: float = 0.1
+    test_size: float = 0.2
+    seed: int = 42
+    sample: int | None = None
+    extra_label_cols: tuple[str, ...] = ()  # further label columns read beside the main one (multi-task)
+    text_pair_col: str | None = None
+    label_format: LabelFormat = LabelFormat()
+
+
+def load_splits(data: str | None = None, dataset: str | None = None, **request: Any) -> Splits:
+    """Train/dev/test of a file or bundled dataset; `request` holds SplitRequest's fields."""
+    frame, source = load_frame(data, dataset)
+    return split_frame(frame, source, SplitRequest(**request))
+
+
+def split_frame(frame: pd.DataFrame, source: str, request: SplitRequest = SplitRequest()) -> Splits:
+    """Train/dev/test from one table: its `split` column, else a seeded stratified split (dev 10 %,
+    test 20 % by default), unless separate dev or test files are given."""
+    columns = _find_columns(frame, source, request)
     split_col = next((c for c in frame.columns if str(c).lower() == "split"), None)
-
     if split_col is not None:
-        names = frame[split_col].fillna("").astype(str).str.strip().str.lower()
-        unknown = sorted(set(names) - set(SPLIT_NAMES))
-        if unknown:
-            raise DataError(f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test.")
-        parts = {name: to_labelled(frame[names.map(SPLIT_NAMES) == name], text_col, label_col, f"{source} ({name} split)", extra_label_cols, pair_col, label_format)
-                 for name in ("train", "dev", "test")}
-        for name in ("train", "dev"):
-            if len(parts[name]) == 0:
-                raise DataError(f"The '{split_col}' column of {source} has no '{name}' rows; add some or drop the column.")
-        train, dev, test = parts["train"], parts["dev"], parts["test"] if len(parts["test"]) else parts["dev"]
-        train = stratified_sample(train, sample, seed, source)
+        train, dev, test = _split_by_column(frame, source, split_col, request, columns)
     else:
-        everything = to_labelled(frame, text_col, label_col, source, extra_label_cols, pair_col, label_format)
-        if label_format.task == "classification":
-            check_classes(everything.labels, source)
-        everything = stratified_sample(everything, sample, seed, source)
-        train, dev, test = everything, None, None
-        if test_data is None:
-            train, test = stratified_split(train, test_size, seed, source)
-        if dev_data is None:
-            train, dev = stratified_split(train, dev_size / (1 - (test_size if test_data is None else 0)), seed, source)
-        if dev_data is not None:
-            dev = load_labelled(dev_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None, label_format)
-        if test_data is not None:
-            test = load_labelled(test_data, text_col, label_col, extra_label_cols, text_pair_col, pair_col is not None, label_format)
-
-    labels = task_classes(train.labels, label_format.task, f"the training split of {source}")
+        train, dev, test = _split_at_random(frame, source, request, columns)
+    task = columns.label_format.task
+    assert task is not None  # resolved by _find_columns
+    labels = task_classes(train.labels, task, f"the training split of {source}")
     extra_labels = {column: check_classes(train.extra[column], f"column '{column}' of the training split of {source}")
-                    for column in extra_label_cols}
+                    for column in request.extra_label_cols}
     for name, part in (("dev", dev), ("test", test)):
-        main = (("label", labels, label_names(part.labels, label_format.task)),) if labels else ()
-        for column, known, given in (*main, *((column, extra_labels[column], part.extra[column]) for column in extra_label_cols)):
-            unseen = sorted(set(given) - set(known))
-            if unseen:
-                raise DataError(f"The {name} data has {column} value(s) {unseen[:5]} never seen in training; fix them or add training examples.")
+        _check_known(name, part, labels, extra_labels, task)
     warn_duplicates(train, test)
-    return Splits(train=train, dev=dev, test=test, labels=labels, task=label_format.task, extra_labels=extra_labels, pair_col=pair_col)
+    return Splits(train=train, dev=dev, test=test, labels=labels, task=task, extra_labels=extra_labels,
+                  pair_col=columns.pair)
 
 
-def label_names(labels: list[Any], task: str) -> list[str]:
+@dataclass(frozen=True)
+class _Columns:
+    """The columns found in a table, and its label format with the task resolved."""
+
+    text: str | None
+    label: str | None
+    pair: str | None
+    label_format: LabelFormat
+
+
+def _find_columns(frame: pd.DataFrame, source: str, request: SplitRequest) -> _Columns:
+    """Columns named in the request or found by convention (NER tables need none)."""
+    label_format = request.label_format
+    if label_format.task == "ner" or (label_format.task is None and is_ner_frame(frame)):
+        return _Columns(None, None, None, dataclasses.replace(label_format, task="ner"))
+    text_col = find_text_column(frame, request.text_col, source)
+    label_col = find_label_column(frame, request.label_col, source, label_format)
+    return _Columns(text_col, label_col, find_pair_column(frame, request.text_pair_col, source),
+                    label_format.resolved(None if label_col is None else frame[label_col]))
+
+
+def _labelled(frame: pd.DataFrame, source: str, request: SplitRequest, columns: _Columns) -> LabelledTexts:
+    return to_labelled(frame, columns.text, columns.label, source, request.extra_label_cols, columns.pair,
+                       columns.label_format)
+
+
+def _split_by_column(frame: pd.DataFrame, source: str, split_col: str, request: SplitRequest,
+                     columns: _Columns) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+    """The table's own split column (train, dev or validation, test); no test rows: dev tests."""
+    names = frame[split_col].fillna("").astype(str).str.strip().str.lower()
+    unknown = sorted(set(names) - set(SPLIT_NAMES))
+    if unknown:
+        raise DataError(f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test.")
+    parts = {name: _labelled(frame[names.map(SPLIT_NAMES) == name], f"{source} ({name} split)", request, columns)
+             for name in ("train", "dev", "test")}
+    for name in ("train", "dev"):
+        if len(parts[name]) == 0:
+            raise DataError(f"The '{split_col}' column of {source} has no '{name}' rows; add some or drop the column.")
+    train = stratified_sample(parts["train"], request.sample, request.seed, source)
+    return train, parts["dev"], parts["test"] if len(parts["test"]) else parts["dev"]
+
+
+def _split_at_random(frame: pd.DataFrame, source: str, request: SplitRequest,
+                     columns: _Columns) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+    """A seeded stratified split of the table, or the given dev and test files."""
+    train = _labelled(frame, source, request, columns)
+    if columns.label_format.task == "classification":
+        check_classes(train.labels, source)
+    train = stratified_sample(train, request.sample, request.seed, source)
+    dev = test = None
+    if request.test_data is None:
+        train, test = stratified_split(train, request.test_size, request.seed, source)
+    if request.dev_data is None:
+        held_out = request.dev_size / (1 - (request.test_size if request.test_data is None else 0))
+        train, dev = stratified_split(train, held_out, request.seed, source)
+    if request.dev_data is not None:
+        dev = _held_out_file(request.dev_data, request, columns)
+    if request.test_data is not None:
+        test = _held_out_file(request.test_data, request, columns)
+    assert dev is not None and test is not None
+    return train, dev, test
+
+
+def _held_out_file(path: str, request: SplitRequest, columns: _Columns) -> LabelledTexts:
+    """A separate dev or test file, read with the training table's columns."""
+    return load_labelled(path, columns.text, columns.label, request.extra_label_cols, request.text_pair_col,
+                         columns.pair is not None, columns.label_format)
+
+
+def _check_known(name: str, part: LabelledTexts, labels: list[str], extra_labels: dict[str, list[str]],
+                 task: str) -> None:
+    """Dev and test may hold only labels the training split has."""
+    main = (("label", labels, label_names(part.labels, task)),) if labels else ()
+    extra = ((column, known, part.extra[column]) for column, known in extra_labels.items())
+    for column, known, given in (*main, *extra):
+        unseen = sorted(set(given) - set(known))
+        if unseen:
+            raise DataError(f"The {name} data has {column} value(s) {unseen[:5]} never seen in training; fix them or "
+                            "add training examples.")
+
+
+def label_names(labels: list[Any], task: str) -> list[Any]:
     """Every label name used (a multi-label row contributes each of its labels, a sentence each tag)."""
     return [name for row in labels for name in row] if task in ("multi-label", "ner") else labels
 
@@ -301,27 +290,6 @@ def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
     if not names:
         raise DataError(f"No row of {source} has a label; a {task} task needs labelled rows.")
     return ["O", *names] if task == "ner" else names
-
-
-def splits_for(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> Splits:
-    """The splits a training config describes (with personal data pseudonymized when it asks)."""
-    splits = load_splits(config.data, config.dataset, config.dev_data, config.test_data, config.text_col, config.label_col,
-                       config.dev_size, config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col,
-                       label_format_for(config), config.annotations, config.aggregation)
-    if config.shots is not None or config.train_size is not None:
-        source = config.data or config.dataset or "the data"
-        train = per_class_sample(splits.train, config.shots, config.seed) if config.shots is not None else splits.train
-        splits = dataclasses.replace(splits, train=stratified_sample(train, config.train_size, config.seed, source))
-    if config.pseudonymize is None:
-        return splits
-    from headstart.privacy.pseudonyms import Pseudonymizer, load_names_run, pseudonymize_texts, read_key
-
-    pseudonymizer = Pseudonymizer(read_key(config.pseudonymize, create=True), load_names_run(config.pseudonymize_names))
-    return dataclasses.replace(splits, **{name: pseudonymize_texts(getattr(splits, name), pseudonymizer) for name in ("train", "dev", "test")})
-
-
-def label_format_for(config: TrainConfig) -> LabelFormat:
-    return LabelFormat(config.task, config.label_sep, tuple(config.label_cols or ()))
 
 
 def check_classes(labels: list[str], source: str) -> list[str]:

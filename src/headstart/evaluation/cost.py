@@ -6,7 +6,6 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,22 +13,21 @@ from torch import nn
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Parameters in all, and those that train."""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"parameters_total": int(total), "parameters_trainable": int(trainable)}
 
 
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
 def peak_memory_mib() -> float:
+    """The process's peak resident memory so far, in MiB."""
     # ru_maxrss is KiB on Linux and bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def inference_speed(predict: Callable[[Sequence[str]], Any], texts: Sequence[str], batch_texts: int = 512, single_texts: int = 50) -> dict[str, float]:
+def inference_speed(predict: Callable[[Sequence[Any]], Any], texts: Sequence[Any], batch_texts: int = 512,
+                    single_texts: int = 50) -> dict[str, float]:
     """Batch throughput (texts/s) and single-text latency percentiles (ms) on the given texts."""
     batch = list(texts[:batch_texts])
     predict(batch[:8])  # warm-up: first calls allocate and pick kernels

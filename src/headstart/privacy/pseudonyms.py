@@ -13,29 +13,31 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pandas as pd
 
-from headstart.config import write_text_atomic
 from headstart.data.dataset import LabelledTexts
 from headstart.data.io import read_table, write_table_atomic
 from headstart.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from headstart.run import Run
+from headstart.files import write_text_atomic
 
 ENTITIES = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN", "CREDIT_CARD": "CARD",
             "IP_ADDRESS": "IP", "URL": "URL"}
 # Entity types of a headstart NER run that count as names of people and places.
 NAME_TYPES = {"person": "PERSON", "per": "PERSON", "geo-loc": "PLACE", "loc": "PLACE", "location": "PLACE", "gpe": "PLACE"}
+Span = tuple[int, int, str]  # start, end, type
+# Names of people and places: entities per text ({"start", "end", "label"}), e.g. a NER run's
+# `predict`; its labels are mapped through NAME_TYPES.
+NameFinder = Callable[[list[str]], list[list[dict[str, Any]]]]
 PSEUDONYM = re.compile(r"<(?:EMAIL|PHONE|IBAN|CARD|IP|URL|PERSON|PLACE)_[0-9a-f]{12}>")
 VAULT_SUFFIX = ".vault"
 
 
 @functools.cache
-def analyzer():  # noqa: ANN201 - a presidio AnalyzerEngine
+def analyzer() -> Any:  # a presidio AnalyzerEngine, built once
     import tldextract
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
@@ -46,11 +48,11 @@ def analyzer():  # noqa: ANN201 - a presidio AnalyzerEngine
     return AnalyzerEngine(nlp_engine=NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}]))
 
 
-def find(text: str) -> list[tuple[int, int, str]]:
+def find(text: str) -> list[Span]:
     """Non-overlapping (start, end, type) spans of structured personal data; where recognizers
     overlap (an email's domain is also a URL), the higher score, then the longer span, wins."""
     found = analyzer().analyze(text=text, language="en", entities=list(ENTITIES))
-    chosen: list[tuple[int, int, str]] = []
+    chosen: list[Span] = []
     for result in sorted(found, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
         if all(result.end <= start or result.start >= end for start, end, _ in chosen):
             chosen.append((result.start, result.end, ENTITIES[result.entity_type]))
@@ -75,13 +77,13 @@ def read_key(path: str | Path, create: bool = False) -> bytes:
     return key
 
 
-def find_all(texts: list[str], names: Run | None = None) -> list[list[tuple[int, int, str]]]:
-    """Structured spans of each text, plus the person and place names a NER run finds (where they
+def find_all(texts: list[str], names: NameFinder | None = None) -> list[list[Span]]:
+    """Structured spans of each text, plus the person and place names `names` finds (where they
     do not overlap a structured value)."""
     structured = [find(text) for text in texts]
     if names is None:
         return structured
-    found = names.predict(texts, show_progress=False)
+    found = names(texts)
     spans = []
     for own, entities in zip(structured, found):
         extra = [(e["start"], e["end"], NAME_TYPES[e["label"].lower()]) for e in entities if e["label"].lower() in NAME_TYPES]
@@ -89,31 +91,28 @@ def find_all(texts: list[str], names: Run | None = None) -> list[list[tuple[int,
     return spans
 
 
-def load_names_run(path: str | Path | None) -> Run | None:
-    """The NER run that finds names, checked to tag people or places."""
-    if path is None:
-        return None
-    from headstart.run import load_run
-
-    run = load_run(path)
-    if run.task.name != "ner" or not {label[2:].lower() for label in run.labels if label != "O"} & set(NAME_TYPES):
-        raise ConfigError(f"'{path}' is not a NER run that tags people or places (types {sorted(NAME_TYPES)}); train one on such data.")
-    return run
+def tags_names(task_name: str, labels: list[str]) -> bool:
+    """Whether a model's tags include people or places (what `NameFinder`s must find)."""
+    return task_name == "ner" and bool({label[2:].lower() for label in labels if label != "O"} & set(NAME_TYPES))
 
 
 class Pseudonymizer:
-    def __init__(self, key: bytes, names: Run | None = None) -> None:
+    """Replaces personal data by keyed pseudonyms and remembers each pseudonym's value."""
+
+    def __init__(self, key: bytes, names: NameFinder | None = None) -> None:
         self.key = key
         self.names = names  # a NER run for person and place names, when given
         self.mapping: dict[str, str] = {}  # pseudonym -> original value
 
     def pseudonym(self, value: str, kind: str) -> str:
+        """`<KIND_hex>`: the same for the same (key, kind, value)."""
         digest = hmac.new(self.key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:12]
         token = f"<{kind}_{digest}>"
         self.mapping[token] = value
         return token
 
     def texts(self, texts: list[str]) -> list[str]:
+        """The texts with every span found replaced by its pseudonym."""
         results = []
         for text, spans in zip(texts, find_all(texts, self.names)):
             pieces, position = [], 0
@@ -124,6 +123,7 @@ class Pseudonymizer:
         return results
 
     def text(self, text: str) -> str:
+        """One text, pseudonymized."""
         return self.texts([text])[0]
 
 
@@ -148,7 +148,7 @@ def _text_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str)).any()]
 
 
-def scan_file(path: str | Path, names: Run | None = None) -> pd.DataFrame:
+def scan_file(path: str | Path, names: NameFinder | None = None) -> pd.DataFrame:
     """Counts of personal data by column and type; values are never returned."""
     frame = read_table(path)
     counts = [(column, kind) for column in _text_columns(frame)
@@ -157,7 +157,7 @@ def scan_file(path: str | Path, names: Run | None = None) -> pd.DataFrame:
     return table.value_counts().rename("count").reset_index().sort_values(["column", "type"]).reset_index(drop=True)
 
 
-def pseudonymize_file(path: str | Path, out: str | Path, key_file: str | Path, names: Run | None = None) -> int:
+def pseudonymize_file(path: str | Path, out: str | Path, key_file: str | Path, names: NameFinder | None = None) -> int:
     """Write `path` with personal data replaced by pseudonyms, and the encrypted mapping beside it."""
     out = Path(out)
     pseudonymizer = Pseudonymizer(read_key(key_file, create=True), names)
@@ -167,6 +167,7 @@ def pseudonymize_file(path: str | Path, out: str | Path, key_file: str | Path, n
 
 
 def write_vault(pseudonymizer: Pseudonymizer, path: Path) -> None:
+    """The pseudonym → value mapping, encrypted with the key (AES-GCM), written to `path`."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(12)
@@ -175,6 +176,7 @@ def write_vault(pseudonymizer: Pseudonymizer, path: Path) -> None:
 
 
 def read_vault(path: Path, key: bytes) -> dict[str, str]:
+    """The mapping a vault holds, opened with the key."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -185,7 +187,8 @@ def read_vault(path: Path, key: bytes) -> dict[str, str]:
         plain = AESGCM(key).decrypt(base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["sealed"]), b"headstart-vault")
     except InvalidTag:
         raise ConfigError(f"The key does not open '{path}'; use the key the data was pseudonymized with.") from None
-    return json.loads(plain)
+    mapping: dict[str, str] = json.loads(plain)
+    return mapping
 
 
 def reidentify_file(path: str | Path, out: str | Path, key_file: str | Path) -> int:
@@ -195,7 +198,7 @@ def reidentify_file(path: str | Path, out: str | Path, key_file: str | Path) -> 
     frame = read_table(path)
     replaced = 0
 
-    def restore(match: re.Match) -> str:
+    def restore(match: re.Match[str]) -> str:
         nonlocal replaced
         replaced += 1
         return mapping.get(match.group(), match.group())

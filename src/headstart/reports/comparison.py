@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from headstart.config import write_text_atomic
 from headstart.data.io import write_table_atomic
-from headstart.evaluation.metrics import METRIC_NAMES
 from headstart.evaluation.plots import plot_pareto
+from headstart.files import write_text_atomic
+from headstart.tasks.metrics import METRIC_NAMES
 
 
 def _fmt(value: float, std: float | None = None, digits: int = 3) -> str:
@@ -39,10 +39,12 @@ def table_rows(board: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def pareto_note(board: pd.DataFrame) -> str:
+    """The legend of the leaderboard's star."""
     return f"★ on the Pareto front of {METRIC_NAMES.get(quality_metrics(board)[-1], 'score')} against single-text latency."
 
 
 def markdown_table(rows: list[dict[str, str]], note: str) -> str:
+    """Rows as a Markdown table, with a note below."""
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in rows]
@@ -54,6 +56,7 @@ def _png_data_uri(path: Path) -> str:
 
 
 def html_report(rows: list[dict[str, str]], runs: pd.DataFrame, pareto_png: Path, note: str, ranking: str) -> str:
+    """A self-contained HTML page: the leaderboard, the Pareto plot and each run's confusion matrix."""
     header = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>" for row in rows)
     matrices = "".join(
@@ -79,6 +82,7 @@ figure {{ display: inline-block; margin: 8px; }} figure img {{ width: 320px; }}
 
 
 def write_comparison(out: Path, runs: pd.DataFrame, board: pd.DataFrame) -> None:
+    """Every output of a comparison: runs.csv, leaderboard.csv/.md, pareto.png and report.html."""
     rows, note, ranking = table_rows(board), pareto_note(board), quality_metrics(board)[-1]
     write_table_atomic(runs, out / "runs.csv")
     write_table_atomic(board, out / "leaderboard.csv")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from headstart.evaluation.metrics import METRIC_NAMES
-
-if TYPE_CHECKING:
-    from headstart.tasks import Task
+from headstart.record import RunRecord
+from headstart.tasks import Task
+from headstart.tasks.metrics import METRIC_NAMES
 
 
 def _mib(size: int) -> str:
@@ -29,7 +28,8 @@ def _compression(sections: dict[str, Any], metric: str) -> str:
     return text
 
 
-def model_card(config: dict[str, Any], metrics: dict[str, Any], task: Task) -> str:
+def model_card(config: dict[str, Any], metrics: RunRecord, task: Task) -> str:
+    """The README.md of a run: data, test results, costs, compression, intended use."""
     test, cost, data = metrics["test"], metrics["cost"], metrics["data"]
     source = config["data"] or f"bundled dataset `{config['dataset']}`"
     scores = "\n".join(f"| {METRIC_NAMES.get(name, name)} | {value:.4f} |" for name, value in test.items() if isinstance(value, float))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from peft import IA3Config, PeftConfig, TaskType
+from typing_extensions import override
 
 from headstart.config import option
 from headstart.strategies.base import StrategyConfig, register_strategy
@@ -14,6 +15,8 @@ from headstart.strategies.peft_tuning import PeftTuning
 
 @dataclass
 class AdaptersConfig(StrategyConfig):
+    """Which modules are rescaled."""
+
     target_modules: list | None = option(None, "Modules to rescale; None uses peft's default (key, value, output.dense for BERT).")
     feedforward_modules: list | None = option(None, "Which of them are feed-forward layers (rescaled on their input); None: peft's default.")
 
@@ -25,6 +28,7 @@ class Adapters(PeftTuning):
     default_lr = 1e-3
     config_class = AdaptersConfig
 
+    @override
     def peft_config(self) -> PeftConfig:
         return IA3Config(task_type=TaskType.SEQ_CLS, target_modules=self.config.target_modules,
                          feedforward_modules=self.config.feedforward_modules)

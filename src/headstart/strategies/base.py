@@ -1,9 +1,9 @@
 """The strategy interface: how a pretrained encoder becomes a trained classifier.
 
-A strategy is a small config dataclass plus a class with `fit(job) -> TextClassifier`. Strategies
-that train encoder weights subclass `EncoderTuning` and change only what differs (which
-parameters train, their learning rates, an extra loss term, what happens at each epoch); the
-shared loop in `headstart.training.loop` does the rest. Register a new one with
+A strategy is a small config dataclass plus a class with `fit(job) -> Fitted` (the classifier and
+a FitReport). Strategies that train encoder weights subclass `EncoderTuning` and change only what
+differs (which parameters train, their learning rates, an extra loss term, what happens at each
+epoch); the shared loop in `headstart.training.loop` does the rest. Register a new one with
 `@register_strategy` in its own module and import that module in `strategies/__init__.py`.
 """
 
@@ -12,22 +12,18 @@ from __future__ import annotations
 import dataclasses
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
 
+from headstart.config import TrainConfig
 from headstart.errors import ConfigError
-
-if TYPE_CHECKING:
-    from accelerate import Accelerator
-
-    from headstart.config import TrainConfig
-    from headstart.models.classifiers import TextClassifier
-    from headstart.tasks import Task
-    from headstart.training.batching import Encoded
+from headstart.models.classifiers import SequenceClassifier, TextClassifier, TokenClassifier
+from headstart.tasks import Task
+from headstart.training.job import Fitted, TrainingJob
+from headstart.training.loop import train_classifier
 
 
 @dataclass
@@ -35,10 +31,12 @@ class StrategyConfig:
     """Options of one strategy. Subclasses add fields, each with a default and a help text."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The options as plain values (saved in the run's config)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], strategy: str) -> StrategyConfig:
+        """The options of `strategy` from option: value pairs, refusing unknown keys."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -46,28 +44,9 @@ class StrategyConfig:
         return cls(**values)
 
 
-@dataclass
-class TrainingJob:
-    """Everything a strategy needs to fit: the resolved config, model files, encoded data."""
-
-    config: TrainConfig
-    model_path: Path
-    tokenizer: Any
-    labels: list[str]
-    max_length: int
-    train: Encoded
-    dev: Encoded
-    workdir: Path  # staging folder of the run: checkpoints live here until the run is complete
-    resume: bool
-    accelerator: Accelerator
-    task: Task
-    dev_labels: list[Any]  # the dev split's labels, one per text (its rows may be windows)
-    extra_labels: dict[str, list[str]] = field(default_factory=dict)  # classes of each extra label column
-    train_inputs: list[Any] = field(default_factory=list)  # the training texts (or pairs) themselves, e.g. for a teacher
-    summary: dict[str, Any] = field(default_factory=dict)  # filled by fit: history, steps, ...
-
-
 class Strategy(ABC):
+    """An adaptation strategy: `fit` turns a TrainingJob into a trained classifier and its report."""
+
     name: ClassVar[str]
     summary: ClassVar[str]  # one line, shown by `headstart strategies`
     config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
@@ -79,8 +58,8 @@ class Strategy(ABC):
         self.config = config if config is not None else self.config_class()
 
     @abstractmethod
-    def fit(self, job: TrainingJob) -> TextClassifier:
-        """Return a trained classifier (on CPU, in eval mode is not required)."""
+    def fit(self, job: TrainingJob) -> Fitted:
+        """The trained classifier and what the fit reports about itself."""
 
     def extra_label_columns(self) -> list[str]:
         """Label columns this strategy reads besides the main one (multi-task); none by default."""
@@ -100,12 +79,12 @@ class EncoderTuning(Strategy):
     default_lr: ClassVar[float] = 1e-4
 
     def build(self, job: TrainingJob) -> TextClassifier:
-        from headstart.models.classifiers import SequenceClassifier, TokenClassifier
-
+        """The classifier to train: the encoder with a new head for the task."""
         kind = TokenClassifier if job.task.token_level else SequenceClassifier
         return kind.from_encoder(job.model_path, job.task, job.config.allow_pickle)
 
     def layer_lr_decay(self, config: TrainConfig) -> float:
+        """The factor by which each layer's learning rate shrinks from the top down."""
         return config.layer_lr_decay
 
     def parameter_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
@@ -137,9 +116,8 @@ class EncoderTuning(Strategy):
     def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
         """Called before each epoch, e.g. to unfreeze layers."""
 
-    def fit(self, job: TrainingJob) -> TextClassifier:
-        from headstart.training.loop import train_classifier
-
+    def fit(self, job: TrainingJob) -> Fitted:
+        """Build the classifier and train it through the shared loop."""
         return train_classifier(self.build(job), self, job)
 
 
@@ -166,7 +144,11 @@ def layer_depths(model: nn.Module) -> dict[str, int]:
 STRATEGIES: dict[str, type[Strategy]] = {}
 
 
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+StrategyClass = TypeVar("StrategyClass", bound=type[Strategy])
+
+
+def register_strategy(cls: StrategyClass) -> StrategyClass:
+    """Class decorator: make the strategy available by its name (names are unique)."""
     if not getattr(cls, "name", None) or not getattr(cls, "summary", None):
         raise TypeError(f"{cls.__name__} needs class attributes 'name' and 'summary' to be registered.")
     if cls.name in STRATEGIES:
@@ -176,6 +158,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
 
 
 def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
+    """The registered strategy `name` with its options checked."""
     if name not in STRATEGIES:
         raise ConfigError(f"Unknown strategy '{name}'; choose one of {sorted(STRATEGIES)} (see `headstart strategies`).")
     cls = STRATEGIES[name]

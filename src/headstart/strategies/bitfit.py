@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from headstart.models.classifiers import TextClassifier
-from headstart.strategies.base import EncoderTuning, TrainingJob, layer_depths, register_strategy
+from headstart.strategies.base import EncoderTuning, layer_depths, register_strategy
+from headstart.training.job import TrainingJob
 
 
 @register_strategy
@@ -12,6 +15,7 @@ class BitFit(EncoderTuning):
     summary = "Only biases train (plus the classification head): ~0.1 % of the weights, little forgetting."
     default_lr = 1e-3
 
+    @override
     def build(self, job: TrainingJob) -> TextClassifier:
         model = super().build(job)
         depths = layer_depths(model)

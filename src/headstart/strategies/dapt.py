@@ -12,18 +12,22 @@ from typing import Any
 import torch
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
 
+from typing_extensions import override
+
 from headstart.config import option
-from headstart.data.dataset import check_texts, find_text_column
-from headstart.data.io import FORMATS, read_table
-from headstart.errors import ConfigError, DataError
-from headstart.models.classifiers import TextClassifier, load_pretrained
+from headstart.data.texts import read_texts
+from headstart.encoding import Encoded, LengthGroupedBatchSampler, encode
+from headstart.errors import ConfigError
+from headstart.models.classifiers import load_pretrained
 from headstart.progress import info, progress_bar
-from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, make_strategy, register_strategy
-from headstart.training.batching import Encoded, LengthGroupedBatchSampler, encode
+from headstart.strategies.base import Strategy, StrategyConfig, make_strategy, register_strategy
+from headstart.training.job import Fitted, TrainingJob
 
 
 @dataclass
 class DAPTConfig(StrategyConfig):
+    """The masked-LM phase and the strategy that follows it."""
+
     then: str = option("finetune", "Strategy that trains the classifier on the adapted encoder.")
     then_options: dict = option({}, "Options of that strategy.")
     text_file: str | None = option(None, "Unlabelled in-domain texts: a .txt file (one per line) or a table with a text column; default: the training texts.")
@@ -50,38 +54,26 @@ class DAPT(Strategy):
         self.default_lr = self.then.default_lr  # the fine-tuning phase follows the chosen strategy
         self.tasks = self.then.tasks
 
+    @override
     def extra_label_columns(self) -> list[str]:
         return self.then.extra_label_columns()
 
-    def fit(self, job: TrainingJob) -> TextClassifier:
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
         adapted = job.workdir / "dapt-model"
+        adaptation = None
         if not (job.resume and (adapted / "done").is_file()):
-            texts = self._unlabelled(job)
-            job.summary["dapt"] = adapt(job, texts, adapted, self.config)
+            adaptation = adapt(job, self._unlabelled(job), adapted, self.config)
         # The chosen strategy runs as if the adapted encoder were the pretrained one.
-        return self.then.fit(dataclasses.replace(job, model_path=adapted))
+        fitted = self.then.fit(dataclasses.replace(job, model_path=adapted))
+        if adaptation is not None:
+            fitted.report.details["dapt"] = adaptation
+        return fitted
 
     def _unlabelled(self, job: TrainingJob) -> Encoded:
         if self.config.text_file is None:
             return Encoded(job.train.input_ids)
         return encode(job.tokenizer, read_texts(Path(self.config.text_file)), job.max_length)
-
-
-def read_texts(path: Path) -> list[str]:
-    """Texts from a .txt file (one per non-blank line) or from the text column of a table."""
-    if path.suffix.lower() in FORMATS:
-        frame = read_table(path)
-        source = f"'{path.name}'"
-        return check_texts(frame[find_text_column(frame, None, source)], source)
-    if not path.is_file():
-        raise DataError(f"Unlabelled text file '{path}' does not exist; check the text_file option.")
-    try:
-        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        raise DataError(f"'{path}' is not UTF-8 text; re-save it as UTF-8.") from None
-    if not texts:
-        raise DataError(f"'{path}' holds no text; put one text per line.")
-    return texts
 
 
 def adapt(job: TrainingJob, texts: Encoded, out: Path, settings: DAPTConfig) -> dict[str, Any]:

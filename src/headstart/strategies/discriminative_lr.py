@@ -6,12 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from typing_extensions import override
+
 from headstart.config import TrainConfig, option
 from headstart.strategies.base import EncoderTuning, StrategyConfig, register_strategy
 
 
 @dataclass
 class DiscriminativeLRConfig(StrategyConfig):
+    """The layer-wise decay factor."""
+
     decay: float = option(0.8, "The layer at depth d from the top trains at lr × decay^d (head: d = 0).")
 
     def __post_init__(self) -> None:
@@ -26,8 +30,10 @@ class DiscriminativeLR(EncoderTuning):
     config_class = DiscriminativeLRConfig
 
     @staticmethod
+    @override
     def search_space(trial: Any) -> dict[str, Any]:
         return {"decay": trial.suggest_float("decay", 0.5, 0.95)}
 
+    @override
     def layer_lr_decay(self, config: TrainConfig) -> float:
         return self.config.decay

@@ -17,16 +17,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from typing_extensions import override
+
 from headstart.config import option
+from headstart.data.texts import read_texts
+from headstart.encoding import Encoded, encode
 from headstart.errors import ConfigError
+from headstart.inference.predictor import load_predictor
 from headstart.models.classifiers import SequenceClassifier, TextClassifier
 from headstart.models.surgery import keep_layers
-from headstart.strategies.base import EncoderTuning, StrategyConfig, TrainingJob, register_strategy
-from headstart.training.batching import Encoded, encode
+from headstart.record import MODEL_DIR, read_record
+from headstart.strategies.base import EncoderTuning, StrategyConfig, register_strategy
+from headstart.tasks import Task
+from headstart.training.job import Fitted, TrainingJob
+from headstart.training.loop import train_classifier
 
 
 @dataclass
 class DistillConfig(StrategyConfig):
+    """The teacher, the student's shape and the loss's weighting."""
+
     teacher: str | None = option(None, "Run directory of the teacher (a classification run).")
     layers: int | None = option(None, "Student = the teacher with only this many layers (spread evenly, first and last kept); "
                                       "default: a new model on the --model encoder.")
@@ -49,40 +59,46 @@ class Distill(EncoderTuning):
     tasks = frozenset({"classification"})
     soft_labels = False
 
-    def fit(self, job: TrainingJob) -> TextClassifier:
-        from headstart.run import Run
-        from headstart.strategies.dapt import read_texts
-        from headstart.training.loop import train_classifier
-
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
         if self.config.teacher is None:
-            raise ConfigError("distill needs a teacher run: `headstart distill TEACHER_RUN --out STUDENT` (or --option teacher=PATH).")
-        teacher = Run.load(self.config.teacher)
-        if teacher.labels != job.task.classes:
-            raise ConfigError(f"The teacher predicts {teacher.labels} but the data has {job.task.classes}; distil on the teacher's data.")
+            raise ConfigError("distill needs a teacher run: `headstart distill TEACHER_RUN --out STUDENT` "
+                              "(or --option teacher=PATH).")
+        teacher = load_predictor(Path(self.config.teacher))
+        if teacher.task.classes != job.task.classes:
+            raise ConfigError(f"The teacher predicts {teacher.task.classes} but the data has {job.task.classes}; "
+                              "distil on the teacher's data.")
         unlabelled = read_texts(Path(self.config.unlabelled)) if self.config.unlabelled else []
-        probabilities = teacher.predict_proba(list(job.train_inputs) + unlabelled, show_progress=True)
+        probabilities = teacher.outputs(list(job.train_inputs) + unlabelled, show_progress=True)
         labelled_rows = len(job.train)
         rows = job.train.doc_ids or list(range(labelled_rows))  # windows take their text's probabilities
         extra = encode(job.tokenizer, unlabelled, job.max_length) if unlabelled else Encoded([])
         self._teacher = self._soften(np.concatenate([probabilities[rows], probabilities[len(job.train_inputs):]]))
+        assert job.train.label_ids is not None  # training rows always carry targets
         train = Encoded(job.train.input_ids + extra.input_ids, list(job.train.label_ids) + [-100] * len(extra))
-        job.summary["distill"] = {"teacher": str(self.config.teacher), "unlabelled_texts": len(unlabelled),
-                                  "teacher_test": teacher.metrics["test"].get(job.task.primary_metric)}
-        return train_classifier(self.build(job), self, dataclasses.replace(job, train=train))
+        fitted = train_classifier(self.build(job), self, dataclasses.replace(job, train=train))
+        teacher_test = read_record(Path(self.config.teacher)).get("test", {}).get(job.task.primary_metric)
+        fitted.report.details["distill"] = {"teacher": str(self.config.teacher), "unlabelled_texts": len(unlabelled),
+                                            "teacher_test": teacher_test}
+        return fitted
 
     def _soften(self, probabilities: np.ndarray) -> torch.Tensor:
         # softmax(log p / T) = softmax(logits / T): the teacher's logits up to a constant per row.
         logits = torch.log(torch.from_numpy(probabilities).float().clamp_min(1e-12))
         return torch.softmax(logits / self.config.temperature, dim=-1)
 
+    @override
     def build(self, job: TrainingJob) -> TextClassifier:
         if self.config.layers is None:
             return super().build(job)
-        student = SequenceClassifier.load(Path(self.config.teacher) / "model", job.config.allow_pickle)
+        assert self.config.teacher is not None  # checked by fit
+        student = SequenceClassifier.load(Path(self.config.teacher) / MODEL_DIR, job.config.allow_pickle)
         keep_layers(student.model, self.config.layers)
         return student
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task, class_weights: torch.Tensor | None) -> torch.Tensor:  # noqa: ANN001
+    @override
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task,
+             class_weights: torch.Tensor | None) -> torch.Tensor:
         logits = model(batch["input_ids"], batch["attention_mask"])
         temperature = self.config.temperature
         teacher = self._teacher[batch["index"].cpu()].to(logits.device)

@@ -12,26 +12,38 @@ from typing import Any
 
 import numpy as np
 import torch
+from typing_extensions import override
 from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from headstart.config import option
-from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, embed, embed_layers, load_encoder
+from headstart.encoding import Encoded, forward_in_batches, forward_per_token
+from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, load_encoder
+from headstart.models.embeddings import embed, embed_layers
 from headstart.models.zoo import cache_dir
-from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
-from headstart.training.batching import Encoded, encode, forward_in_batches
-from headstart.training.loop import dev_scores
+from headstart.strategies.base import Strategy, StrategyConfig, register_strategy
+from headstart.training.job import FitReport, Fitted, TrainingJob
 
 
 @dataclass
 class FeaturesConfig(StrategyConfig):
-    c_values: list = option([0.01, 0.1, 1.0, 10.0], "Inverse L2 strengths tried for the head; the best on dev macro-F1 is kept.")
+    """Options of the frozen-encoder head."""
+
+    c_values: list[float] = option(
+        [0.01, 0.1, 1.0, 10.0], "Inverse L2 strengths tried for the head; the best on dev (the task's main metric) "
+        "is kept.")
     max_iter: int = option(3000, "Iteration limit of the logistic-regression solver.")
+
+    def __post_init__(self) -> None:
+        if not self.c_values or any(c <= 0 for c in self.c_values) or self.max_iter < 1:
+            raise ValueError(f"c_values needs at least one value > 0 and max_iter >= 1, got {self.c_values} and "
+                             f"{self.max_iter}")
 
 
 def model_fingerprint(path: Path) -> str:
+    """A key of the model's files (path, weight sizes and times): cached features follow the model."""
     parts = [str(path.resolve())]
     for weights in sorted(path.glob("*.safetensors")):
         stat = weights.stat()
@@ -40,6 +52,7 @@ def model_fingerprint(path: Path) -> str:
 
 
 def data_fingerprint(encoded: Encoded) -> str:
+    """A hash of the token ids, which fix the texts, the tokenizer and the length."""
     digest = hashlib.sha256()
     for ids in encoded.input_ids:
         digest.update(np.asarray(ids, dtype=np.int32).tobytes() + b"\xff\xff\xff\xff")
@@ -55,7 +68,8 @@ def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_
     path = cache_dir("features") / f"{key}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
-    embeddings = forward_in_batches(functools.partial(embed_layers if layers else embed, encoder), encoded, batch_size, pad_id, description=f"Embedding {name}")
+    forward = functools.partial(embed_layers if layers else embed, encoder)
+    embeddings = forward_in_batches(forward, encoded, batch_size, pad_id, description=f"Embedding {name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({"embeddings": embeddings.contiguous()}, str(temporary))
@@ -63,14 +77,8 @@ def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_
     return embeddings
 
 
-def embed_texts(encoder: nn.Module, tokenizer: Any, texts: list[str], max_length: int, description: str = "Embedding",  # noqa: ANN401
-                batch_size: int = 16, show_progress: bool = True) -> torch.Tensor:
-    """Mean-pooled embeddings of raw texts (uncached: label descriptions, active-learning pools)."""
-    encoded = encode(tokenizer, texts, max_length)
-    return forward_in_batches(functools.partial(embed, encoder), encoded, batch_size, tokenizer.pad_token_id, description, show_progress)
-
-
 def frozen_encoder(job: TrainingJob) -> nn.Module:
+    """The job's encoder in eval mode with every weight frozen."""
     encoder = load_encoder(job.model_path, job.config.allow_pickle).eval()
     encoder.requires_grad_(False)
     return encoder
@@ -104,49 +112,54 @@ class Features(Strategy):
     config_class = FeaturesConfig
     soft_labels = False  # scikit-learn's logistic regression takes classes only
 
-    def fit(self, job: TrainingJob) -> EmbeddingClassifier:
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
         if job.task.token_level:
             return self.fit_tokens(job)
         encoder, train_x, dev_x = frozen_embeddings(job)
-        best = self.select_head(job, train_x.numpy(), job.train.label_ids, job.task.name, lambda head: head(dev_x))
-        return EmbeddingClassifier(encoder, best)
+        assert job.train.label_ids is not None  # training rows always carry targets
+        best, report = self.select_head(job, train_x.numpy(), job.train.label_ids, job.task.name, lambda head: head(dev_x))
+        return Fitted(EmbeddingClassifier(encoder, best), report)
 
-    def fit_tokens(self, job: TrainingJob) -> TokenEmbeddingClassifier:
+    def fit_tokens(self, job: TrainingJob) -> Fitted:
         """Named entities: a logistic regression on the frozen state of each word's first sub-token."""
         config = job.config
         encoder = frozen_encoder(job)
 
         def states(part: Encoded, name: str) -> list[torch.Tensor]:
-            return forward_in_batches(lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state, part,
-                                      config.eval_batch_size, job.tokenizer.pad_token_id, f"Embedding {name}", per_token=True)
+            return forward_per_token(lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state,
+                                     part, config.eval_batch_size, job.tokenizer.pad_token_id, f"Embedding {name}")
 
         train_rows, dev_rows = states(job.train, "train"), states(job.dev, "dev")
+        assert job.train.label_ids is not None  # training rows always carry targets
         labels = torch.tensor([tag for row in job.train.label_ids for tag in row])
         x = torch.cat(train_rows)[labels != -100].numpy()
         y = labels[labels != -100].tolist()
-        best = self.select_head(job, x, y, "classification", lambda head: [head(row) for row in dev_rows], outputs=job.task.outputs)
-        return TokenEmbeddingClassifier(encoder, best)
+        best, report = self.select_head(job, x, y, "classification", lambda head: [head(row) for row in dev_rows],
+                                        outputs=job.task.outputs)
+        return Fitted(TokenEmbeddingClassifier(encoder, best), report)
 
-    def select_head(self, job: TrainingJob, x: np.ndarray, targets: list, task: str,
-                    dev_logits: Callable[[nn.Linear], Any], outputs: int | None = None) -> nn.Linear:
+    def select_head(self, job: TrainingJob, x: np.ndarray, targets: list[Any], task: str,
+                    dev_logits: Callable[[nn.Linear], Any], outputs: int | None = None) -> tuple[nn.Linear, FitReport]:
         """Fit the task's linear model on standardised `x` at each C; keep the head whose dev logits
         score best. With `outputs`, classes never seen in training get rows too (token tags)."""
         config = job.config
         scaler = StandardScaler().fit(x)
         z = scaler.transform(x)
-        history, best, best_score = [], None, -np.inf
+        history: list[dict[str, Any]] = []
+        best, best_score = None, -np.inf
         for c in self.config.c_values:
             coef, intercept = self.fit_linear(z, targets, task, c, config.class_weights, config.seed)
             if outputs is not None:
                 coef, intercept = self.all_classes(coef, intercept, sorted(set(targets)), outputs)
             head = linear_head(scaler, coef, intercept)  # the very logits the saved classifier gives
             with torch.no_grad():
-                score = dev_scores(dev_logits(head), job)["score"]
+                score = job.dev_scores(dev_logits(head))["score"]
             history.append({"C": c, f"dev_{job.task.primary_metric}": score})
             if score > best_score:
                 best, best_score = head, score
-        job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train))
-        return best
+        assert best is not None  # c_values is never empty
+        return best, FitReport(history=history, best_dev_score=float(best_score), samples_seen=len(job.train))
 
     @staticmethod
     def all_classes(coef: np.ndarray, intercept: np.ndarray, seen: list[int], classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +168,8 @@ class Features(Strategy):
         full_coef[seen], full_intercept[seen] = coef, intercept
         return full_coef, full_intercept
 
-    def fit_linear(self, x: np.ndarray, targets: list, task: str, c: float, balanced: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def fit_linear(self, x: np.ndarray, targets: list[Any], task: str, c: float, balanced: bool,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Weights (outputs, dim) and biases of the linear model the task calls for, at inverse strength `c`."""
         if task == "regression":
             ridge = Ridge(alpha=1.0 / c).fit(x, targets)

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from typing_extensions import override
 
 from headstart.config import option
 from headstart.models.classifiers import LayerMixClassifier, ScalarMixHead
-from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
+from headstart.strategies.base import Strategy, StrategyConfig, register_strategy
 from headstart.strategies.features import frozen_embeddings
-from headstart.training.loop import dev_scores
+from headstart.training.job import FitReport, Fitted, TrainingJob
 
 
 @dataclass
 class FeaturesMixConfig(StrategyConfig):
+    """Options of the layer-mix head's training."""
+
     epochs: int = option(60, "Passes over the cached layer outputs.")
     lr: float = option(3e-3, "AdamW learning rate of the mix and the head.")
     weight_decay: float = option(0.01, "AdamW weight decay of the head.")
     batch_size: int = option(64, "Texts per step.")
-    patience: int = option(10, "Stop after this many epochs without a better dev macro-F1.")
+    patience: int = option(10, "Stop after this many epochs without a better dev score (the task's main metric).")
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.batch_size < 1 or self.patience < 0:
@@ -36,7 +40,8 @@ class FeaturesMix(Strategy):
     config_class = FeaturesMixConfig
     tasks = frozenset({"classification", "multi-label", "regression"})  # a head over pooled text vectors
 
-    def fit(self, job: TrainingJob) -> LayerMixClassifier:
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
         settings, config = self.config, job.config
         encoder, train_x, dev_x = frozen_embeddings(job, layers=True)
         train_y = torch.tensor(job.train.label_ids)
@@ -44,7 +49,8 @@ class FeaturesMix(Strategy):
         head = ScalarMixHead(train_x.shape[1], train_x.shape[2], job.task.outputs)
         optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         generator = torch.Generator().manual_seed(config.seed)
-        best_state, best_score, without_gain, history = None, -np.inf, 0, []
+        best_state, best_score, without_gain = head.state_dict(), -np.inf, 0
+        history: list[dict[str, Any]] = []
         for epoch in range(settings.epochs):
             head.train()
             for batch in torch.randperm(len(train_x), generator=generator).split(settings.batch_size):
@@ -54,7 +60,7 @@ class FeaturesMix(Strategy):
                 optimizer.step()
             head.eval()
             with torch.inference_mode():
-                score = dev_scores(head(dev_x), job)["score"]
+                score = job.dev_scores(head(dev_x))["score"]
             history.append({"epoch": epoch + 1, f"dev_{job.task.primary_metric}": score,
                             "mix_weights": np.round(head.mix_weights().detach().numpy(), 4).tolist()})
             if score > best_score:
@@ -64,6 +70,7 @@ class FeaturesMix(Strategy):
                 if settings.patience and without_gain >= settings.patience:
                     break
         head.load_state_dict(best_state)
-        job.summary.update(history=history, best_dev_score=best_score, samples_seen=len(job.train) * len(history),
-                           mix_weights=np.round(head.mix_weights().detach().numpy(), 4).tolist())
-        return LayerMixClassifier(encoder, head)
+        mix_weights = np.round(head.mix_weights().detach().numpy(), 4).tolist()
+        report = FitReport(history=history, best_dev_score=float(best_score), samples_seen=len(job.train) * len(history),
+                           details={"mix_weights": mix_weights})
+        return Fitted(LayerMixClassifier(encoder, head), report)

@@ -8,4 +8,4 @@ from headstart.strategies.base import EncoderTuning, register_strategy
 @register_strategy
 class Finetune(EncoderTuning):
     name = "finetune"
-    summary = "All weights train (AdamW, linear warm-up then decay, clipping, early stopping on dev macro-F1)."
+    summary = "All weights train (AdamW, linear warm-up then decay, clipping, early stopping on the dev score)."

@@ -4,6 +4,7 @@ layer group per epoch from the top down, so the new head cannot wreck the lower 
 from __future__ import annotations
 
 from torch import nn
+from typing_extensions import override
 
 from headstart.strategies.base import EncoderTuning, layer_depths, register_strategy
 
@@ -13,6 +14,7 @@ class GradualUnfreeze(EncoderTuning):
     name = "gradual-unfreeze"
     summary = "ULMFiT: epoch 1 trains the head only; each later epoch unfreezes the next layer down."
 
+    @override
     def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
         # Depth 0 is the head; epoch e trains every group of depth <= e. (Single-process only:
         # DistributedDataParallel needs the trainable set fixed when it wraps the model.)

@@ -9,13 +9,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from typing_extensions import override
+
 from headstart.config import TrainConfig, option
 from headstart.models.classifiers import TextClassifier
-from headstart.strategies.base import EncoderTuning, StrategyConfig, TrainingJob, layer_depths, register_strategy
+from headstart.strategies.base import EncoderTuning, StrategyConfig, layer_depths, register_strategy
+from headstart.training.job import TrainingJob
 
 
 @dataclass
 class L2SPConfig(StrategyConfig):
+    """Strengths of the two penalties."""
+
     alpha: float = option(0.01, "Strength of the pull toward the pretrained weights: α/2 ‖w − w₀‖².")
     beta: float = option(0.01, "Plain L2 on the new head, which has no pretrained value: β/2 ‖head‖².")
 
@@ -31,9 +36,11 @@ class L2SP(EncoderTuning):
     config_class = L2SPConfig
 
     @staticmethod
+    @override
     def search_space(trial: Any) -> dict[str, Any]:
         return {"alpha": trial.suggest_float("alpha", 1e-4, 1.0, log=True)}
 
+    @override
     def build(self, job: TrainingJob) -> TextClassifier:
         model = super().build(job)
         depths = layer_depths(model)
@@ -42,10 +49,12 @@ class L2SP(EncoderTuning):
         self._head = [p for n, p in model.named_parameters() if depths[n] == 0]
         return model
 
+    @override
     def parameter_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
         # The penalty replaces weight decay: decay toward zero would fight the pull toward w₀.
         return [{**group, "weight_decay": 0.0} for group in super().parameter_groups(model, config)]
 
+    @override
     def penalty(self, model: nn.Module) -> torch.Tensor:
         start = sum(((p - p0) ** 2).sum() for p, p0 in self._pretrained)
         head = sum((p**2).sum() for p in self._head)

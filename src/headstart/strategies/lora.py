@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peft import LoraConfig, PeftConfig, TaskType
+from typing_extensions import override
 
 from headstart.config import option
 from headstart.strategies.base import StrategyConfig, register_strategy
@@ -14,6 +15,8 @@ from headstart.strategies.peft_tuning import PeftTuning
 
 @dataclass
 class LoRAConfig(StrategyConfig):
+    """Rank, scale and placement of the low-rank updates."""
+
     r: int = option(8, "Rank of the low-rank update.")
     alpha: int = option(16, "Scale of the update (applied as alpha / r).")
     dropout: float = option(0.1, "Dropout on the LoRA input.")
@@ -32,10 +35,12 @@ class LoRA(PeftTuning):
     config_class = LoRAConfig
 
     @staticmethod
+    @override
     def search_space(trial: Any) -> dict[str, Any]:
         rank = trial.suggest_categorical("r", [4, 8, 16])
         return {"r": rank, "alpha": 2 * rank}
 
+    @override
     def peft_config(self) -> PeftConfig:
         return LoraConfig(task_type=TaskType.SEQ_CLS, r=self.config.r, lora_alpha=self.config.alpha,
                           lora_dropout=self.config.dropout, target_modules=self.config.target_modules)

@@ -12,15 +12,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from typing_extensions import override
+
 from headstart.config import option
 from headstart.errors import ConfigError
 from headstart.models.classifiers import MultiTaskClassifier, load_encoder
-from headstart.strategies.base import EncoderTuning, StrategyConfig, TrainingJob, register_strategy
+from headstart.strategies.base import EncoderTuning, StrategyConfig, register_strategy
 from headstart.tasks import Task
+from headstart.training.job import TrainingJob
 
 
 @dataclass
 class MultiTaskConfig(StrategyConfig):
+    """The further label columns and their loss weights."""
+
     columns: list = option([], "Further label columns, one head each (the main label column is always the first head).")
     weights: list | None = option(None, "Loss weight of each further column, in order (default 1 each); the main column weighs 1.")
     dropout: float = option(0.1, "Dropout on the pooled text vector before the heads.")
@@ -41,16 +46,20 @@ class MultiTask(EncoderTuning):
     config_class = MultiTaskConfig
     tasks = frozenset({"classification"})
 
+    @override
     def extra_label_columns(self) -> list[str]:
         if not self.config.columns:
             raise ConfigError("Strategy 'multitask' needs the further label columns, e.g. --option columns=[sentiment,urgency].")
         return list(self.config.columns)
 
+    @override
     def build(self, job: TrainingJob) -> MultiTaskClassifier:
         encoder = load_encoder(job.model_path, job.config.allow_pickle)
         return MultiTaskClassifier(encoder, {"label": job.labels, **job.extra_labels}, self.config.dropout)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task, class_weights: torch.Tensor | None) -> torch.Tensor:
+    @override
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task,
+             class_weights: torch.Tensor | None) -> torch.Tensor:
         heads = self._unwrapped(model).split_logits(model(batch["input_ids"], batch["attention_mask"], all_heads=True))
         logits = list(heads.values())
         loss = task.loss(logits[0], batch["labels"], class_weights)

@@ -7,17 +7,23 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from peft import PeftConfig, get_peft_model
+from typing_extensions import override
 
 from headstart.models.classifiers import SequenceClassifier, TextClassifier
-from headstart.strategies.base import EncoderTuning, TrainingJob
+from headstart.strategies.base import EncoderTuning
+from headstart.training.job import Fitted, TrainingJob
 
 
 class PeftTuning(EncoderTuning):
+    """A peft method on a frozen encoder; the added weights are merged in after training."""
+
     tasks = frozenset({"classification", "multi-label", "regression"})  # peft's sequence-classification wrapper
+
     @abstractmethod
     def peft_config(self) -> PeftConfig:
         """The peft method and its settings (task_type SEQ_CLS keeps the new head trainable)."""
 
+    @override
     def build(self, job: TrainingJob) -> TextClassifier:
         classifier = super().build(job)
         assert isinstance(classifier, SequenceClassifier)
@@ -29,9 +35,12 @@ class PeftTuning(EncoderTuning):
         classifier.model = get_peft_model(classifier.model, config)
         return classifier
 
-    def fit(self, job: TrainingJob) -> TextClassifier:
-        classifier = super().fit(job)
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
+        fitted = super().fit(job)
+        classifier = fitted.classifier
+        assert isinstance(classifier, SequenceClassifier)
         # Count before merging: afterwards the added weights are folded into the frozen ones.
-        job.summary["parameters_trainable"] = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
+        fitted.report.parameters_trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
         classifier.model = classifier.model.merge_and_unload()
-        return classifier
+        return fitted

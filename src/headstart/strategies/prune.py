@@ -19,16 +19,23 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from typing_extensions import override
+
 from headstart.config import option
+from headstart.encoding import make_loader
 from headstart.errors import ConfigError
 from headstart.models.classifiers import TransformersClassifier, load_classifier
 from headstart.models.surgery import attention_blocks, remove_heads
-from headstart.strategies.base import EncoderTuning, StrategyConfig, TrainingJob, register_strategy
-from headstart.training.batching import make_loader
+from headstart.record import MODEL_DIR
+from headstart.strategies.base import EncoderTuning, StrategyConfig, register_strategy
+from headstart.training.job import FitReport, Fitted, TrainingJob
+from headstart.training.loop import train_classifier
 
 
 @dataclass
 class PruneConfig(StrategyConfig):
+    """What to remove from the source run, and whether to recover afterwards."""
+
     source: str | None = option(None, "Run directory to prune (a fine-tuned run: finetune, l2sp, distill, ...).")
     heads: float = option(0.0, "Fraction of all attention heads to remove, least important first (every layer keeps one).")
     sparsity: float = option(0.0, "Fraction of the encoder's linear weights to zero, smallest magnitude first.")
@@ -47,14 +54,13 @@ class Prune(EncoderTuning):
     config_class = PruneConfig
     tasks = frozenset({"classification", "multi-label", "regression", "ner"})
 
-    def fit(self, job: TrainingJob) -> TransformersClassifier:
-        from headstart.training.loop import train_classifier
-
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
         if self.config.source is None or self.config.heads == self.config.sparsity == 0:
             raise ConfigError("prune needs a run and something to remove: `headstart prune RUN --out OUT` with --heads "
                               "and/or --sparsity as fractions, e.g. --heads 0.25.")
         model = self.build(job)
-        report = job.summary["prune"] = {"source": str(self.config.source)}
+        report: dict[str, object] = {"source": str(self.config.source)}
         if self.config.heads:
             scores = head_importance(model, job, self.config.importance_batches)
             blocks = attention_blocks(model.model)
@@ -65,17 +71,21 @@ class Prune(EncoderTuning):
         weights = [(module, "weight") for name, module in model.named_modules() if isinstance(module, nn.Linear) and "encoder" in name]
         if self.config.sparsity:
             torch_prune.global_unstructured(weights, pruning_method=torch_prune.L1Unstructured, amount=self.config.sparsity)
+        fitted = Fitted(model, FitReport())
         if self.config.recover:
-            model = train_classifier(model, self, job)  # masks stay in force: pruned weights stay zero
+            fitted = train_classifier(model, self, job)  # masks stay in force: pruned weights stay zero
         if self.config.sparsity:
             for module, name in weights:
                 torch_prune.remove(module, name)
             zeros = sum(int((module.weight == 0).sum()) for module, _ in weights)
             report["encoder_linear_sparsity"] = round(zeros / sum(module.weight.numel() for module, _ in weights), 4)
-        return model
+        fitted.report.details["prune"] = report
+        return fitted
 
+    @override
     def build(self, job: TrainingJob) -> TransformersClassifier:
-        model = load_classifier(Path(self.config.source) / "model", job.config.allow_pickle)
+        assert self.config.source is not None  # checked by fit
+        model = load_classifier(Path(self.config.source) / MODEL_DIR, job.config.allow_pickle)
         if not isinstance(model, TransformersClassifier):
             raise ConfigError(f"'{self.config.source}' holds a {model.kind} model; pruning needs a fine-tuned encoder "
                               "(strategies finetune, l2sp, lora, distill, ...).")

@@ -17,14 +17,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing_extensions import override
+
 from headstart.config import option
-from headstart.models.classifiers import EmbeddingClassifier
-from headstart.strategies.base import TrainingJob, register_strategy
+from headstart.strategies.base import register_strategy
 from headstart.strategies.features import Features, FeaturesConfig
+from headstart.training.job import Fitted, TrainingJob
 
 
 @dataclass
 class SetFitConfig(FeaturesConfig):
+    """Options of the contrastive phase, on top of the features head's."""
+
     iterations: int = option(20, "Pairs drawn per labelled example (positive and negative each), as setfit's num_iterations.")
     max_pairs: int = option(20_000, "At most this many pairs in all; iterations shrink on larger data.")
     body_epochs: int = option(1, "Epochs of contrastive training over the pairs.")
@@ -32,6 +36,7 @@ class SetFitConfig(FeaturesConfig):
     batch_size: int = option(16, "Pairs per contrastive batch.")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if min(self.iterations, self.max_pairs, self.body_epochs, self.batch_size) < 1 or self.body_lr <= 0:
             raise ValueError("iterations, max_pairs, body_epochs and batch_size must be at least 1 and body_lr > 0")
 
@@ -43,15 +48,19 @@ class SetFit(Features):
     config_class = SetFitConfig
     tasks = frozenset({"classification"})
 
-    def fit(self, job: TrainingJob) -> EmbeddingClassifier:
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
         tuned = job.workdir / "setfit-encoder"
-        self.tune_encoder(job, tuned)
+        contrastive = self.tune_encoder(job, tuned)
         try:
-            return super().fit(dataclasses.replace(job, model_path=tuned))
+            fitted = super().fit(dataclasses.replace(job, model_path=tuned))
         finally:
             shutil.rmtree(tuned, ignore_errors=True)
+        fitted.report.details["setfit"] = contrastive
+        return fitted
 
-    def tune_encoder(self, job: TrainingJob, target: Path) -> None:
+    def tune_encoder(self, job: TrainingJob, target: Path) -> dict[str, int]:
+        """Contrastive training of the encoder, saved to `target`; returns the pairs drawn."""
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
 
@@ -71,8 +80,8 @@ class SetFit(Features):
         trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": list(texts), "label": labels}))
         with contextlib.redirect_stdout(sys.stderr):  # the trainer prints loss lines; stdout stays for --json
             trainer.train_embeddings(*trainer.dataset_to_parameters(trainer.train_dataset), args=args)
-        job.summary["setfit"] = {"pairs": 2 * iterations * len(texts), "iterations": iterations}
         # The tuned transformer as a plain Hugging Face folder: the features head is fitted on it.
         body = model.model_body[0]
         body.auto_model.save_pretrained(target)
         body.tokenizer.save_pretrained(target)
+        return {"pairs": 2 * iterations * len(texts), "iterations": iterations}

@@ -12,14 +12,21 @@ from dataclasses import dataclass
 
 import torch
 
+from typing_extensions import override
+
 from headstart.config import option
+from headstart.errors import ConfigError
 from headstart.models.classifiers import CosineClassifier, CosineHead
-from headstart.strategies.base import Strategy, StrategyConfig, TrainingJob, register_strategy
-from headstart.strategies.features import embed_texts, frozen_encoder
+from headstart.models.embeddings import embed_texts
+from headstart.strategies.base import Strategy, StrategyConfig, register_strategy
+from headstart.strategies.features import frozen_encoder
+from headstart.training.job import FitReport, Fitted, TrainingJob
 
 
 @dataclass
 class ZeroShotConfig(StrategyConfig):
+    """How labels are described in words."""
+
     descriptions: dict = option({}, "Label → description, e.g. {sport: 'football, tennis and athletics'}; default: the label's name.")
     template: str = option("{}", "Pattern a description is put into, e.g. 'This news article is about {}.'")
     scale: float = option(20.0, "Cosine similarities are multiplied by this before the softmax (sharper probabilities).")
@@ -37,14 +44,13 @@ class ZeroShot(Strategy):
     tasks = frozenset({"classification"})
     soft_labels = False
 
-    def fit(self, job: TrainingJob) -> CosineClassifier:
-        from headstart.errors import ConfigError
-
+    @override
+    def fit(self, job: TrainingJob) -> Fitted:
         unknown = sorted(set(self.config.descriptions) - set(job.labels))
         if unknown:
             raise ConfigError(f"Descriptions given for unknown label(s) {unknown}; the labels are {job.labels}.")
         encoder = frozen_encoder(job)
         prompts = [self.config.template.format(self.config.descriptions.get(label, label)) for label in job.labels]
         label_embeddings = embed_texts(encoder, job.tokenizer, prompts, job.max_length, show_progress=False)
-        job.summary["zero_shot"] = {"prompts": dict(zip(job.labels, prompts))}
-        return CosineClassifier(encoder, CosineHead(label_embeddings, torch.tensor(self.config.scale)))
+        classifier = CosineClassifier(encoder, CosineHead(label_embeddings, torch.tensor(self.config.scale)))
+        return Fitted(classifier, FitReport(details={"zero_shot": {"prompts": dict(zip(job.labels, prompts))}}))

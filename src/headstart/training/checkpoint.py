@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from headstart.config import write_text_atomic
+from headstart.files import write_text_atomic
 
 
 @dataclass

@@ -1,29 +1,27 @@
 """The training loop shared by every strategy that trains encoder weights.
 
 Read top to bottom: data loaders, optimiser and schedule, Accelerate, then epochs of steps with a
-dev evaluation after each epoch (early stopping on macro-F1) and checkpoints for --resume.
-Strategies change it only through their hooks: parameter_groups, loss, penalty, on_epoch_start.
+dev evaluation after each epoch (early stopping on the task's main metric: macro-F1 for classes,
+Spearman for regression, entity F1 for NER) and checkpoints for --resume. Strategies change it
+only through their hooks (`TrainingHooks`): parameter_groups, loss, penalty, on_epoch_start.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
+from headstart.encoding import make_loader
+from headstart.models.classifiers import TextClassifier
 from headstart.progress import info, progress_bar
-from headstart.training.batching import make_loader
 from headstart.training.checkpoint import Checkpointer, TrainState
-
-if TYPE_CHECKING:
-    from accelerate import Accelerator
-
-    from headstart.models.classifiers import TextClassifier
-    from headstart.strategies.base import EncoderTuning, TrainingJob
+from headstart.training.job import FitReport, Fitted, TrainingHooks, TrainingJob
 
 
 def class_weights(label_ids: list[int], num_classes: int) -> torch.Tensor:
@@ -33,7 +31,7 @@ def class_weights(label_ids: list[int], num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def slanted_triangular(total_steps: int, cut_fraction: float = 0.1, ratio: float = 32.0):  # noqa: ANN201
+def slanted_triangular(total_steps: int, cut_fraction: float = 0.1, ratio: float = 32.0) -> Callable[[int], float]:
     """ULMFiT's schedule (Howard & Ruder 2018): a short linear rise to the peak, then a long linear
     fall to peak / ratio. Returns the multiplier of the peak learning rate for each step."""
     cut = max(1, int(total_steps * cut_fraction))
@@ -46,6 +44,7 @@ def slanted_triangular(total_steps: int, cut_fraction: float = 0.1, ratio: float
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: float, total_steps: int) -> LambdaLR:
+    """The learning-rate schedule: linear or cosine decay after a linear warm-up, or ULMFiT's STLR."""
     warmup = int(warmup_ratio * total_steps)
     if name == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
@@ -54,17 +53,10 @@ def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: flo
     return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
-def dev_scores(logits: torch.Tensor | list[torch.Tensor], job: TrainingJob) -> dict[str, float]:
-    """The task's scalar metrics per dev text, from the logits of each dev row (windows pooled);
-    `score` is the task's main metric, which picks the best epoch or setting."""
-    metrics = job.task.metrics(job.task.text_outputs(logits, job.dev, job.config.pool), job.dev_labels)
-    scalars = {name: value for name, value in metrics.items() if isinstance(value, float)}
-    return {**scalars, "score": metrics[job.task.primary_metric]}
-
-
 @torch.inference_mode()
 def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator,
                     job: TrainingJob) -> dict[str, float]:
+    """Dev scores of the model, its rows gathered from every process in their original order."""
     model.eval()
     rows: list[torch.Tensor | None] = [None] * len(job.dev)
     for batch in loader:
@@ -75,10 +67,11 @@ def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
         logits, index, lengths = accelerator.gather_for_metrics((logits, batch["index"], lengths))
         for row, position, length in zip(logits.float().cpu(), index.tolist(), lengths.tolist()):
             rows[position] = row[:length] if job.task.token_level else row
-    return dev_scores(rows if job.task.token_level else torch.stack(rows), job)
+    return job.dev_scores(rows if job.task.token_level else torch.stack(rows))
 
 
-def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: TrainingJob) -> TextClassifier:
+def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: TrainingJob) -> Fitted:
+    """Train `model` by gradient steps with the strategy's hooks; the best dev epoch is kept."""
     config, accelerator = job.config, job.accelerator
     pad_id = job.tokenizer.pad_token_id
 
@@ -151,6 +144,6 @@ def train_classifier(model: TextClassifier, strategy: EncoderTuning, job: Traini
 
     accelerator.wait_for_everyone()
     checkpoints.load_best(unwrapped)
-    job.summary.update(history=state.history, steps=state.step, samples_seen=state.samples_seen,
+    report = FitReport(history=state.history, steps=state.step, samples_seen=state.samples_seen,
                        best_dev_score=state.best_score)
-    return unwrapped
+    return Fitted(unwrapped, report)

@@ -10,31 +10,39 @@ queue past the timeout 503.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from headstart.config import option
 from headstart.errors import HeadstartError
-from headstart.run import Run
+from headstart.inference.predictor import ModelPredictor
+from headstart.models.variants import OnnxClassifier
+from headstart.runs import Run
 
 Input = str | tuple[str, str]
 
 
 @dataclass(frozen=True)
 class ServeLimits:
-    max_batch: int = 32  # texts per forward pass
-    max_wait_ms: float = 2.0  # how long a forming batch waits for more requests
-    max_texts: int = 64  # texts per request
-    max_chars: int = 20_000  # characters per text
-    max_body_bytes: int = 2_000_000
-    timeout_s: float = 30.0  # a request still unanswered then gets 503
+    """How the server batches and what it accepts; each field is a `headstart serve` flag."""
+
+    max_batch: int = option(32, "Texts per forward pass: concurrent requests share it.")
+    max_wait_ms: float = option(2.0, "How long a forming batch waits for more requests (milliseconds).")
+    max_texts: int = option(64, "Texts per request (more: 413).")
+    max_chars: int = option(20_000, "Characters per text (more: 413).")
+    max_body_bytes: int = option(2_000_000, "Bytes per request body (more: 413).")
+    timeout: float = option(30.0, "Seconds before an unanswered request gets 503.")
 
 
 class PredictRequest(BaseModel):
@@ -58,14 +66,17 @@ class MicroBatcher:
         self.worker: asyncio.Task | None = None
 
     def start(self) -> None:
+        """Start the worker on the running event loop."""
         self.worker = asyncio.get_running_loop().create_task(self._work())
 
     async def stop(self) -> None:
+        """Stop the worker; requests still queued are dropped."""
         if self.worker is not None:
             self.worker.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, inputs: list[Input]) -> list[dict[str, Any]]:
+        """Queue the inputs and wait for their answers."""
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((inputs, future))
         return await future
@@ -127,19 +138,71 @@ def answers(run: Run, inputs: list[Input]) -> list[dict[str, Any]]:
             for choice, row in zip(decided, outputs)]
 
 
+@dataclass(frozen=True)
+class _Instruments:
+    """The server's Prometheus metrics, in a registry of its own."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    batch_sizes: Histogram
+    texts: Counter
+
+    @classmethod
+    def create(cls) -> _Instruments:
+        """Every metric, registered afresh (apps in one process do not share counts)."""
+        registry = CollectorRegistry()
+        return cls(
+            registry,
+            Counter("headstart_requests", "Requests by endpoint and status code.", ["endpoint", "status"],
+                    registry=registry),
+            Histogram("headstart_request_seconds", "Time to answer a /predict request.", registry=registry,
+                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)),
+            Histogram("headstart_batch_texts", "Texts per forward pass.", registry=registry,
+                      buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
+            Counter("headstart_texts", "Texts predicted.", registry=registry),
+        )
+
+
+class _Refused(Exception):
+    """A request refused with an HTTP status and a reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _refuse(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def _checked_inputs(body: PredictRequest, limits: ServeLimits, pairs: bool) -> list[Input]:
+    """The request's inputs, or _Refused when they break a rule or a limit."""
+    if (body.text is None) == (body.texts is None):
+        raise _Refused(422, 'Send exactly one of "text" (one input) or "texts" (a list of inputs).')
+    inputs: list[Input] = [body.text] if body.text is not None else list(body.texts or [])
+    if not inputs:
+        raise _Refused(422, '"texts" is empty; send at least one text.')
+    if len(inputs) > limits.max_texts:
+        raise _Refused(413, f"{len(inputs)} texts in one request; send at most {limits.max_texts} per request.")
+    if any(isinstance(item, tuple) != pairs for item in inputs):
+        shape = "[text, second text] pairs" if pairs else "plain strings"
+        raise _Refused(422, f"This model was trained on {'sentence pairs' if pairs else 'single texts'}; send {shape}.")
+    longest = max(len(part) for item in inputs for part in ((item,) if isinstance(item, str) else item))
+    if longest > limits.max_chars:
+        raise _Refused(413, f"A text has {longest} characters; the limit is {limits.max_chars}. Split or shorten it.")
+    return inputs
+
+
 def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = None) -> FastAPI:
+    """The FastAPI app serving `run`: /predict, /health, /metadata, /metrics, /docs."""
     limits = limits or ServeLimits()
-    registry = CollectorRegistry()
-    requests = Counter("headstart_requests", "Requests by endpoint and status code.", ["endpoint", "status"], registry=registry)
-    latency = Histogram("headstart_request_seconds", "Time to answer a /predict request.", registry=registry,
-                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-    batch_sizes = Histogram("headstart_batch_texts", "Texts per forward pass.", registry=registry,
-                            buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-    texts_total = Counter("headstart_texts", "Texts predicted.", registry=registry)
-    batcher = MicroBatcher(lambda rows: answers(run, rows), limits, batch_sizes)
+    instruments = _Instruments.create()
+    batcher = MicroBatcher(lambda rows: answers(run, rows), limits, instruments.batch_sizes)
     pairs = run.config.text_pair_col is not None
 
-    async def lifespan(_: FastAPI):  # noqa: ANN202 - an async generator
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         batcher.start()
         yield
         await batcher.stop()
@@ -147,50 +210,49 @@ def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = Non
     app = FastAPI(title="headstart", version="0.1.0", lifespan=lifespan,
                   description=f"{run.task.name} model from run '{run.path.name}' ({variant}).")
 
-    def refuse(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"detail": message}, status_code=status)
-
     @app.middleware("http")
-    async def limit_and_count(request: Request, call_next):  # noqa: ANN001, ANN202
-        if request.method == "POST":
-            length = request.headers.get("content-length")
-            if length is None and request.headers.get("transfer-encoding"):
-                response = refuse(411, "Send a Content-Length header (chunked bodies are not accepted).")
-            elif length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
-                response = refuse(413, f"Request body over {limits.max_body_bytes} bytes; send fewer or shorter texts per request.")
-            else:
-                response = await call_next(request)
-        else:
-            response = await call_next(request)
-        requests.labels(request.url.path, str(response.status_code)).inc()
+    async def limit_and_count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        refusal = _body_refusal(request, limits)
+        response = refusal if refusal is not None else await call_next(request)
+        instruments.requests.labels(request.url.path, str(response.status_code)).inc()
         return response
 
     @app.post("/predict")
     async def predict(body: PredictRequest) -> JSONResponse:
         """Predict one text or a batch: labels and probabilities, a value, or NER entities."""
         started = time.perf_counter()
-        if (body.text is None) == (body.texts is None):
-            return refuse(422, 'Send exactly one of "text" (one input) or "texts" (a list of inputs).')
-        inputs = [body.text] if body.text is not None else list(body.texts)
-        if not inputs:
-            return refuse(422, '"texts" is empty; send at least one text.')
-        if len(inputs) > limits.max_texts:
-            return refuse(413, f"{len(inputs)} texts in one request; send at most {limits.max_texts} per request.")
-        if any(isinstance(item, tuple) != pairs for item in inputs):
-            shape = "[text, second text] pairs" if pairs else "plain strings"
-            return refuse(422, f"This model was trained on {'sentence pairs' if pairs else 'single texts'}; send {shape}.")
-        longest = max(len(part) for item in inputs for part in ((item,) if isinstance(item, str) else item))
-        if longest > limits.max_chars:
-            return refuse(413, f"A text has {longest} characters; the limit is {limits.max_chars}. Split or shorten it.")
         try:
-            results = await asyncio.wait_for(batcher.submit(inputs), limits.timeout_s)
+            inputs = _checked_inputs(body, limits, pairs)
+            results = await asyncio.wait_for(batcher.submit(inputs), limits.timeout)
+        except _Refused as refused:
+            return _refuse(refused.status, str(refused))
         except TimeoutError:
-            return refuse(503, f"No answer within {limits.timeout_s:.0f} s: the server is overloaded; retry later.")
+            return _refuse(503, f"No answer within {limits.timeout:.0f} s: the server is overloaded; retry later.")
         except HeadstartError as error:
-            return refuse(422, str(error))
-        texts_total.inc(len(inputs))
-        latency.observe(time.perf_counter() - started)
+            return _refuse(422, str(error))
+        instruments.texts.inc(len(inputs))
+        instruments.latency.observe(time.perf_counter() - started)
         return JSONResponse({"predictions": results} if body.texts is not None else results[0])
+
+    _add_info_routes(app, run, variant, limits, batcher, instruments)
+    return app
+
+
+def _body_refusal(request: Request, limits: ServeLimits) -> JSONResponse | None:
+    """413 for a POST body over the limit, 411 for a chunked one; None when the body may be read."""
+    if request.method != "POST":
+        return None
+    length = request.headers.get("content-length")
+    if length is None and request.headers.get("transfer-encoding"):
+        return _refuse(411, "Send a Content-Length header (chunked bodies are not accepted).")
+    if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
+        return _refuse(413, f"Request body over {limits.max_body_bytes} bytes; send fewer or shorter texts per request.")
+    return None
+
+
+def _add_info_routes(app: FastAPI, run: Run, variant: str, limits: ServeLimits, batcher: MicroBatcher,
+                     instruments: _Instruments) -> None:
+    """GET /health, /metadata and /metrics."""
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -204,24 +266,21 @@ def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = Non
         test = {name: value for name, value in run.metrics.get("test", {}).items() if isinstance(value, float)}
         return {"run": run.path.name, "model": run.config.model, "strategy": run.config.strategy, "variant": variant,
                 "task": run.task.name, "labels": run.task.classes, "max_length": run.config.max_length,
-                "sentence_pairs": pairs, "test_metrics": test, "limits": asdict(limits)}
+                "sentence_pairs": run.config.text_pair_col is not None, "test_metrics": test, "limits": asdict(limits)}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         """Prometheus text format: requests by status, latency, batch sizes, texts."""
-        return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)
-
-    return app
+        return PlainTextResponse(generate_latest(instruments.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
 
-def serve(run_path: str, variant: str = "fp32", host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits | None = None) -> None:
-    import uvicorn
-
-    from headstart.compression.variants import OnnxClassifier
-
+def serve(run_path: str | Path, variant: str = "fp32", host: str = "127.0.0.1", port: int = 8000,
+          limits: ServeLimits | None = None) -> None:
+    """Serve a run over HTTP until interrupted."""
     run = Run.load(run_path, variant)
-    if isinstance(run.predictor.classifier, OnnxClassifier):  # share the cores with the event loop
-        run.predictor.classifier = OnnxClassifier(run.predictor.classifier.path, spin=False)
+    predictor = run.predictor
+    if isinstance(predictor, ModelPredictor) and isinstance(predictor.classifier, OnnxClassifier):
+        predictor.classifier = OnnxClassifier(predictor.classifier.path, spin=False)  # share cores with the event loop
     app = create_app(run, variant, limits)
     # No access log: one line per request costs time under load, and request logs can leak data.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -2,6 +2,7 @@
 load), and onnx-int8 (ONNX export, ONNX Runtime's transformer fusions, dynamic int8 weights).
 
 The fp32 model stays in `<run>/model`; `headstart quantize` writes `<run>/variants/onnx-int8/`.
+These are the models layer's variants; measuring them against each other is `compression`'s job.
 Every variant maps (input_ids, attention_mask) to logits, so the Predictor serves them all alike.
 """
 
@@ -19,16 +20,19 @@ from torch import nn
 
 from headstart.errors import ConfigError, RunError
 from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
+from headstart.record import MODEL_DIR, VARIANTS_DIR
 
 VARIANTS = ("fp32", "int8", "onnx-int8")
 ONNX_FILE = "model.onnx"
 
 
 def variant_dir(run_path: Path, variant: str) -> Path:
-    return run_path / "variants" / variant
+    """Where a run keeps a variant's files (int8 is made on load and has none)."""
+    return run_path / VARIANTS_DIR / variant
 
 
 def check_variant(variant: str) -> None:
+    """Refuse a variant name headstart does not know."""
     if variant not in VARIANTS:
         raise ConfigError(f"Unknown variant '{variant}'; choose one of {', '.join(VARIANTS)}.")
 
@@ -41,7 +45,7 @@ def load_variant(run_path: Path, variant: str = "fp32", allow_pickle: bool = Fal
         if not path.is_file():
             raise RunError(f"'{run_path}' has no onnx-int8 variant yet; run `headstart quantize {run_path}` first.")
         return OnnxClassifier(path)
-    classifier = load_classifier(run_path / "model", allow_pickle)
+    classifier = load_classifier(run_path / MODEL_DIR, allow_pickle)
     return dynamic_int8(classifier) if variant == "int8" else classifier
 
 

@@ -1,4 +1,5 @@
-"""Tokenise once, batch by length, pad each batch only to its own longest text."""
+"""Texts to token ids (truncated or cut into windows), batched by length and padded per batch only
+to its own longest row; the same batching serves training, evaluation and prediction."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from headstart.config import TrainConfig
 from headstart.progress import progress_bar
-
-if TYPE_CHECKING:
-    from headstart.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -200,24 +199,35 @@ def make_loader(encoded: Encoded, batch_size: int, pad_id: int, seed: int = 0, s
     )
 
 
-@torch.inference_mode()
-def forward_in_batches(
-    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    encoded: Encoded,
-    batch_size: int,
-    pad_id: int,
-    description: str = "Predicting",
-    show_progress: bool = True,
-    per_token: bool = False,
-) -> torch.Tensor | list[torch.Tensor]:
-    """Run `forward` over all rows, longest first (tight padding), and return its outputs in input
-    order: one tensor (rows, ...), or with `per_token` a list of (tokens, ...) tensors without padding."""
-    rows: list[torch.Tensor | None] = [None] * len(encoded)
+def _batch_outputs(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], encoded: Encoded, batch_size: int,
+                   pad_id: int, description: str, show_progress: bool) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """(row indices, outputs) per batch, longest rows first so each batch pads little."""
     with progress_bar(description, total=len(encoded), enabled=show_progress) as bar:
         for indices in LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed=0, shuffle=False):
             batch = pad_batch([(encoded.input_ids[i], -1, None, i) for i in indices], pad_id)
-            output = forward(batch["input_ids"], batch["attention_mask"]).float()
-            for position, index in enumerate(indices):
-                rows[index] = output[position, : len(encoded.input_ids[index])] if per_token else output[position]
+            yield indices, forward(batch["input_ids"], batch["attention_mask"]).float()
             bar.advance(len(indices))
-    return rows if per_token else torch.stack(rows)
+
+
+@torch.inference_mode()
+def forward_in_batches(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], encoded: Encoded,
+                       batch_size: int, pad_id: int, description: str = "Predicting",
+                       show_progress: bool = True) -> torch.Tensor:
+    """Run `forward` over all rows in length-sorted batches; its outputs (rows, ...) in input order."""
+    rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
+    for indices, output in _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress):
+        for position, index in enumerate(indices):
+            rows[index] = output[position]
+    return torch.stack(rows)
+
+
+@torch.inference_mode()
+def forward_per_token(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], encoded: Encoded,
+                      batch_size: int, pad_id: int, description: str = "Predicting",
+                      show_progress: bool = True) -> list[torch.Tensor]:
+    """Like `forward_in_batches` for outputs per token: one (tokens, ...) tensor per row, unpadded."""
+    rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
+    for indices, output in _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress):
+        for position, index in enumerate(indices):
+            rows[index] = output[position, : len(encoded.input_ids[index])]
+    return rows

@@ -21,14 +21,15 @@ from typing import Any
 import pandas as pd
 
 from headstart.api import train
-from headstart.config import TrainConfig, write_text_atomic
+from headstart.config import TrainConfig
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.evaluation.plots import plot_tuning
-from headstart.grid import fixed_split, pareto_front
+from headstart.files import write_text_atomic
 from headstart.progress import info, progress_bar, quiet_libraries, set_quiet
 from headstart.reports.comparison import markdown_table
 from headstart.strategies import make_strategy
+from headstart.workflows.compare import fixed_split, pareto_front
 
 OBJECTIVES = ("dev_score", "latency_ms_p50")
 STUDY_NAME = "headstart"

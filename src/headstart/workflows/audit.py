@@ -10,20 +10,28 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data.dataset import LabelledTexts, check_classes, load_labelled
 from headstart.data.io import write_table_atomic
+from headstart.encoding import choose_max_length, encode
 from headstart.errors import ConfigError, DataError
+from headstart.models.classifiers import load_encoder
+from headstart.models.zoo import load_tokenizer, model_max_length, resolve_model
 from headstart.progress import info
+from headstart.strategies.features import cached_embeddings, model_fingerprint
 
 REGULARISATION = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]  # inverse L2 strengths tried
 
 
 @dataclass
 class Audit:
+    """The rows whose labels look wrong, and the out-of-fold probabilities behind the ranking."""
+
     review: pd.DataFrame  # flagged rows, most suspicious first: row, text, given label, suggested label, score
     probabilities: np.ndarray  # out-of-fold probabilities, rows × classes
     classes: list[str]
@@ -46,12 +54,6 @@ def out_of_fold_probabilities(data: LabelledTexts, classes: list[str], config: T
 
 
 def _embeddings(data: LabelledTexts, config: TrainConfig) -> np.ndarray:
-    from headstart.models.classifiers import load_encoder
-    from headstart.models.zoo import model_max_length, resolve_model
-    from headstart.run import load_tokenizer
-    from headstart.strategies.features import cached_embeddings, model_fingerprint
-    from headstart.training.batching import choose_max_length, encode
-
     path = resolve_model(config.model, config.allow_pickle)
     tokenizer = load_tokenizer(path)
     max_length = config.max_length or choose_max_length(tokenizer, data.texts, config.length_percentile, model_max_length(path))
@@ -61,8 +63,6 @@ def _embeddings(data: LabelledTexts, config: TrainConfig) -> np.ndarray:
 
 
 def _linear_probabilities(x: np.ndarray, y: np.ndarray, train_rows: np.ndarray, held_rows: np.ndarray, classes: int, seed: int) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegressionCV
-
     # The L2 strength is chosen by an inner cross-validation on the fold's own (noisy) labels: a weakly
     # regularised model memorises the wrong labels and can no longer contradict them.
     scaler = StandardScaler().fit(x[train_rows])
@@ -76,8 +76,6 @@ def _linear_probabilities(x: np.ndarray, y: np.ndarray, train_rows: np.ndarray, 
 def _run_probabilities(data: LabelledTexts, classes: list[str], config: TrainConfig, train_rows: np.ndarray,
                        held_rows: np.ndarray) -> np.ndarray:
     """Any strategy: train a run on the fold (its own dev split inside), then score the held-out texts."""
-    from headstart.api import train
-
     with tempfile.TemporaryDirectory(prefix="headstart-audit-") as folder:
         fold = Path(folder) / "fold.csv"
         pd.DataFrame({"text": [data.texts[i] for i in train_rows], "label": [data.labels[i] for i in train_rows]}).to_csv(fold, index=False)
@@ -118,4 +116,5 @@ def audit(data: str | Path, config: TrainConfig | None = None, folds: int = 5, t
 
 
 def write_review(result: Audit, out: Path) -> None:
+    """The flagged rows, most suspicious first, as a table to review."""
     write_table_atomic(result.review, out)

@@ -7,20 +7,21 @@ the whole test split. Finished runs are skipped on a rerun, as in `compare`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from headstart.api import train
-from headstart.config import TrainConfig, write_text_atomic
+from headstart.config import TrainConfig
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
-from headstart.evaluation.metrics import METRIC_NAMES
 from headstart.evaluation.plots import plot_curves
-from headstart.grid import QUALITY, fixed_split
+from headstart.files import write_text_atomic
 from headstart.progress import info
+from headstart.record import METRICS_FILE, read_record
+from headstart.tasks.metrics import METRIC_NAMES
+from headstart.workflows.compare import QUALITY, fixed_split
 
 TARGETS = (0.9, 0.95, 0.98)  # "labels needed for this share of full-data quality"
 NO_TRAINING = {"zero-shot"}  # strategies that use no labels: one point, drawn as a reference line
@@ -56,8 +57,8 @@ def learning_curve(data: str | Path | None = None, *, out: str | Path, sizes: li
     rows = []
     for number, (strategy, size, seed) in enumerate(cells, start=1):
         run_dir = out / "runs" / f"{strategy}--n{size or 'all'}--seed{seed}"
-        if (run_dir / "metrics.json").is_file():
-            metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        if (run_dir / METRICS_FILE).is_file():
+            metrics = read_record(run_dir)
         else:
             info(f"[{number}/{len(cells)}] {run_dir.name}")
             config = base.replace(strategy=strategy, seed=seed, train_size=size,
@@ -87,6 +88,7 @@ def labels_needed(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_curve(out: Path, runs: pd.DataFrame, curve: pd.DataFrame, metric: str) -> None:
+    """runs.csv, curve.csv, curve.md (with the labels needed per target) and curve.png."""
     write_table_atomic(runs, out / "runs.csv")
     write_table_atomic(curve, out / "curve.csv")
     needed = labels_needed(curve)

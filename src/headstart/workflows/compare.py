@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 
 from headstart.api import train
-from headstart.config import TrainConfig, write_text_atomic
-from headstart.data.dataset import SOFT_COLUMN, LabelledTexts, splits_for
+from headstart.config import TrainConfig
+from headstart.data.dataset import SOFT_COLUMN, LabelledTexts
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
+from headstart.files import write_text_atomic
+from headstart.preparation import prepare_splits
 from headstart.progress import info
+from headstart.record import METRICS_FILE, RunRecord, read_record
 from headstart.reports.comparison import write_comparison
 from headstart.strategies import make_strategy
 
@@ -30,6 +33,7 @@ COST_COLUMNS = ("train_seconds", "latency_ms_p50", "batch_texts_per_second", "mo
 
 
 def cell_name(model: str, strategy: str, seed: int) -> str:
+    """The folder name of one (model, strategy, seed) cell."""
     return f"{model.strip('/').replace('/', '__')}--{strategy}--seed{seed}"
 
 
@@ -67,9 +71,8 @@ def compare(
     cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]
     for number, (model, strategy, seed) in enumerate(cells, start=1):
         run_dir = out / "runs" / cell_name(model, strategy, seed)
-        finished = run_dir / "metrics.json"  # a run folder only appears once complete
-        if finished.is_file():
-            metrics = json.loads(finished.read_text(encoding="utf-8"))
+        if (run_dir / METRICS_FILE).is_file():  # a run folder only appears once complete
+            metrics = read_record(run_dir)
             info(f"[{number}/{len(cells)}] {run_dir.name}: done before, skipped")
         else:
             info(f"[{number}/{len(cells)}] {run_dir.name}")
@@ -92,7 +95,7 @@ def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] =
     files = {name: folder / f"{name}.csv" for name in ("train", "dev", "test")}
     facts_file = folder / "split.json"  # what the files hold, so a rerun need not load the data again
     if not facts_file.is_file() or not all(path.is_file() for path in files.values()):
-        splits = splits_for(config, extra_cols)
+        splits = prepare_splits(config, extra_cols)
         for name in files:
             write_table_atomic(_split_table(getattr(splits, name), splits.task), files[name])
         write_text_atomic(facts_file, json.dumps({"task": splits.task, "pairs": splits.pair_col is not None}))
@@ -113,7 +116,7 @@ def _split_table(part: LabelledTexts, task: str) -> pd.DataFrame:
     return pd.DataFrame({**part.extra, "text": part.texts, **pairs, "label": labels, **soft})
 
 
-def _row(metrics: dict[str, Any], run_dir: Path, model: str, strategy: str, seed: int, quality: tuple[str, str]) -> dict[str, Any]:
+def _row(metrics: RunRecord, run_dir: Path, model: str, strategy: str, seed: int, quality: tuple[str, str]) -> dict[str, Any]:
     test, cost = metrics["test"], metrics["cost"]
     return {"model": model, "strategy": strategy, "seed": seed, "run": str(run_dir),
             **{name: test[name] for name in quality}, **{name: cost[name] for name in COST_COLUMNS}}

@@ -24,12 +24,19 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from headstart.config import TrainConfig, write_text_atomic
-from headstart.data.dataset import check_texts, find_text_column
+from headstart.config import TrainConfig
+from headstart.data.columns import check_texts, find_text_column
 from headstart.data.io import read_table, write_table_atomic
 from headstart.errors import ConfigError
+from headstart.evaluation.plots import plot_curves
+from headstart.files import write_text_atomic
+from headstart.inference.predictor import ModelPredictor
+from headstart.models.classifiers import load_encoder
+from headstart.models.embeddings import embed_texts
+from headstart.models.zoo import load_tokenizer, resolve_model
+from headstart.preparation import prepare_splits
 from headstart.progress import info, progress_bar
-from headstart.strategies.features import embed_texts
+from headstart.runs import Run, load_run
 
 METHODS = ("entropy", "margin", "random")
 
@@ -75,8 +82,6 @@ def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, met
     """The k texts of an unlabelled file to annotate next, written as annotation tasks (item, text,
     uncertainty, predicted label): the crowd format `headstart labels aggregate` reads back once
     annotators have added their `annotator` and `label` columns."""
-    from headstart.run import load_run
-
     if k < 1:
         raise ConfigError(f"-k must be at least 1, got {k}.")
     run = load_run(run_path)
@@ -97,13 +102,16 @@ def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, met
     return tasks
 
 
-def run_embeddings(run: Any, texts: list[str]) -> np.ndarray:  # noqa: ANN401 - a Run
+def run_embeddings(run: Run, texts: list[str]) -> np.ndarray:
     """Mean-pooled embeddings from the run's own encoder (what its predictions rest on)."""
-    classifier = run.predictor.classifier
+    predictor = run.predictor
+    classifier = getattr(predictor, "classifier", None)
     encoder = getattr(classifier, "encoder", None) or getattr(getattr(classifier, "model", None), "base_model", None)
-    if encoder is None:
-        raise ConfigError("suggest needs the run's fp32 model (its encoder gives the embeddings for diversity).")
-    return embed_texts(encoder, run.predictor.tokenizer, texts, run.predictor.window.max_length, "Embedding the pool").numpy()
+    if encoder is None or not isinstance(predictor, ModelPredictor):
+        raise ConfigError("suggest needs one run's fp32 model (its encoder gives the embeddings for diversity); "
+                          "pass a single run, not an ensemble or a quantised variant.")
+    pool = embed_texts(encoder, predictor.tokenizer, texts, predictor.window.max_length, "Embedding the pool")
+    return pool.numpy()
 
 
 def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | None = None, model: str = "minilm-l6",
@@ -111,18 +119,13 @@ def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | 
              c: float = 1.0, **options: Any) -> pd.DataFrame:
     """Replay active learning against random choice on labelled data; writes simulation.csv/.md/.png
     into `out` and returns the accuracy at every budget, per method and seed."""
-    from headstart.data.dataset import splits_for
-    from headstart.models.classifiers import load_encoder
-    from headstart.models.zoo import resolve_model
-    from headstart.run import load_tokenizer
-
     if method == "random":
         raise ConfigError("--method random is the baseline every simulation runs; choose margin or entropy.")
     if seeds < 1 or step < 1 or start < 2 or not 0 < budget <= 1:
         raise ConfigError(f"The simulation needs --seeds ≥ 1, --step ≥ 1, a seed set ≥ 2 and 0 < --budget ≤ 1; "
                           f"got seeds={seeds}, step={step}, start={start}, budget={budget}.")
     config = TrainConfig(data=None if data is None else str(data), dataset=dataset, model=model, **options)
-    splits = splits_for(config)
+    splits = prepare_splits(config)
     if splits.task != "classification":
         raise ConfigError(f"The simulation needs single-label classes; this data is {splits.task}.")
     path = resolve_model(model)
@@ -174,8 +177,7 @@ def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | 
 
 
 def write_simulation(out: Path, result: pd.DataFrame, full: float, method: str, model: str, pool: int) -> None:
-    from headstart.evaluation.plots import plot_curves
-
+    """simulation.csv, summary.json, simulation.md and simulation.png."""
     out.mkdir(parents=True, exist_ok=True)
     write_table_atomic(result, out / "simulation.csv")
     curve = result.groupby(["method", "labels"])["accuracy"].agg(["mean", "std"]).reset_index()

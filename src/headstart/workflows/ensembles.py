@@ -4,14 +4,17 @@ averages their probabilities. The members are copied in, so the ensemble stands 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from headstart.config import write_text_atomic
 from headstart.errors import ConfigError, DataError, RunError
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.run import ENSEMBLE_FILE, EnsemblePredictor, Run, replace_dir, score_file
+from headstart.evaluation.scoring import score
+from headstart.files import replace_dir, staging_dir, write_text_atomic
+from headstart.inference.predictor import EnsemblePredictor
+from headstart.preparation import prepare_labelled
+from headstart.record import CONFIG_FILE, ENSEMBLE_FILE, LABELS_FILE, MemberRecord, RunRecord, write_record
+from headstart.runs import Run
 
 
 def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None = None, text_col: str | None = None,
@@ -31,26 +34,30 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
         if (member.config.text_pair_col is None) != (members[0].config.text_pair_col is None):
             raise DataError(f"Runs '{members[0].path}' and '{member.path}' differ in reading sentence pairs; ensemble runs with the same inputs.")
 
-    metrics: dict = {"members": [{"run": str(m.path), "model": m.config.model, "strategy": m.config.strategy,
-                                  "seed": m.config.seed, "test": {k: v for k, v in m.metrics["test"].items() if isinstance(v, float)}}
-                                 for m in members]}
+    record = RunRecord(members=[_member(m) for m in members])
     labels = members[0].labels
-    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_dir(out)
     if data is not None:
-        metrics["test"] = score_file(EnsemblePredictor([m.predictor for m in members]), members[0].config, data, text_col, label_col)
-    if "confusion_matrix" in metrics.get("test", {}):
-        plot_confusion_matrix(metrics["test"]["confusion_matrix"], labels, staging / "confusion_matrix.png",
-                              f"Ensemble on {Path(data).name}: confusion matrix")
+        predictor = EnsemblePredictor([m.predictor for m in members])
+        labelled = prepare_labelled(members[0].config, data, predictor.task, text_col, label_col)
+        record["test"] = score(predictor.task, predictor.outputs(labelled.inputs()), labelled)
+        if "confusion_matrix" in record["test"]:
+            plot_confusion_matrix(record["test"]["confusion_matrix"], labels, staging / "confusion_matrix.png",
+                                  f"Ensemble on {Path(data).name}: confusion matrix")
 
     names = []
     for number, member in enumerate(members):
         names.append(f"members/{number}")
         shutil.copytree(member.path, staging / names[-1], ignore=shutil.ignore_patterns("evaluations"))
     write_text_atomic(staging / ENSEMBLE_FILE, json.dumps({"combine": "mean-probabilities", "members": names}, indent=2))
-    write_text_atomic(staging / "labels.json", json.dumps(labels))
-    write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2))
-    members[0].config.save_yaml(staging / "config.yaml")
+    write_text_atomic(staging / LABELS_FILE, json.dumps(labels))
+    write_record(staging, record)
+    members[0].config.save_yaml(staging / CONFIG_FILE)
     replace_dir(staging, out)
     return Run.load(out)
+
+
+def _member(run: Run) -> MemberRecord:
+    test = {name: value for name, value in run.metrics.get("test", {}).items() if isinstance(value, float)}
+    return MemberRecord(run=str(run.path), model=run.config.model, strategy=run.config.strategy, seed=run.config.seed,
+                        test=test)

@@ -1,0 +1,66 @@
+"""What the CLI prints for each kind of failure, and its exit code: one table, one line each.
+
+Errors a user can fix (bad flags, HeadstartError) are one `error: ...` line and exit code 2;
+anything else is a bug: `internal error: ...`, exit code 1. HEADSTART_DEBUG=1 shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import typer
+
+from headstart.errors import HeadstartError
+
+try:  # typer vendors its own copy of click; its exceptions are the ones raised
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # older typer uses click itself
+    import click.exceptions as click_exceptions
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How one kind of exception is reported."""
+
+    kind: type[BaseException] | tuple[type[BaseException], ...]
+    exit_code: int
+    message: Callable[[BaseException], str]
+    traceback_when_debugging: bool = False
+
+
+def _usage(error: BaseException) -> str:
+    assert isinstance(error, click_exceptions.UsageError)
+    hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+    return f"error: {error.format_message()}{hint}"
+
+
+def _click(error: BaseException) -> str:
+    assert isinstance(error, click_exceptions.ClickException)
+    return f"error: {error.format_message()}"
+
+
+FAILURES = (  # first match wins
+    Failure(click_exceptions.UsageError, 2, _usage),
+    Failure(click_exceptions.ClickException, 2, _click),
+    Failure((typer.Abort, KeyboardInterrupt), 130, lambda _: "error: interrupted"),
+    Failure(HeadstartError, 2, lambda error: f"error: {error}", traceback_when_debugging=True),
+    Failure(Exception, 1, lambda error: f"internal error: {type(error).__name__}: {error} (rerun with "
+                                        "HEADSTART_DEBUG=1 for the traceback)", traceback_when_debugging=True),
+)
+
+
+def debugging() -> bool:
+    """HEADSTART_DEBUG is set: tracebacks instead of one-line messages."""
+    return os.environ.get("HEADSTART_DEBUG", "") not in ("", "0")
+
+
+def report(error: BaseException) -> tuple[int, str]:
+    """The exit code and the line to print for `error`; re-raised when debugging asks for tracebacks."""
+    for failure in FAILURES:
+        if isinstance(error, failure.kind):
+            if failure.traceback_when_debugging and debugging():
+                raise error
+            return failure.exit_code, failure.message(error)
+    raise error

@@ -1,0 +1,49 @@
+"""What a compression step costs and saves: each model measured on the same test rows in one
+process, and compared with its reference (metric points, speed-up, size ratio)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from headstart.data.dataset import LabelledTexts
+from headstart.evaluation.cost import inference_speed
+from headstart.files import folder_size
+from headstart.inference.predictor import Predictor
+from headstart.models.variants import variant_dir
+from headstart.record import MODEL_DIR
+
+
+def model_bytes(run_path: Path, variant: str, classifier: torch.nn.Module) -> int:
+    """Size on disk; the int8 variant is made on load, so its size is that of its serialised weights."""
+    if variant == "fp32":
+        return folder_size(run_path / MODEL_DIR)
+    if variant == "int8":
+        buffer = io.BytesIO()
+        torch.save(classifier.state_dict(), buffer)
+        return buffer.getbuffer().nbytes
+    return folder_size(variant_dir(run_path, variant))
+
+
+def measure(predictor: Predictor, test: LabelledTexts, size_bytes: int) -> dict[str, Any]:
+    """Test metric, batch throughput, single-text latency and size of one model."""
+    task = predictor.task
+    scores = task.metrics(predictor.outputs(test.inputs(), show_progress=False), test.labels)
+    kept = {name: scores[name] for name in (task.primary_metric, "accuracy") if name in scores}
+    speed = inference_speed(lambda rows: predictor.outputs(rows, show_progress=False), test.inputs())
+    return {**kept, **speed, "size_bytes": size_bytes}
+
+
+def against(entries: dict[str, dict[str, Any]], reference: str, metric: str) -> dict[str, dict[str, Any]]:
+    """Each entry with its change against the reference: metric points, speed-up, size ratio."""
+    base = entries[reference]
+    return {
+        name: {**entry, "of": reference,
+               "score_change_points": round(100 * (entry[metric] - base[metric]), 2),
+               "speedup": round(entry["batch_texts_per_second"] / base["batch_texts_per_second"], 2),
+               "size_ratio": round(entry["size_bytes"] / base["size_bytes"], 3)}
+        for name, entry in entries.items()
+    }

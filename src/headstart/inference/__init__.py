@@ -1,0 +1,1 @@
+"""Prediction with a trained model: inputs in, the task's outputs and decisions out."""

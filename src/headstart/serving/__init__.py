@@ -1,1 +1,0 @@
-"""HTTP serving of a run: FastAPI app with micro-batching (`headstart serve`)."""
