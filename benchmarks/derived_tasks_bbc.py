@@ -36,8 +36,18 @@ def pair_rows(articles: pd.DataFrame, count: int, rng: random.Random) -> list[di
         same = index % 2 == 0
         first_topic = rng.choice(topics)
         second_topic = first_topic if same else rng.choice([t for t in topics if t != first_topic])
-        first, second = rng.sample(by_topic[first_topic], 2) if same else (rng.choice(by_topic[first_topic]), rng.choice(by_topic[second_topic]))
-        rows.append({"text": first_words(first), "text_pair": first_words(second), "label": "same" if same else "different"})
+        first, second = (
+            rng.sample(by_topic[first_topic], 2)
+            if same
+            else (rng.choice(by_topic[first_topic]), rng.choice(by_topic[second_topic]))
+        )
+        rows.append(
+            {
+                "text": first_words(first),
+                "text_pair": first_words(second),
+                "label": "same" if same else "different",
+            }
+        )
     return rows
 
 
@@ -51,8 +61,12 @@ def multi_label_rows(articles: pd.DataFrame, count: int, rng: random.Random) -> 
         else:
             first = rng.choice(records)
             second = rng.choice([r for r in records if r["label"] != first["label"]])
-            rows.append({"text": first_words(first["text"], 30) + " " + first_words(second["text"], 30),
-                         "labels": sorted([first["label"], second["label"]])})
+            rows.append(
+                {
+                    "text": first_words(first["text"], 30) + " " + first_words(second["text"], 30),
+                    "labels": sorted([first["label"], second["label"]]),
+                }
+            )
     return rows
 
 
@@ -71,11 +85,22 @@ def main() -> None:
         files = {}
         for name, size in (("train", 1600), ("test", 400)):
             files[name] = args.out / f"{task}-{name}.jsonl"
-            files[name].write_text("\n".join(json.dumps(row) for row in build(pools[name], size, rng)), encoding="utf-8")
-        run = headstart.train(files["train"], test_data=str(files["test"]), out=args.out / task, strategy=args.strategy,
-                              max_length=128, overwrite=True)
+            files[name].write_text(
+                "\n".join(json.dumps(row) for row in build(pools[name], size, rng)), encoding="utf-8"
+            )
+        run = headstart.train(
+            files["train"],
+            test_data=str(files["test"]),
+            out=args.out / task,
+            strategy=args.strategy,
+            max_length=128,
+            overwrite=True,
+        )
         scalars = {k: round(v, 4) for k, v in run.metrics["test"].items() if isinstance(v, float)}
-        print(f"{task} ({args.strategy}, {run.metrics['data']['train']} train / {run.metrics['data']['test']} test): {scalars}")
+        print(
+            f"{task} ({args.strategy}, {run.metrics['data']['train']} "
+            f"train / {run.metrics['data']['test']} test): {scalars}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ Throughput is measured on the same 2,000 BBC News texts for everyone: the best o
 passes (3 by default) after a warm-up. Accuracy is measured on the held-out test split (never
 trained on), and agreement with the pipeline's predictions on all 2,000 texts.
 
-    python benchmarks/inference_vs_hf.py [--teacher runs/bench-bbc-teacher] [--student runs/bench-bbc-student3]
+    python benchmarks/inference_vs_hf.py [--teacher runs/bench-bbc-teacher] \
+        [--student runs/bench-bbc-student3]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def timed(predict, texts: list[str], repeats: int) -> tuple[list[str], float]:  # noqa: ANN001
+def timed(predict, texts: list[str], repeats: int) -> tuple[list[str], float]:
     """Predicted labels and the best throughput (texts/s) over `repeats` passes."""
     predict(texts[:16])
     best, labels = float("inf"), []
@@ -39,7 +40,9 @@ def timed(predict, texts: list[str], repeats: int) -> tuple[list[str], float]:  
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--teacher", type=Path, default=Path("runs/bench-bbc-teacher"))
     parser.add_argument("--student", type=Path, default=Path("runs/bench-bbc-student3"))
     parser.add_argument("--texts", type=int, default=2000)
@@ -70,43 +73,76 @@ def main() -> None:
     max_length = teacher.config.max_length
     texts = load_bbc_news()["text"].tolist()[: args.texts]
     test = prepare_splits(teacher.config).test
-    print(f"{len(texts)} BBC News texts, max length {max_length}, {torch.get_num_threads()} threads; "
-          f"test split {len(test)} texts\n", flush=True)
+    print(
+        f"{len(texts)} BBC News texts, max length {max_length}, {torch.get_num_threads()} threads; "
+        f"test split {len(test)} texts\n",
+        flush=True,
+    )
 
     rows, reference = [], None
     hf = pipeline("text-classification", model=str(args.teacher / "model"), device=-1)
     for batch_size in (1, 32):
+
         def predict(batch: list[str], size: int = batch_size) -> list[str]:
             return [p["label"] for p in hf(batch, truncation=True, max_length=max_length, batch_size=size)]
+
         labels, speed = timed(predict, texts, args.repeats)
         reference = reference or labels
-        rows.append({"system": f"HF pipeline fp32, batch {batch_size}", "texts_per_second": speed,
-                     "test_accuracy": float(np.mean(np.array(predict(test.texts)) == np.array(test.labels))),
-                     "agreement": float(np.mean(np.array(labels) == np.array(reference)))})
+        rows.append(
+            {
+                "system": f"HF pipeline fp32, batch {batch_size}",
+                "texts_per_second": speed,
+                "test_accuracy": float(np.mean(np.array(predict(test.texts)) == np.array(test.labels))),
+                "agreement": float(np.mean(np.array(labels) == np.array(reference))),
+            }
+        )
     for name, path in (("teacher (6 layers)", args.teacher), ("student (3 layers)", args.student)):
         for variant in ("fp32", "int8", "onnx-int8"):
             run = headstart.load_run(path, variant)
-            labels, speed = timed(lambda batch, r=run: r.predict(batch, show_progress=False), texts, args.repeats)
-            rows.append({"system": f"headstart {name} {variant}", "texts_per_second": speed,
-                         "test_accuracy": float(np.mean(np.array(run.predict(test.texts, show_progress=False)) == np.array(test.labels))),
-                         "agreement": float(np.mean(np.array(labels) == np.array(reference)))})
+            labels, speed = timed(
+                lambda batch, r=run: r.predict(batch, show_progress=False), texts, args.repeats
+            )
+            rows.append(
+                {
+                    "system": f"headstart {name} {variant}",
+                    "texts_per_second": speed,
+                    "test_accuracy": float(
+                        np.mean(
+                            np.array(run.predict(test.texts, show_progress=False)) == np.array(test.labels)
+                        )
+                    ),
+                    "agreement": float(np.mean(np.array(labels) == np.array(reference))),
+                }
+            )
 
     peer, peer32 = rows[0], rows[1]
-    print(f"| system | texts/s | × pipeline (batch 1) | × pipeline (batch 32) | test accuracy | change (points) | agreement with pipeline |")
+    print(
+        "| system | texts/s | × pipeline (batch 1) | × pipeline (batch "
+        "32) | test accuracy | change (points) | agreement with pipeline |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         row["vs_pipeline"] = row["texts_per_second"] / peer["texts_per_second"]
         row["vs_pipeline_batch32"] = row["texts_per_second"] / peer32["texts_per_second"]
         row["accuracy_change_points"] = 100 * (row["test_accuracy"] - peer["test_accuracy"])
-        print(f"| {row['system']} | {row['texts_per_second']:.1f} | ×{row['vs_pipeline']:.2f} | ×{row['vs_pipeline_batch32']:.2f} | "
-              f"{row['test_accuracy']:.4f} | {row['accuracy_change_points']:+.2f} | {row['agreement']:.3f} |")
+        print(
+            f"| {row['system']} | {row['texts_per_second']:.1f} | ×{row['vs_pipeline']:.2f} | "
+            f"×{row['vs_pipeline_batch32']:.2f} | "
+            f"{row['test_accuracy']:.4f} | {row['accuracy_change_points']:+.2f} | {row['agreement']:.3f} |"
+        )
     eligible = [r for r in rows[2:] if r["accuracy_change_points"] >= -0.5]
     fastest = max(eligible, key=lambda r: r["texts_per_second"])
-    print(f"\nfastest headstart model within 0.5 points of the pipeline's accuracy: {fastest['system']}, "
-          f"×{fastest['vs_pipeline']:.2f} the pipeline's throughput (batch 1), ×{fastest['vs_pipeline_batch32']:.2f} at batch 32")
+    print(
+        f"\nfastest headstart model within 0.5 points of the pipeline's accuracy: {fastest['system']}, "
+        f"×{fastest['vs_pipeline']:.2f} the pipeline's throughput (batch 1), "
+        f"×{fastest['vs_pipeline_batch32']:.2f} at batch 32"
+    )
     speeds = {row["system"]: row["texts_per_second"] for row in rows}
-    print(f"distillation: the 3-layer student runs ×{speeds['headstart student (3 layers) fp32'] / speeds['headstart teacher (6 layers) fp32']:.2f} "
-          f"the teacher's throughput in fp32")
+    print(
+        "distillation: the 3-layer student runs "
+        f"×{speeds['headstart student (3 layers) fp32'] / speeds['headstart teacher (6 layers) fp32']:.2f} "
+        f"the teacher's throughput in fp32"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"texts": len(texts), "max_length": max_length, "rows": rows}, indent=2))
 

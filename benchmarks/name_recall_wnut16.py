@@ -27,18 +27,28 @@ def main() -> None:
     names = name_finder(args.run)
     test = prepare_splits(load_run(args.run).config).test
     texts, gold = [], []
-    for words, tags in zip(test.words, test.labels):
+    for words, tags in zip(test.words, test.labels, strict=True):
         text, offsets = joined_words(words)
         texts.append(text)
-        gold.append([(offsets[a][0], offsets[b - 1][1], kind) for a, b, kind in tags_to_spans(list(tags)) if kind in ("person", "geo-loc")])
+        gold.append(
+            [
+                (offsets[a][0], offsets[b - 1][1], kind)
+                for a, b, kind in tags_to_spans(list(tags))
+                if kind in ("person", "geo-loc")
+            ]
+        )
     found = find_all(texts, names)
     for kind, name in (("person", "PERSON"), ("geo-loc", "PLACE")):
         entities = [(i, s, e) for i, spans in enumerate(gold) for s, e, k in spans if k == kind]
-        covered = sum(all(any(a <= c < b for a, b, _ in found[i]) for c in range(s, e)) for i, s, e in entities)
+        covered = sum(
+            all(any(a <= c < b for a, b, _ in found[i]) for c in range(s, e)) for i, s, e in entities
+        )
         predicted = [(i, a, b) for i, spans in enumerate(found) for a, b, k in spans if k == name]
         touching = sum(any(a < e and b > s for s, e, _ in gold[i]) for i, a, b in predicted)
-        print(f"{kind}: recall {covered / max(1, len(entities)):.3f} ({covered}/{len(entities)}), "
-              f"precision {touching / max(1, len(predicted)):.3f} ({touching}/{len(predicted)})")
+        print(
+            f"{kind}: recall {covered / max(1, len(entities)):.3f} ({covered}/{len(entities)}), "
+            f"precision {touching / max(1, len(predicted)):.3f} ({touching}/{len(predicted)})"
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ def main() -> None:
     quiet_libraries()
 
     runs = {
-        "finetune": headstart.train(out=args.out / "finetune", strategy="finetune", epochs=args.epochs, overwrite=True, **SPLIT),
+        "finetune": headstart.train(
+            out=args.out / "finetune", strategy="finetune", epochs=args.epochs, overwrite=True, **SPLIT
+        ),
         "features": headstart.train(out=args.out / "features", strategy="features", overwrite=True, **SPLIT),
     }
     scores = {name: run.metrics["test"] for name, run in runs.items()}
@@ -40,7 +42,9 @@ def main() -> None:
     scores["majority tag (O)"] = task.metrics(always_o, splits.test.labels)
 
     names = list(scores)
-    print(f"WNUT-16 test split: {len(splits.test)} tweets; train {len(splits.train)}, dev {len(splits.dev)}\n")
+    print(
+        f"WNUT-16 test split: {len(splits.test)} tweets; train {len(splits.train)}, dev {len(splits.dev)}\n"
+    )
     print("| entity type | support | " + " | ".join(f"{n} F1" for n in names) + " |")
     print("|" + " --- |" * (2 + len(names)))
     for kind in sorted(scores["finetune"]["per_class"]):
@@ -48,11 +52,17 @@ def main() -> None:
         cells = [f"{scores[n]['per_class'].get(kind, {}).get('f1', 0.0):.3f}" for n in names]
         print(f"| {kind} | {support} | " + " | ".join(cells) + " |")
     print("| **all (micro)** | | " + " | ".join(f"**{scores[n]['f1']:.3f}**" for n in names) + " |")
-    print("| precision / recall | | " + " | ".join(f"{scores[n]['precision']:.3f} / {scores[n]['recall']:.3f}" for n in names) + " |")
+    print(
+        "| precision / recall | | "
+        + " | ".join(f"{scores[n]['precision']:.3f} / {scores[n]['recall']:.3f}" for n in names)
+        + " |"
+    )
     for name, run in runs.items():
         cost = run.metrics["cost"]
-        print(f"\n{name}: train {cost['train_seconds']:.0f} s, max length {run.config.max_length}, "
-              f"{cost['parameters_trainable']:,} trainable parameters")
+        print(
+            f"\n{name}: train {cost['train_seconds']:.0f} s, max length {run.config.max_length}, "
+            f"{cost['parameters_trainable']:,} trainable parameters"
+        )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,13 @@ async def load(url: str, texts: list[str], clients: int, requests: int) -> dict[
         started = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
         wall = time.perf_counter() - started
-    return {"requests": requests, "clients": clients, "errors": errors, "requests_per_second": round(requests / wall, 1),
-            **percentiles(latencies)}
+    return {
+        "requests": requests,
+        "clients": clients,
+        "errors": errors,
+        "requests_per_second": round(requests / wall, 1),
+        **percentiles(latencies),
+    }
 
 
 def bad_requests(url: str) -> dict[str, int]:
@@ -88,12 +93,18 @@ def bad_requests(url: str) -> dict[str, int]:
         "text too long": json.dumps({"text": "word " * 10_000}).encode(),
         "body too large": json.dumps({"texts": ["x" * 100_000] * 30}).encode(),
     }
-    return {name: httpx.post(f"{url}/predict", content=body, headers={"content-type": "application/json"}, timeout=30).status_code
-            for name, body in cases.items()}
+    return {
+        name: httpx.post(
+            f"{url}/predict", content=body, headers={"content-type": "application/json"}, timeout=30
+        ).status_code
+        for name, body in cases.items()
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run", type=Path, default=Path("runs/bench-bbc-teacher"))
     parser.add_argument("--variant", default="onnx-int8")
     parser.add_argument("--single", type=int, default=500)
@@ -102,14 +113,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/results/serve-load/results.json"))
     args = parser.parse_args()
     if not args.run.exists():
-        sys.exit(f"{args.run} does not exist: run benchmarks/inference_vs_hf.py first (it trains it), or pass --run")
+        sys.exit(
+            f"{args.run} does not exist: run benchmarks/inference_vs_hf.py "
+            "first (it trains it), or pass --run"
+        )
 
     from headstart.data.bundled import load_bbc_news
 
     texts = [text.splitlines()[0] for text in load_bbc_news()["text"]]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).with_name("headstart")), "serve", str(args.run), "--variant", args.variant, "--port", str(port)]
+    command = [
+        str(Path(sys.executable).with_name("headstart")),
+        "serve",
+        str(args.run),
+        "--variant",
+        args.variant,
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         wait_until_up(url, server)
@@ -117,18 +139,29 @@ def main() -> None:
         single = asyncio.run(load(url, texts, 1, args.single))
         concurrent = asyncio.run(load(url, texts, args.clients, args.requests))
         refused = bad_requests(url)
-        peak_kib = next(int(line.split()[1]) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
-                        if line.startswith("VmHWM"))
+        peak_kib = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+            if line.startswith("VmHWM")
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
 
     words = np.mean([len(t.split()) for t in texts])
-    print(f"headstart serve {args.run} --variant {args.variant}; short texts: BBC headlines, {words:.1f} words on average\n")
-    print("| load | requests | errors | requests/s | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        f"headstart serve {args.run} --variant {args.variant}; "
+        f"short texts: BBC headlines, {words:.1f} words on average\n"
+    )
+    print(
+        "| load | requests | errors | requests/s | p50 ms | p95 ms "
+        "| p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
     for name, result in (("1 client", single), (f"{args.clients} clients", concurrent)):
-        print(f"| {name} | {result['requests']} | {result['errors']} | {result['requests_per_second']} | "
-              f"{result['p50_ms']} | {result['p95_ms']} | {result['p99_ms']} |")
+        print(
+            f"| {name} | {result['requests']} | {result['errors']} | {result['requests_per_second']} | "
+            f"{result['p50_ms']} | {result['p95_ms']} | {result['p99_ms']} |"
+        )
     print("\nrefused requests: " + ", ".join(f"{name} → {status}" for name, status in refused.items()))
     print(f"server peak RSS: {peak_kib / 1024:.0f} MiB")
     checks = {
@@ -139,8 +172,20 @@ def main() -> None:
     }
     print("\n".join(f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in checks.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"run": str(args.run), "variant": args.variant, "single": single, "concurrent": concurrent,
-                                    "refused": refused, "server_peak_rss_mib": round(peak_kib / 1024), "checks": checks}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "run": str(args.run),
+                "variant": args.variant,
+                "single": single,
+                "concurrent": concurrent,
+                "refused": refused,
+                "server_peak_rss_mib": round(peak_kib / 1024),
+                "checks": checks,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

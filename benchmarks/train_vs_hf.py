@@ -24,7 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-HYPER = {"lr": 1e-4, "batch_size": 16, "weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0, "seed": 42}
+HYPER = {
+    "lr": 1e-4,
+    "batch_size": 16,
+    "weight_decay": 0.01,
+    "warmup_ratio": 0.1,
+    "max_grad_norm": 1.0,
+    "seed": 42,
+}
 
 
 def prepare(folder: Path, train_size: int) -> None:
@@ -36,7 +43,9 @@ def prepare(folder: Path, train_size: int) -> None:
     splits = load_splits(dataset="bbc-news", seed=HYPER["seed"])
     train = pd.DataFrame({"text": splits.train.texts, "label": splits.train.labels})
     if train_size < len(train):
-        train, _ = train_test_split(train, train_size=train_size, stratify=train.label, random_state=HYPER["seed"])
+        train, _ = train_test_split(
+            train, train_size=train_size, stratify=train.label, random_state=HYPER["seed"]
+        )
     train.to_csv(folder / "train.csv", index=False)
     for name, part in (("dev", splits.dev), ("test", splits.test)):
         pd.DataFrame({"text": part.texts, "label": part.labels}).to_csv(folder / f"{name}.csv", index=False)
@@ -47,12 +56,26 @@ def run_headstart(folder: Path, epochs: int) -> dict:
     from headstart.progress import set_quiet
 
     set_quiet(True)
-    run = headstart.train(folder / "train.csv", dev_data=str(folder / "dev.csv"), test_data=str(folder / "test.csv"),
-                          out=folder / "headstart-run", overwrite=True, strategy="finetune", model="minilm-l6",
-                          epochs=epochs, patience=0, checkpoint_every=0, **HYPER)
+    run = headstart.train(
+        folder / "train.csv",
+        dev_data=str(folder / "dev.csv"),
+        test_data=str(folder / "test.csv"),
+        out=folder / "headstart-run",
+        overwrite=True,
+        strategy="finetune",
+        model="minilm-l6",
+        epochs=epochs,
+        patience=0,
+        checkpoint_every=0,
+        **HYPER,
+    )
     samples = run.metrics["data"]["train"] * len(run.metrics["training"]["history"])
-    return {"seconds": run.metrics["cost"]["train_seconds"], "samples": samples, "accuracy": run.metrics["test"]["accuracy"],
-            "max_length": run.config.max_length}
+    return {
+        "seconds": run.metrics["cost"]["train_seconds"],
+        "samples": samples,
+        "accuracy": run.metrics["test"]["accuracy"],
+        "max_length": run.config.max_length,
+    }
 
 
 def run_hf(folder: Path, epochs: int, max_length: int | None) -> dict:
@@ -61,8 +84,13 @@ def run_hf(folder: Path, epochs: int, max_length: int | None) -> dict:
     import pandas as pd
     from datasets import Dataset
     from sklearn.metrics import f1_score
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from headstart.models.zoo import resolve_model
 
@@ -72,32 +100,62 @@ def run_hf(folder: Path, epochs: int, max_length: int | None) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(path)
 
     def tokenize(batch: dict) -> dict:
-        options = {"truncation": True} if max_length is None else {"truncation": True, "max_length": max_length}
+        options = (
+            {"truncation": True} if max_length is None else {"truncation": True, "max_length": max_length}
+        )
         encoded = tokenizer(batch["text"], **options)
         encoded["labels"] = [labels.index(label) for label in batch["label"]]
         return encoded
 
-    data = {name: Dataset.from_pandas(frame).map(tokenize, batched=True, remove_columns=["text", "label"])
-            for name, frame in frames.items()}
+    data = {
+        name: Dataset.from_pandas(frame).map(tokenize, batched=True, remove_columns=["text", "label"])
+        for name, frame in frames.items()
+    }
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels))
     args = TrainingArguments(
-        output_dir=str(folder / "hf-out"), learning_rate=HYPER["lr"], per_device_train_batch_size=HYPER["batch_size"],
-        per_device_eval_batch_size=64, num_train_epochs=epochs, weight_decay=HYPER["weight_decay"],
-        warmup_steps=HYPER["warmup_ratio"], max_grad_norm=HYPER["max_grad_norm"], seed=HYPER["seed"],
-        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
-        metric_for_best_model="macro_f1", report_to="none", use_cpu=True, disable_tqdm=True, logging_strategy="no",
+        output_dir=str(folder / "hf-out"),
+        learning_rate=HYPER["lr"],
+        per_device_train_batch_size=HYPER["batch_size"],
+        per_device_eval_batch_size=64,
+        num_train_epochs=epochs,
+        weight_decay=HYPER["weight_decay"],
+        warmup_steps=HYPER["warmup_ratio"],
+        max_grad_norm=HYPER["max_grad_norm"],
+        seed=HYPER["seed"],
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_strategy="no",
         train_sampling_strategy="random" if max_length is None else "group_by_length",
     )
-    macro_f1 = lambda p: {"macro_f1": f1_score(p.label_ids, np.argmax(p.predictions, axis=1), average="macro")}  # noqa: E731
-    trainer = Trainer(model=model, args=args, train_dataset=data["train"], eval_dataset=data["dev"],
-                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=macro_f1)
+
+    def macro_f1(p):
+        return {"macro_f1": f1_score(p.label_ids, np.argmax(p.predictions, axis=1), average="macro")}
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["dev"],
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=macro_f1,
+    )
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
     predictions = trainer.predict(data["test"])
     accuracy = float((np.argmax(predictions.predictions, axis=1) == predictions.label_ids).mean())
-    return {"seconds": round(seconds, 2), "samples": len(data["train"]) * epochs, "accuracy": accuracy,
-            "max_length": max_length or tokenizer.model_max_length}
+    return {
+        "seconds": round(seconds, 2),
+        "samples": len(data["train"]) * epochs,
+        "accuracy": accuracy,
+        "max_length": max_length or tokenizer.model_max_length,
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -124,7 +182,12 @@ def launch(folder: Path, epochs: int, system: str, max_length: int | None = None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=600, help="Training examples (stratified subset of the train split).")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=600,
+        help="Training examples (stratified subset of the train split).",
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -136,21 +199,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="headstart-bench-") as tmp:
         folder = Path(tmp)
         prepare(folder, args.train_size)
-        print(f"BBC News, {args.train_size} training texts, {args.epochs} epochs, all-MiniLM-L6-v2, hyper-parameters {HYPER}")
+        print(
+            f"BBC News, {args.train_size} training texts, {args.epochs} "
+            f"epochs, all-MiniLM-L6-v2, hyper-parameters {HYPER}"
+        )
         results = {"headstart finetune": launch(folder, args.epochs, "headstart")}
         print("headstart finetune:", results["headstart finetune"], flush=True)
         results["HF Trainer (plain)"] = launch(folder, args.epochs, "hf")
         print("HF Trainer (plain):", results["HF Trainer (plain)"], flush=True)
-        results["HF Trainer (tuned)"] = launch(folder, args.epochs, "hf", results["headstart finetune"]["max_length"])
+        results["HF Trainer (tuned)"] = launch(
+            folder, args.epochs, "hf", results["headstart finetune"]["max_length"]
+        )
 
     ours = results["headstart finetune"]
-    print("\n| system | max length | train samples/s | headstart ratio | test accuracy |\n| --- | --- | --- | --- | --- |")
+    print(
+        "\n| system | max length | train samples/s | headstart "
+        "ratio | test accuracy |\n| --- | --- | --- | --- | --- |"
+    )
     for name, result in results.items():
         ratio = ours["samples_per_second"] / result["samples_per_second"]
-        print(f"| {name} | {result['max_length']} | {result['samples_per_second']:.2f} | {ratio:.2f}x | {result['accuracy']:.4f} |")
+        print(
+            f"| {name} | {result['max_length']} | {result['samples_per_second']:.2f} "
+            f"| {ratio:.2f}x | {result['accuracy']:.4f} |"
+        )
     plain = results["HF Trainer (plain)"]
-    print(f"\nheadstart / HF Trainer (plain): {ours['samples_per_second'] / plain['samples_per_second']:.2f}x samples/s, "
-          f"test accuracy {ours['accuracy']:.4f} vs {plain['accuracy']:.4f} ({100 * (ours['accuracy'] - plain['accuracy']):+.2f} points)")
+    print(
+        "\nheadstart / HF Trainer (plain): "
+        f"{ours['samples_per_second'] / plain['samples_per_second']:.2f}x samples/s, "
+        f"test accuracy {ours['accuracy']:.4f} vs {plain['accuracy']:.4f} "
+        f"({100 * (ours['accuracy'] - plain['accuracy']):+.2f} points)"
+    )
 
 
 if __name__ == "__main__":

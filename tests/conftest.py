@@ -22,10 +22,32 @@ KEYWORDS = {
     "money": ["shares", "profit", "bank", "market", "investor", "inflation"],
     "tech": ["software", "chip", "internet", "robot", "laptop", "network"],
 }
-FILLER = "the a of to and in on for with said that was it is by from year people new".split()
+FILLER = [
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "on",
+    "for",
+    "with",
+    "said",
+    "that",
+    "was",
+    "it",
+    "is",
+    "by",
+    "from",
+    "year",
+    "people",
+    "new",
+]
 
 
-def synthetic_rows(per_class: int, seed: int, classes: dict[str, list[str]] = KEYWORDS) -> list[dict[str, str]]:
+def synthetic_rows(
+    per_class: int, seed: int, classes: dict[str, list[str]] = KEYWORDS
+) -> list[dict[str, str]]:
     """Texts of 4-30 filler words plus two keywords of their class (varied lengths on purpose)."""
     rng = random.Random(seed)
     rows = []
@@ -60,8 +82,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> st
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     folder = tmp_path_factory.mktemp("tiny-bert")
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -78,8 +106,16 @@ def toy_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_options() -> dict:
     """Training options that make MiniLM learn the toy data in seconds."""
-    return {"model": "minilm-l6", "epochs": 2, "batch_size": 8, "lr": 1e-4, "patience": 0, "checkpoint_every": 0,
-            "warmup_ratio": 0.0, "max_length": 48}
+    return {
+        "model": "minilm-l6",
+        "epochs": 2,
+        "batch_size": 8,
+        "lr": 1e-4,
+        "patience": 0,
+        "checkpoint_every": 0,
+        "warmup_ratio": 0.0,
+        "max_length": 48,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -87,4 +123,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, toy_csv: Path, tiny_optio
     """One finetuned run shared by the tests that only read it."""
     import headstart
 
-    return headstart.train(toy_csv, out=tmp_path_factory.mktemp("runs") / "toy", strategy="finetune", **tiny_options)
+    return headstart.train(
+        toy_csv, out=tmp_path_factory.mktemp("runs") / "toy", strategy="finetune", **tiny_options
+    )

@@ -25,26 +25,53 @@ def _card(rng: random.Random) -> str:
 def planted_value(rng: random.Random, kind: str) -> str:
     name = rng.choice(["anna", "li.wei", "j_smith", "omar99", "kofi.mensah", "marie-claire"])
     if kind == "email":
-        return rng.choice([f"{name}@example.com", f"{name}+news@mail.example.co.uk", f"{name}@uni-{rng.randint(1, 99)}.edu"])
+        return rng.choice(
+            [f"{name}@example.com", f"{name}+news@mail.example.co.uk", f"{name}@uni-{rng.randint(1, 99)}.edu"]
+        )
     if kind == "phone":
-        return rng.choice([f"+44 20 7946 {rng.randint(1000, 9999)}", f"(212) 555-{rng.randint(1000, 9999)}",
-                           f"+1 415 555 {rng.randint(1000, 9999)}", f"212-555-{rng.randint(1000, 9999)}"])
+        return rng.choice(
+            [
+                f"+44 20 7946 {rng.randint(1000, 9999)}",
+                f"(212) 555-{rng.randint(1000, 9999)}",
+                f"+1 415 555 {rng.randint(1000, 9999)}",
+                f"212-555-{rng.randint(1000, 9999)}",
+            ]
+        )
     if kind == "iban":
         iban = _iban(rng, *rng.choice([("GB", 22), ("DE", 22), ("FR", 27)]))
-        return rng.choice([iban, " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))])
+        return rng.choice([iban, " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))])
     if kind == "card":
         card = _card(rng)
-        return rng.choice([card, " ".join(card[i:i + 4] for i in range(0, 16, 4)), "-".join(card[i:i + 4] for i in range(0, 16, 4))])
+        return rng.choice(
+            [
+                card,
+                " ".join(card[i : i + 4] for i in range(0, 16, 4)),
+                "-".join(card[i : i + 4] for i in range(0, 16, 4)),
+            ]
+        )
     if kind == "ip":
-        return rng.choice([".".join(str(rng.randint(1, 254)) for _ in range(4)),
-                           ":".join(f"{rng.randint(0, 65535):x}" for _ in range(8))])
-    return rng.choice([f"https://www.shop-{rng.randint(1, 999)}.com/orders?id={rng.randint(1, 9999)}",
-                       f"http://blog{rng.randint(1, 99)}.example.org/post/{rng.randint(1, 999)}"])
+        return rng.choice(
+            [
+                ".".join(str(rng.randint(1, 254)) for _ in range(4)),
+                ":".join(f"{rng.randint(0, 65535):x}" for _ in range(8)),
+            ]
+        )
+    return rng.choice(
+        [
+            f"https://www.shop-{rng.randint(1, 999)}.com/orders?id={rng.randint(1, 9999)}",
+            f"http://blog{rng.randint(1, 99)}.example.org/post/{rng.randint(1, 999)}",
+        ]
+    )
 
 
 KINDS = ("email", "phone", "iban", "card", "ip", "url")
-SENTENCES = ["Please contact me at {} about the refund.", "My details: {} (do not share).", "Sent from {} yesterday evening.",
-             "The customer wrote {} in the complaint form.", "Is {} still valid for the transfer?"]
+SENTENCES = [
+    "Please contact me at {} about the refund.",
+    "My details: {} (do not share).",
+    "Sent from {} yesterday evening.",
+    "The customer wrote {} in the complaint form.",
+    "Is {} still valid for the transfer?",
+]
 
 
 def pii_corpus(rows: int, seed: int) -> tuple[list[str], list[str]]:

@@ -20,14 +20,19 @@ def flip_labels(frame: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFr
     classes = sorted(frame.label.unique())
     flipped = rng.choice(len(frame), size=int(len(frame) * share), replace=False)
     noisy = frame.copy()
-    noisy.loc[flipped, "label"] = [rng.choice([c for c in classes if c != label]) for label in frame.label.iloc[flipped]]
+    noisy.loc[flipped, "label"] = [
+        rng.choice([c for c in classes if c != label]) for label in frame.label.iloc[flipped]
+    ]
     return noisy, set(flipped.tolist())
 
 
 def test_audit_finds_flipped_bbc_labels_at_precision_and_recall_above_0_7(tmp_path: Path) -> None:
     noisy, flipped = flip_labels(load_bundled("bbc-news"), share=0.1, seed=0)
     noisy.to_csv(tmp_path / "noisy.csv", index=False)
-    result = audit(tmp_path / "noisy.csv", TrainConfig(data=str(tmp_path / "noisy.csv"), strategy="features", max_length=128))
+    result = audit(
+        tmp_path / "noisy.csv",
+        TrainConfig(data=str(tmp_path / "noisy.csv"), strategy="features", max_length=128),
+    )
     found = set(result.review.row)
     precision, recall = len(found & flipped) / len(found), len(found & flipped) / len(flipped)
     assert precision >= 0.7 and recall >= 0.7, (precision, recall)
@@ -41,7 +46,18 @@ def test_audit_cli_writes_a_review_file(toy_csv: Path, tmp_path: Path) -> None:
     noisy, flipped = flip_labels(pd.read_csv(toy_csv), share=0.1, seed=1)
     noisy.to_csv(tmp_path / "noisy.csv", index=False)
     with pytest.raises(SystemExit) as stop:
-        main(["labels", "audit", str(tmp_path / "noisy.csv"), "-o", str(tmp_path / "review.csv"), "--max-length", "48", "--quiet"])
+        main(
+            [
+                "labels",
+                "audit",
+                str(tmp_path / "noisy.csv"),
+                "-o",
+                str(tmp_path / "review.csv"),
+                "--max-length",
+                "48",
+                "--quiet",
+            ]
+        )
     assert stop.value.code == 0
     review = pd.read_csv(tmp_path / "review.csv")
     assert list(review.columns) == ["row", "text", "given_label", "suggested_label", "label_quality"]

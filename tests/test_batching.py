@@ -8,7 +8,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from headstart.encoding import Encoded, LengthGroupedBatchSampler, choose_max_length, forward_in_batches, pad_batch
+from headstart.encoding import (
+    Encoded,
+    LengthGroupedBatchSampler,
+    choose_max_length,
+    forward_in_batches,
+    pad_batch,
+)
 
 
 def test_sampler_covers_every_index_once_and_depends_only_on_seed_and_epoch() -> None:
@@ -24,7 +30,10 @@ def test_sampler_covers_every_index_once_and_depends_only_on_seed_and_epoch() ->
 def test_grouped_batches_waste_far_less_padding_than_random_ones() -> None:
     rng = random.Random(0)
     lengths = [rng.randint(5, 300) for _ in range(2000)]
-    padded = lambda batches: sum(max(lengths[i] for i in b) * len(b) for b in batches)  # noqa: E731
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
     order = list(range(2000))
     rng.shuffle(order)
     random_batches = [order[i : i + 16] for i in range(0, 2000, 16)]
@@ -49,13 +58,20 @@ def test_max_length_follows_the_data_and_the_model_cap(minilm_dir) -> None:
     long = ["word " * 400] * 50
     assert choose_max_length(tokenizer, long, 95, 256) == 256
     mixed = ["word " * n for n in range(1, 101)]
-    assert 96 <= choose_max_length(tokenizer, mixed, 95, 256) <= 104  # 95th percentile of 3..102 tokens, rounded up to 8
+    assert (
+        96 <= choose_max_length(tokenizer, mixed, 95, 256) <= 104
+    )  # 95th percentile of 3..102 tokens, rounded up to 8
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.lists(st.integers(1, 99), min_size=1, max_size=12), min_size=1, max_size=40), st.integers(1, 9))
+@given(
+    st.lists(st.lists(st.integers(1, 99), min_size=1, max_size=12), min_size=1, max_size=40),
+    st.integers(1, 9),
+)
 def test_inference_returns_rows_in_input_order(rows: list[list[int]], batch_size: int) -> None:
     # A "model" whose output is each row's first token and length: reordering would show.
-    forward = lambda ids, mask: torch.stack([ids[:, 0].float(), mask.sum(dim=1).float()], dim=1)  # noqa: E731
+    def forward(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.stack([ids[:, 0].float(), mask.sum(dim=1).float()], dim=1)
+
     out = forward_in_batches(forward, Encoded(rows), batch_size, pad_id=0, show_progress=False)
     assert out.tolist() == [[float(r[0]), float(len(r))] for r in rows]

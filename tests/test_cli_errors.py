@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import synthetic_rows
 
 from headstart.cli import main
-from tests.conftest import synthetic_rows
 
 GOOD_ROWS = synthetic_rows(per_class=10, seed=3)
 
@@ -52,47 +52,117 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "header only": (lambda d: ["train", write(d / "header.csv", "text,label\n")], "no data rows"),
     "no text column": (lambda d: ["train", write(d / "cols.csv", "a,label\nx,y\n")], "No text column"),
     "no label column": (lambda d: ["train", write(d / "cols.csv", "text,b\nx,y\n")], "No label column"),
-    "text-col not in file": (lambda d: ["train", good_csv(d), "--text-col", "body"], "Text column 'body' is not in"),
-    "label-col not in file": (lambda d: ["train", good_csv(d), "--label-col", "topic"], "Label column 'topic' is not in"),
-    "missing labels": (lambda d: ["train", write(d / "nan.csv", "text,label\nhello,a\nworld,\nagain,b\n")], "have no label (rows [3])"),
-    "one class only": (lambda d: ["train", write(d / "one.csv", "text,label\n" + "".join(f"t{i},a\n" for i in range(9)))], "1 distinct value"),
-    "empty texts": (lambda d: ["train", write(d / "blank.csv", "text,label\nhello,a\n   ,b\n,a\n")], "have empty text (rows [3, 4])"),
-    "undecodable bytes": (lambda d: ["train", write(d / "latin.csv", "text,label\ncaf\xe9,a\n".encode("latin-1"))], "not valid UTF-8"),
-    "csv row with extra fields": (lambda d: ["train", write(d / "bad.csv", "text,label\nx,y\na,b,c,d\n")], "Line 3 of 'bad.csv' has 4 fields"),
-    "csv with broken quoting": (lambda d: ["train", write(d / "bad.csv", 'text,label\n"a"b,c\n')], "not well-formed CSV"),
-    "malformed jsonl": (lambda d: ["train", write(d / "bad.jsonl", '{"text": "a", "label": "x"}\n{"text": \n')], "Line 2 of 'bad.jsonl' is not valid JSON"),
+    "text-col not in file": (
+        lambda d: ["train", good_csv(d), "--text-col", "body"],
+        "Text column 'body' is not in",
+    ),
+    "label-col not in file": (
+        lambda d: ["train", good_csv(d), "--label-col", "topic"],
+        "Label column 'topic' is not in",
+    ),
+    "missing labels": (
+        lambda d: ["train", write(d / "nan.csv", "text,label\nhello,a\nworld,\nagain,b\n")],
+        "have no label (rows [3])",
+    ),
+    "one class only": (
+        lambda d: ["train", write(d / "one.csv", "text,label\n" + "".join(f"t{i},a\n" for i in range(9)))],
+        "1 distinct value",
+    ),
+    "empty texts": (
+        lambda d: ["train", write(d / "blank.csv", "text,label\nhello,a\n   ,b\n,a\n")],
+        "have empty text (rows [3, 4])",
+    ),
+    "undecodable bytes": (
+        lambda d: ["train", write(d / "latin.csv", "text,label\ncaf\xe9,a\n".encode("latin-1"))],
+        "not valid UTF-8",
+    ),
+    "csv row with extra fields": (
+        lambda d: ["train", write(d / "bad.csv", "text,label\nx,y\na,b,c,d\n")],
+        "Line 3 of 'bad.csv' has 4 fields",
+    ),
+    "csv with broken quoting": (
+        lambda d: ["train", write(d / "bad.csv", 'text,label\n"a"b,c\n')],
+        "not well-formed CSV",
+    ),
+    "malformed jsonl": (
+        lambda d: ["train", write(d / "bad.jsonl", '{"text": "a", "label": "x"}\n{"text": \n')],
+        "Line 2 of 'bad.jsonl' is not valid JSON",
+    ),
     "jsonl not objects": (lambda d: ["train", write(d / "list.jsonl", '["a", "b"]\n')], "not a JSON object"),
-    "damaged parquet": (lambda d: ["train", write(d / "bad.parquet", b"PAR1garbage")], "not a readable Parquet"),
-    "too few per class": (lambda d: ["train", write(d / "rare.csv", "text,label\n" + "".join(f"t{i},a\n" for i in range(9)) + "u,b\n")], "fewer than 3 examples"),
-    "unknown split value": (lambda d: ["train", write(d / "split.csv", "text,label,split\na,x,train\nb,y,holdout\n")], "holds ['holdout']"),
-    "unseen dev label": (lambda d: ["train", good_csv(d), "--dev-data", write(d / "dev.csv", "text,label\nhi,weather\n")], "never seen in training"),
+    "damaged parquet": (
+        lambda d: ["train", write(d / "bad.parquet", b"PAR1garbage")],
+        "not a readable Parquet",
+    ),
+    "too few per class": (
+        lambda d: [
+            "train",
+            write(d / "rare.csv", "text,label\n" + "".join(f"t{i},a\n" for i in range(9)) + "u,b\n"),
+        ],
+        "fewer than 3 examples",
+    ),
+    "unknown split value": (
+        lambda d: ["train", write(d / "split.csv", "text,label,split\na,x,train\nb,y,holdout\n")],
+        "holds ['holdout']",
+    ),
+    "unseen dev label": (
+        lambda d: ["train", good_csv(d), "--dev-data", write(d / "dev.csv", "text,label\nhi,weather\n")],
+        "never seen in training",
+    ),
     "unknown dataset": (lambda d: ["train", "--dataset", "imdb"], "Unknown bundled dataset 'imdb'"),
     "data and dataset": (lambda d: ["train", good_csv(d), "--dataset", "bbc-news"], "exactly one of"),
     "no data": (lambda d: ["train"], "exactly one of"),
     "unknown model": (lambda d: ["train", good_csv(d), "--model", "gpt-17"], "Unknown model 'gpt-17'"),
     "missing model folder": (lambda d: ["train", good_csv(d), "--model", "./models/none"], "does not exist"),
-    "uncached hub id offline": (lambda d: ["train", good_csv(d), "--model", "nobody/not-cached-model"], "not in the local cache"),
-    "pickle-only weights": (lambda d: ["train", good_csv(d), "--model", pickle_only_model(d)], "pass --allow-pickle"),
+    "uncached hub id offline": (
+        lambda d: ["train", good_csv(d), "--model", "nobody/not-cached-model"],
+        "not in the local cache",
+    ),
+    "pickle-only weights": (
+        lambda d: ["train", good_csv(d), "--model", pickle_only_model(d)],
+        "pass --allow-pickle",
+    ),
     "unknown strategy": (lambda d: ["train", good_csv(d), "--strategy", "magic"], "Unknown strategy 'magic'"),
-    "malformed strategy option": (lambda d: ["train", good_csv(d), "--strategy", "features", "--option", "c_values"], "KEY=VALUE"),
-    "unknown strategy option": (lambda d: ["train", good_csv(d), "--strategy", "features", "--option", "depth=3"], "has no option(s) ['depth']"),
+    "malformed strategy option": (
+        lambda d: ["train", good_csv(d), "--strategy", "features", "--option", "c_values"],
+        "KEY=VALUE",
+    ),
+    "unknown strategy option": (
+        lambda d: ["train", good_csv(d), "--strategy", "features", "--option", "depth=3"],
+        "has no option(s) ['depth']",
+    ),
     "zero epochs": (lambda d: ["train", good_csv(d), "--epochs", "0"], "'epochs' must be at least 1"),
-    "dev size out of range": (lambda d: ["train", good_csv(d), "--dev-size", "1.5"], "'dev_size' must be in (0, 1)"),
-    "output exists": (lambda d: (d / "runs").mkdir() or ["train", good_csv(d), "--out", "runs"], "already exists"),
-    "resume without checkpoint": (lambda d: ["train", good_csv(d), "--out", "fresh", "--resume"], "Nothing to resume"),
+    "dev size out of range": (
+        lambda d: ["train", good_csv(d), "--dev-size", "1.5"],
+        "'dev_size' must be in (0, 1)",
+    ),
+    "output exists": (
+        lambda d: (d / "runs").mkdir() or ["train", good_csv(d), "--out", "runs"],
+        "already exists",
+    ),
+    "resume without checkpoint": (
+        lambda d: ["train", good_csv(d), "--out", "fresh", "--resume"],
+        "Nothing to resume",
+    ),
     "config file missing": (lambda d: ["train", "--config", "none.yaml"], "does not exist"),
     "config not yaml": (lambda d: ["train", "--config", write(d / "c.yaml", "a: [1\n")], "not valid YAML"),
-    "config unknown key": (lambda d: ["train", "--config", write(d / "c.yaml", "dataset: bbc-news\nlearning_rate: 1\n")], "Unknown config key(s) ['learning_rate']"),
+    "config unknown key": (
+        lambda d: ["train", "--config", write(d / "c.yaml", "dataset: bbc-news\nlearning_rate: 1\n")],
+        "Unknown config key(s) ['learning_rate']",
+    ),
     "evaluate missing run": (lambda d: ["evaluate", "no-run", "--data", good_csv(d)], "does not exist"),
-    "evaluate incomplete run": (lambda d: ["evaluate", fake_run(d), "--data", good_csv(d)], "not a complete headstart run"),
+    "evaluate incomplete run": (
+        lambda d: ["evaluate", fake_run(d), "--data", good_csv(d)],
+        "not a complete headstart run",
+    ),
     "unknown flag": (lambda d: ["train", good_csv(d), "--epoch", "3"], "No such option"),
     "bad flag value": (lambda d: ["train", good_csv(d), "--epochs", "many"], "Invalid value for '--epochs'"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_gives_one_line_and_exit_2(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_gives_one_line_and_exit_2(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     build, fragment = CASES[case]
     argv = build(tmp_path)
@@ -113,9 +183,23 @@ def test_bad_input_gives_one_line_and_exit_2(case: str, tmp_path: Path, monkeypa
 
 def test_errors_on_a_trained_run(tiny_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = {
-        "unseen eval label": (["evaluate", str(tiny_run.path), "--data", write(tmp_path / "new.csv", "text,label\nhi,weather\n")], "never seen in training"),
-        "predict without text column": (["predict", str(tiny_run.path), write(tmp_path / "x.csv", "a,b\n1,2\n"), "-o", "p.csv"], "No text column"),
-        "predict unknown output format": (["predict", str(tiny_run.path), good_csv(tmp_path), "-o", "p.xlsx"], "unknown format '.xlsx'"),
+        "unseen eval label": (
+            [
+                "evaluate",
+                str(tiny_run.path),
+                "--data",
+                write(tmp_path / "new.csv", "text,label\nhi,weather\n"),
+            ],
+            "never seen in training",
+        ),
+        "predict without text column": (
+            ["predict", str(tiny_run.path), write(tmp_path / "x.csv", "a,b\n1,2\n"), "-o", "p.csv"],
+            "No text column",
+        ),
+        "predict unknown output format": (
+            ["predict", str(tiny_run.path), good_csv(tmp_path), "-o", "p.xlsx"],
+            "unknown format '.xlsx'",
+        ),
     }
     for name, (argv, fragment) in cases.items():
         argv = [str(tmp_path / a) if (tmp_path / a).exists() else a for a in argv]
@@ -127,11 +211,17 @@ def test_errors_on_a_trained_run(tiny_run, tmp_path: Path, capsys: pytest.Captur
     assert not (tiny_run.path / "evaluations").exists()
 
 
-def test_duplicates_between_train_and_test_are_a_one_line_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_duplicates_between_train_and_test_are_a_one_line_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from headstart.data.dataset import load_splits
 
     rows = synthetic_rows(per_class=10, seed=3)
     pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
     pd.DataFrame(rows[:4] + synthetic_rows(per_class=2, seed=8)).to_csv(tmp_path / "test.csv", index=False)
     with pytest.warns(UserWarning, match=r"^4 test text\(s\) also appear in the training data"):
-        load_splits(str(tmp_path / "train.csv"), dev_data=str(tmp_path / "test.csv"), test_data=str(tmp_path / "test.csv"))
+        load_splits(
+            str(tmp_path / "train.csv"),
+            dev_data=str(tmp_path / "test.csv"),
+            test_data=str(tmp_path / "test.csv"),
+        )

@@ -18,10 +18,13 @@ from headstart.workflows.compare import compare, pareto_front
 OPTIONS = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "max_length": 32}
 
 
-def test_grid_writes_leaderboard_plot_and_report_and_resumes(toy_csv: Path, tiny_model: str, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grid_writes_leaderboard_plot_and_report_and_resumes(
+    toy_csv: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "cmp"
-    board = compare(toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=2, **OPTIONS)
+    board = compare(
+        toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=2, **OPTIONS
+    )
     assert sorted(board.strategy) == ["bitfit", "finetune"] and (board.seeds == 2).all()
     assert board.macro_f1_mean.is_monotonic_decreasing and board.pareto.any()
     runs = pd.read_csv(out / "runs.csv")
@@ -36,24 +39,53 @@ def test_grid_writes_leaderboard_plot_and_report_and_resumes(toy_csv: Path, tiny
 
     trained = []
     monkeypatch.setattr(grid_module, "train", lambda **kwargs: trained.append(kwargs))
-    again = compare(toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=2, **OPTIONS)
+    again = compare(
+        toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=2, **OPTIONS
+    )
     assert trained == [] and again.equals(board)
 
 
-def test_grid_keeps_named_columns_and_extra_label_columns(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+def test_grid_keeps_named_columns_and_extra_label_columns(
+    toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
     frame = pd.read_csv(toy_csv)
-    frame = frame.rename(columns={"text": "body", "label": "topic"}).assign(length=["long" if len(t) > 80 else "short" for t in frame.text])
+    frame = frame.rename(columns={"text": "body", "label": "topic"}).assign(
+        length=["long" if len(t) > 80 else "short" for t in frame.text]
+    )
     frame.to_csv(tmp_path / "named.csv", index=False)
-    board = compare(tmp_path / "named.csv", out=tmp_path / "cmp", models=[tiny_model], strategies=["features"], seeds=1,
-                    text_col="body", label_col="topic", **OPTIONS)
+    board = compare(
+        tmp_path / "named.csv",
+        out=tmp_path / "cmp",
+        models=[tiny_model],
+        strategies=["features"],
+        seeds=1,
+        text_col="body",
+        label_col="topic",
+        **OPTIONS,
+    )
     assert board.strategy.tolist() == ["features"]
-    multi = compare(tmp_path / "named.csv", out=tmp_path / "cmp2", models=[tiny_model], strategies=["multitask"], seeds=1,
-                    text_col="body", label_col="topic", strategy_options={"multitask": {"columns": ["length"]}}, **OPTIONS)
+    multi = compare(
+        tmp_path / "named.csv",
+        out=tmp_path / "cmp2",
+        models=[tiny_model],
+        strategies=["multitask"],
+        seeds=1,
+        text_col="body",
+        label_col="topic",
+        strategy_options={"multitask": {"columns": ["length"]}},
+        **OPTIONS,
+    )
     assert multi.strategy.tolist() == ["multitask"]
     run = headstart.load_run(next((tmp_path / "cmp2" / "runs").iterdir()))
     assert set(run.head_labels) == {"label", "length"}
     with pytest.raises(headstart.ConfigError, match="needs the further label columns"):
-        compare(tmp_path / "named.csv", out=tmp_path / "cmp3", models=[tiny_model], strategies=["multitask"], seeds=1)
+        compare(
+            tmp_path / "named.csv",
+            out=tmp_path / "cmp3",
+            models=[tiny_model],
+            strategies=["multitask"],
+            seeds=1,
+        )
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
@@ -62,26 +94,54 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
     assert pareto_front(quality, latency) == [True, True, False, True]
 
 
-def test_compare_cli_rejects_unknown_strategy_before_training(tmp_path: Path, toy_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_cli_rejects_unknown_strategy_before_training(
+    tmp_path: Path, toy_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", str(toy_csv), "--strategies", "finetune,magic", "--out", str(tmp_path / "c")])
     assert exit_info.value.code == 2 and "Unknown strategy 'magic'" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
-    for option, message in (("r=16", "needs the strategy in front"), ("lora.r=16", "not among --strategies"),
-                            ("finetune.r=16", "has no option(s) ['r']")):
+    for option, message in (
+        ("r=16", "needs the strategy in front"),
+        ("lora.r=16", "not among --strategies"),
+        ("finetune.r=16", "has no option(s) ['r']"),
+    ):
         with pytest.raises(SystemExit) as exit_info:
-            main(["compare", str(toy_csv), "--strategies", "finetune", "--option", option, "--out", str(tmp_path / "c")])
+            main(
+                [
+                    "compare",
+                    str(toy_csv),
+                    "--strategies",
+                    "finetune",
+                    "--option",
+                    option,
+                    "--out",
+                    str(tmp_path / "c"),
+                ]
+            )
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
 
 
 def chromium_command() -> list[str]:
     # Flags that keep headless Chromium off the network and out of any user profile.
-    return ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    return [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (`make test` installs it as root)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (`make test` installs it as root)",
+)
 def test_html_report_renders_in_headless_chromium(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
     from PIL import Image
 
@@ -90,14 +150,23 @@ def test_html_report_renders_in_headless_chromium(toy_csv: Path, tiny_model: str
     page = (out / "report.html").resolve().as_uri()
     profile = ["--user-data-dir=" + str(tmp_path / "profile")]
     shot = tmp_path / "report.png"
-    subprocess.run([*chromium_command(), *profile, f"--screenshot={shot}", "--window-size=1200,1400", page],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*chromium_command(), *profile, f"--screenshot={shot}", "--window-size=1200,1400", page],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     image = Image.open(shot).convert("L")
     histogram = image.histogram()
     assert image.size == (1200, 1400)
     assert max(histogram) < 0.97 * sum(histogram), "the screenshot is (nearly) one colour: blank page"
-    dom = subprocess.run([*chromium_command(), *profile, "--dump-dom", page], check=True, capture_output=True, text=True,
-                         timeout=120).stdout
+    dom = subprocess.run(
+        [*chromium_command(), *profile, "--dump-dom", page],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert '<table id="leaderboard">' in dom and dom.count("<tr>") >= 3 and "bitfit" in dom
     assert 'id="pareto"' in dom
 
@@ -114,8 +183,17 @@ def test_compare_ranks_every_task_by_its_main_metric(task: str, tiny_model: str,
         data = tmp_path / "data.jsonl"
         rows = multi_label_rows(60, seed=1) if task == "multi-label" else regression_rows(60, seed=1)
         pd.DataFrame(rows).to_json(data, orient="records", lines=True)
-    board = compare(data, out=tmp_path / "cmp", models=[tiny_model], strategies=["features", "finetune"], seeds=1, **OPTIONS)
+    board = compare(
+        data,
+        out=tmp_path / "cmp",
+        models=[tiny_model],
+        strategies=["features", "finetune"],
+        seeds=1,
+        **OPTIONS,
+    )
     metric = {"multi-label": "macro_f1", "regression": "spearman", "ner": "f1"}[task]
     assert f"{metric}_mean" in board and board[f"{metric}_mean"].is_monotonic_decreasing
     assert headstart.load_run(next((tmp_path / "cmp" / "runs").iterdir())).config.task == task
-    assert (tmp_path / "cmp" / "report.html").is_file() and "Pareto front of" in (tmp_path / "cmp" / "leaderboard.md").read_text()
+    assert (tmp_path / "cmp" / "report.html").is_file() and "Pareto front of" in (
+        tmp_path / "cmp" / "leaderboard.md"
+    ).read_text()

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.conftest import synthetic_rows
 
 import headstart
 from headstart.cli import main
 from headstart.models.surgery import keep_layers
-from tests.conftest import synthetic_rows
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,9 @@ def test_quantized_variants_predict_like_fp32(quantized: Path) -> None:
         assert np.abs(probabilities - fp32).max() < 0.15
 
 
-def test_cli_variant_flag_and_missing_variant_error(quantized: Path, tiny_run: headstart.Run, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture) -> None:
+def test_cli_variant_flag_and_missing_variant_error(
+    quantized: Path, tiny_run: headstart.Run, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     data = tmp_path / "eval.csv"
     pd.DataFrame(synthetic_rows(per_class=4, seed=42)).to_csv(data, index=False)
     with pytest.raises(SystemExit) as done:
@@ -57,7 +58,18 @@ def test_cli_variant_flag_and_missing_variant_error(quantized: Path, tiny_run: h
     assert done.value.code == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 12
     with pytest.raises(SystemExit) as done:
-        main(["predict", str(tiny_run.path), str(data), "-o", str(tmp_path / "p.csv"), "--variant", "onnx-int8", "-q"])
+        main(
+            [
+                "predict",
+                str(tiny_run.path),
+                str(data),
+                "-o",
+                str(tmp_path / "p.csv"),
+                "--variant",
+                "onnx-int8",
+                "-q",
+            ]
+        )
     error = capsys.readouterr().err
     assert done.value.code == 2 and "headstart quantize" in error and "Traceback" not in error
     assert not (tmp_path / "p.csv").exists()
@@ -77,10 +89,14 @@ def test_keep_layers_spreads_layers_and_keeps_first_and_last(minilm_dir: Path) -
     model(input_ids=torch.ones((1, 4), dtype=torch.long))  # still runs
 
 
-def test_distill_student_keeps_teacher_accuracy_with_half_the_layers(tiny_run: headstart.Run, tmp_path: Path) -> None:
+def test_distill_student_keeps_teacher_accuracy_with_half_the_layers(
+    tiny_run: headstart.Run, tmp_path: Path
+) -> None:
     unlabelled = tmp_path / "more.txt"
     unlabelled.write_text("\n".join(row["text"] for row in synthetic_rows(per_class=5, seed=43)))
-    student = headstart.distill(tiny_run.path, tmp_path / "student", layers=3, unlabelled=str(unlabelled), epochs=2)
+    student = headstart.distill(
+        tiny_run.path, tmp_path / "student", layers=3, unlabelled=str(unlabelled), epochs=2
+    )
     assert json.loads((student.path / "model" / "config.json").read_text())["num_hidden_layers"] == 3
     assert student.metrics["training"]["distill"]["unlabelled_texts"] == 15
     models = student.metrics["compression"]["distillation"]["models"]
@@ -97,16 +113,24 @@ def test_distill_loss_is_temperature_scaled_kl_plus_label_cross_entropy() -> Non
     teacher_probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     strategy._teacher = strategy._soften(teacher_probs.numpy())
     logits = torch.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
-    batch = {"input_ids": torch.zeros((2, 3), dtype=torch.long), "attention_mask": torch.ones((2, 3), dtype=torch.long),
-             "labels": torch.tensor([0, -100]), "index": torch.tensor([0, 1])}
+    batch = {
+        "input_ids": torch.zeros((2, 3), dtype=torch.long),
+        "attention_mask": torch.ones((2, 3), dtype=torch.long),
+        "labels": torch.tensor([0, -100]),
+        "index": torch.tensor([0, 1]),
+    }
     loss = strategy.loss(lambda ids, mask: logits, batch, None, None)
     soft_teacher = torch.softmax(torch.log(teacher_probs) / 2, dim=-1)
     kl = (soft_teacher * (soft_teacher.log() - torch.log_softmax(logits / 2, dim=-1))).sum(dim=1).mean() * 4
-    ce = torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]))  # the unlabelled row has no label term
+    ce = torch.nn.functional.cross_entropy(
+        logits[:1], torch.tensor([0])
+    )  # the unlabelled row has no label term
     assert loss.item() == pytest.approx((0.25 * kl + 0.75 * ce).item(), rel=1e-5)
 
 
-def test_prune_heads_shrinks_the_model_and_reloads_identically(tiny_run: headstart.Run, tmp_path: Path) -> None:
+def test_prune_heads_shrinks_the_model_and_reloads_identically(
+    tiny_run: headstart.Run, tmp_path: Path
+) -> None:
     pruned = headstart.prune(tiny_run.path, tmp_path / "pruned", heads=0.25, recover_epochs=0)
     report = pruned.metrics["training"]["prune"]
     assert report["heads_before"] == 72 and report["heads_kept"] == 54
@@ -115,20 +139,33 @@ def test_prune_heads_shrinks_the_model_and_reloads_identically(tiny_run: headsta
     cost = pruned.metrics["cost"]
     assert cost["parameters_total"] < tiny_run.metrics["cost"]["parameters_total"]
     models = pruned.metrics["compression"]["pruning"]["models"]
-    assert models["pruned"]["accuracy"] >= models["unpruned"]["accuracy"] - 0.15  # least important heads first
+    assert (
+        models["pruned"]["accuracy"] >= models["unpruned"]["accuracy"] - 0.15
+    )  # least important heads first
     texts = [row["text"] for row in synthetic_rows(per_class=3, seed=44)]
-    np.testing.assert_allclose(headstart.load_run(pruned.path).predict_proba(texts), pruned.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(
+        headstart.load_run(pruned.path).predict_proba(texts), pruned.predict_proba(texts), atol=1e-6
+    )
 
 
-def test_prune_sparsity_zeroes_that_share_of_encoder_weights_and_keeps_them_zero(tiny_run: headstart.Run, tmp_path: Path) -> None:
+def test_prune_sparsity_zeroes_that_share_of_encoder_weights_and_keeps_them_zero(
+    tiny_run: headstart.Run, tmp_path: Path
+) -> None:
     pruned = headstart.prune(tiny_run.path, tmp_path / "sparse", sparsity=0.5, recover_epochs=1)
     assert pruned.metrics["training"]["prune"]["encoder_linear_sparsity"] == pytest.approx(0.5, abs=0.01)
     assert len(pruned.metrics["training"]["history"]) == 1  # the recovery epoch ran with the masks on
 
 
-def test_prune_refuses_bad_fractions_in_one_line(tiny_run: headstart.Run, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_prune_refuses_bad_fractions_in_one_line(
+    tiny_run: headstart.Run, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     with pytest.raises(SystemExit) as done:
         main(["prune", str(tiny_run.path), "--out", str(tmp_path / "p"), "-q"])
     error = capsys.readouterr().err
-    assert done.value.code == 2 and "--heads and/or --sparsity" in error and not list(tmp_path.iterdir()) and "\n" not in error.strip()
+    assert (
+        done.value.code == 2
+        and "--heads and/or --sparsity" in error
+        and not list(tmp_path.iterdir())
+        and "\n" not in error.strip()
+    )
     assert not (tmp_path / "p").exists()

@@ -10,14 +10,21 @@ from headstart.config import TrainConfig
 from headstart.errors import ConfigError
 
 
-@given(epochs=st.integers(1, 100), lr=st.floats(1e-7, 1.0), seed=st.integers(0, 2**31), options=st.dictionaries(st.text(min_size=1), st.integers()))
+@given(
+    epochs=st.integers(1, 100),
+    lr=st.floats(1e-7, 1.0),
+    seed=st.integers(0, 2**31),
+    options=st.dictionaries(st.text(min_size=1), st.integers()),
+)
 def test_config_round_trips_through_dict(epochs: int, lr: float, seed: int, options: dict) -> None:
     config = TrainConfig(dataset="bbc-news", epochs=epochs, lr=lr, seed=seed, strategy_options=options)
     assert TrainConfig.from_dict(config.to_dict()) == config
 
 
 def test_config_round_trips_through_yaml(tmp_path: Path) -> None:
-    config = TrainConfig(data="x.csv", max_length=128, strategy="features", strategy_options={"c_values": [1.0]})
+    config = TrainConfig(
+        data="x.csv", max_length=128, strategy="features", strategy_options={"c_values": [1.0]}
+    )
     config.save_yaml(tmp_path / "c.yaml")
     assert TrainConfig.from_yaml(tmp_path / "c.yaml") == config
 
@@ -28,13 +35,22 @@ def test_defaults_are_not_shared_between_instances() -> None:
     assert TrainConfig(dataset="bbc-news").strategy_options == {}
 
 
-@pytest.mark.parametrize("field,value", [("batch_size", 0), ("warmup_ratio", 1.0), ("mixed_precision", "fp8"), ("max_length", 4), ("patience", -1)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("batch_size", 0),
+        ("warmup_ratio", 1.0),
+        ("mixed_precision", "fp8"),
+        ("max_length", 4),
+        ("patience", -1),
+    ],
+)
 def test_invalid_values_are_refused_with_the_option_name(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"'{field}'"):
         TrainConfig(dataset="bbc-news", **{field: value})
 
 
-def test_atomic_writes_get_the_usual_file_permissions(tmp_path) -> None:  # noqa: ANN001
+def test_atomic_writes_get_the_usual_file_permissions(tmp_path) -> None:
     import os
 
     from headstart.config import write_text_atomic

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import synthetic_rows
 
 from headstart.data.bundled import load_bundled
 from headstart.data.dataset import load_splits
 from headstart.data.io import read_table, write_table_atomic
-from tests.conftest import synthetic_rows
 
 ROWS = synthetic_rows(per_class=20, seed=4)
 
@@ -26,15 +26,21 @@ def test_every_format_round_trips(suffix: str, tmp_path: Path) -> None:
 
 
 def test_columns_are_found_by_name_or_given(tmp_path: Path) -> None:
-    pd.DataFrame({"id": range(60), "Review": [r["text"] for r in ROWS], "Sentiment": [r["label"] for r in ROWS]}).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame(
+        {"id": range(60), "Review": [r["text"] for r in ROWS], "Sentiment": [r["label"] for r in ROWS]}
+    ).to_csv(tmp_path / "a.csv", index=False)
     assert sorted(load_splits(str(tmp_path / "a.csv")).labels) == ["money", "sport", "tech"]
-    pd.DataFrame({"body_text": [r["text"] for r in ROWS], "y_true": [r["label"] for r in ROWS]}).to_csv(tmp_path / "b.csv", index=False)
+    pd.DataFrame({"body_text": [r["text"] for r in ROWS], "y_true": [r["label"] for r in ROWS]}).to_csv(
+        tmp_path / "b.csv", index=False
+    )
     splits = load_splits(str(tmp_path / "b.csv"), text_col="body_text", label_col="y_true")
     assert len(splits.train) + len(splits.dev) + len(splits.test) == 60
 
 
 def test_stratified_split_is_seeded_and_keeps_proportions(tmp_path: Path) -> None:
-    rows = synthetic_rows(per_class=50, seed=1) + synthetic_rows(per_class=10, seed=2, classes={"rare": ["x", "y"]})
+    rows = synthetic_rows(per_class=50, seed=1) + synthetic_rows(
+        per_class=10, seed=2, classes={"rare": ["x", "y"]}
+    )
     pd.DataFrame(rows).to_csv(tmp_path / "d.csv", index=False)
     first = load_splits(str(tmp_path / "d.csv"), seed=7)
     again = load_splits(str(tmp_path / "d.csv"), seed=7)

@@ -26,7 +26,10 @@ def test_dawid_skene_beats_majority_vote_by_5_points_with_30_percent_spammers(bb
     answers, annotators = simulate_crowd(bbc_gold, per_item=5, spammers=0.3, seed=0)
     majority = accuracy_against(aggregate(answers, "mv"), bbc_gold)
     dawid_skene = aggregate(answers, "ds")
-    assert accuracy_against(dawid_skene, bbc_gold) >= majority + 0.05, (majority, accuracy_against(dawid_skene, bbc_gold))
+    assert accuracy_against(dawid_skene, bbc_gold) >= majority + 0.05, (
+        majority,
+        accuracy_against(dawid_skene, bbc_gold),
+    )
     flagged = set(dawid_skene.annotators.query("suspected_spammer").annotator)
     spammers = set(annotators[annotators.kind.str.contains("spammer")].worker)
     assert flagged and flagged <= spammers  # no honest annotator is called a spammer
@@ -41,7 +44,9 @@ def test_every_method_aggregates(method: str, bbc_gold: pd.Series) -> None:
 
 
 def test_agreement_measures() -> None:
-    perfect = pd.DataFrame({"task": ["1", "1", "2", "2"], "worker": ["a", "b", "a", "b"], "label": ["x", "x", "y", "y"]})
+    perfect = pd.DataFrame(
+        {"task": ["1", "1", "2", "2"], "worker": ["a", "b", "a", "b"], "label": ["x", "x", "y", "y"]}
+    )
     assert fleiss_kappa(perfect) == 1.0
     uneven = pd.concat([perfect, pd.DataFrame({"task": ["2"], "worker": ["c"], "label": ["y"]})])
     assert fleiss_kappa(uneven) is None
@@ -49,28 +54,50 @@ def test_agreement_measures() -> None:
     assert result.agreement["krippendorff_alpha"] == pytest.approx(1.0)
 
 
-def test_cli_writes_gold_labels_and_report(bbc_gold: pd.Series, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_writes_gold_labels_and_report(
+    bbc_gold: pd.Series, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     answers, _ = simulate_crowd(bbc_gold.sample(200, random_state=0), spammers=0.3, seed=2)
     texts = load_bundled("bbc-news")["text"].set_axis(bbc_gold.index)
-    answers.rename(columns={"task": "item_id", "worker": "annotator"}).assign(text=lambda f: texts.reindex(f.item_id).to_numpy()).to_csv(
-        tmp_path / "answers.csv", index=False)
+    answers.rename(columns={"task": "item_id", "worker": "annotator"}).assign(
+        text=lambda f: texts.reindex(f.item_id).to_numpy()
+    ).to_csv(tmp_path / "answers.csv", index=False)
     with pytest.raises(SystemExit) as stop:
-        main(["labels", "aggregate", str(tmp_path / "answers.csv"), "-o", str(tmp_path / "gold.csv"),
-              "--report", str(tmp_path / "report.json"), "--json"])
+        main(
+            [
+                "labels",
+                "aggregate",
+                str(tmp_path / "answers.csv"),
+                "-o",
+                str(tmp_path / "gold.csv"),
+                "--report",
+                str(tmp_path / "report.json"),
+                "--json",
+            ]
+        )
     assert stop.value.code == 0
     gold = pd.read_csv(tmp_path / "gold.csv")
     assert list(gold.columns) == ["item", "text", "label", "confidence", "answers"] and len(gold) == 200
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["method"] == "ds" and report["suspected_spammers"] > 0 and report["agreement"]["fleiss_kappa"] is not None
-    assert {"annotator", "items", "agreement", "estimated_skill", "suspected_spammer"} <= set(report["annotators"][0])
+    assert (
+        report["method"] == "ds"
+        and report["suspected_spammers"] > 0
+        and report["agreement"]["fleiss_kappa"] is not None
+    )
+    assert {"annotator", "items", "agreement", "estimated_skill", "suspected_spammer"} <= set(
+        report["annotators"][0]
+    )
     assert json.loads(capsys.readouterr().out)["items"] == 200
 
 
-@pytest.mark.parametrize(("rows", "message"), [
-    ([("1", "a", "x"), ("1", "a", "y"), ("2", "b", "x")], "labelled item '1' more than once"),
-    ([("1", "a", "x"), ("1", "", "y")], "miss an item id, annotator or label"),
-    ([("1", "a", "x"), ("2", "b", "x")], "same label"),
-])
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([("1", "a", "x"), ("1", "a", "y"), ("2", "b", "x")], "labelled item '1' more than once"),
+        ([("1", "a", "x"), ("1", "", "y")], "miss an item id, annotator or label"),
+        ([("1", "a", "x"), ("2", "b", "x")], "same label"),
+    ],
+)
 def test_bad_answer_files(rows: list, message: str, tmp_path: Path) -> None:
     pd.DataFrame(rows, columns=["item", "worker", "label"]).to_csv(tmp_path / "a.csv", index=False)
     with pytest.raises(DataError, match=message):
@@ -78,21 +105,48 @@ def test_bad_answer_files(rows: list, message: str, tmp_path: Path) -> None:
 
 
 def test_unknown_method_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    pd.DataFrame([("1", "a", "x"), ("1", "b", "y")], columns=["item", "worker", "label"]).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame([("1", "a", "x"), ("1", "b", "y")], columns=["item", "worker", "label"]).to_csv(
+        tmp_path / "a.csv", index=False
+    )
     with pytest.raises(SystemExit) as stop:
-        main(["labels", "aggregate", str(tmp_path / "a.csv"), "-o", str(tmp_path / "g.csv"), "--method", "vote"])
+        main(
+            [
+                "labels",
+                "aggregate",
+                str(tmp_path / "a.csv"),
+                "-o",
+                str(tmp_path / "g.csv"),
+                "--method",
+                "vote",
+            ]
+        )
     assert stop.value.code == 2 and "Unknown aggregation method 'vote'" in capsys.readouterr().err
     assert not (tmp_path / "g.csv").exists()
 
 
-def test_a_second_round_on_the_queued_items_raises_accuracy(bbc_gold: pd.Series, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture) -> None:
+def test_a_second_round_on_the_queued_items_raises_accuracy(
+    bbc_gold: pd.Series, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     gold = bbc_gold.sample(600, random_state=1)
     first, _ = simulate_crowd(gold, per_item=3, spammers=0.3, seed=3)
     first.rename(columns={"task": "item", "worker": "annotator"}).to_csv(tmp_path / "round1.csv", index=False)
     with pytest.raises(SystemExit):
-        main(["labels", "aggregate", str(tmp_path / "round1.csv"), "-o", str(tmp_path / "gold1.csv"),
-              "--queue", str(tmp_path / "queue.csv"), "--threshold", "0.95", "--budget", "250", "--json"])
+        main(
+            [
+                "labels",
+                "aggregate",
+                str(tmp_path / "round1.csv"),
+                "-o",
+                str(tmp_path / "gold1.csv"),
+                "--queue",
+                str(tmp_path / "queue.csv"),
+                "--threshold",
+                "0.95",
+                "--budget",
+                "250",
+                "--json",
+            ]
+        )
     capsys.readouterr()
     queue = pd.read_csv(tmp_path / "queue.csv", dtype=str, keep_default_na=False)
     assert list(queue.columns) == ["item", "annotator", "label"] and 0 < len(queue) <= 250
@@ -100,10 +154,25 @@ def test_a_second_round_on_the_queued_items_raises_accuracy(bbc_gold: pd.Series,
 
     queued = gold.reindex(queue["item"])
     second, _ = simulate_crowd(queued, per_item=3, spammers=0.3, seed=3, answered=first, round_seed=1)
-    second.rename(columns={"task": "item", "worker": "annotator"}).to_csv(tmp_path / "round2.csv", index=False)
+    second.rename(columns={"task": "item", "worker": "annotator"}).to_csv(
+        tmp_path / "round2.csv", index=False
+    )
     with pytest.raises(SystemExit) as stop:
-        main(["labels", "aggregate", str(tmp_path / "round1.csv"), str(tmp_path / "round2.csv"), "-o", str(tmp_path / "gold2.csv"),
-              "--report", str(tmp_path / "report.json"), "--threshold", "0.95", "--json"])
+        main(
+            [
+                "labels",
+                "aggregate",
+                str(tmp_path / "round1.csv"),
+                str(tmp_path / "round2.csv"),
+                "-o",
+                str(tmp_path / "gold2.csv"),
+                "--report",
+                str(tmp_path / "report.json"),
+                "--threshold",
+                "0.95",
+                "--json",
+            ]
+        )
     assert stop.value.code == 0
     rounds = json.loads((tmp_path / "report.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [1, 2] and rounds[1]["settled"] > rounds[0]["settled"]
@@ -132,24 +201,37 @@ def toy_answers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.Seri
 
 
 @pytest.mark.parametrize("soft", [False, True])
-def test_train_straight_from_crowd_answers(soft: bool, toy_answers: tuple[Path, pd.Series], tiny_options: dict, tmp_path: Path) -> None:
+def test_train_straight_from_crowd_answers(
+    soft: bool, toy_answers: tuple[Path, pd.Series], tiny_options: dict, tmp_path: Path
+) -> None:
     import headstart
 
     path, gold = toy_answers
-    run = headstart.train(annotations=str(path), out=tmp_path / "run", strategy="finetune", soft_labels=soft,
-                          **{**tiny_options, "epochs": 3})
+    run = headstart.train(
+        annotations=str(path),
+        out=tmp_path / "run",
+        strategy="finetune",
+        soft_labels=soft,
+        **{**tiny_options, "epochs": 3},
+    )
     assert run.config.annotations == str(path) and run.config.soft_labels is soft
     texts = pd.read_csv(path).drop_duplicates("item").set_index("item")["text"].reindex(gold.index)
-    assert (pd.Series(run.predict(texts.tolist()), index=gold.index) == gold).mean() >= 0.9  # against the truth, not the crowd
+    assert (
+        pd.Series(run.predict(texts.tolist()), index=gold.index) == gold
+    ).mean() >= 0.9  # against the truth, not the crowd
 
 
-def test_soft_labels_need_crowd_answers_and_a_gradient_strategy(toy_answers: tuple[Path, pd.Series], toy_csv: Path, tmp_path: Path) -> None:
+def test_soft_labels_need_crowd_answers_and_a_gradient_strategy(
+    toy_answers: tuple[Path, pd.Series], toy_csv: Path, tmp_path: Path
+) -> None:
     import headstart
 
     with pytest.raises(headstart.ConfigError, match="--soft-labels needs --annotations"):
         headstart.train(toy_csv, out=tmp_path / "x", strategy="finetune", soft_labels=True)
     with pytest.raises(headstart.ConfigError, match="'features' on classification data cannot use them"):
-        headstart.train(annotations=str(toy_answers[0]), out=tmp_path / "x", strategy="features", soft_labels=True)
+        headstart.train(
+            annotations=str(toy_answers[0]), out=tmp_path / "x", strategy="features", soft_labels=True
+        )
     pd.read_csv(toy_answers[0]).drop(columns="text").to_csv(tmp_path / "no_text.csv", index=False)
     with pytest.raises(headstart.DataError, match="has no text column"):
         headstart.train(annotations=str(tmp_path / "no_text.csv"), out=tmp_path / "x")

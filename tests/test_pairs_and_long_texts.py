@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.conftest import FILLER, KEYWORDS, synthetic_rows
 
 import headstart
 from headstart.cli import main
 from headstart.encoding import Encoded, Windowing, encode
-from tests.conftest import FILLER, KEYWORDS, synthetic_rows
 
 
 def long_rows(per_class: int, seed: int) -> list[dict[str, str]]:
@@ -27,8 +27,14 @@ def long_rows(per_class: int, seed: int) -> list[dict[str, str]]:
     rows = []
     for label, words in KEYWORDS.items():
         for _ in range(per_class):
-            rows.append({"text": " ".join([rng.choice(FILLER) for _ in range(rng.randint(55, 70))] + rng.sample(words, 2)),
-                         "label": label})
+            rows.append(
+                {
+                    "text": " ".join(
+                        [rng.choice(FILLER) for _ in range(rng.randint(55, 70))] + rng.sample(words, 2)
+                    ),
+                    "label": label,
+                }
+            )
     rng.shuffle(rows)
     return rows
 
@@ -82,16 +88,36 @@ def test_pooling_windows_reads_what_truncation_cannot(tmp_path: Path) -> None:
 def test_sentence_pairs_train_predict_and_evaluate(tiny_options: dict, tmp_path: Path) -> None:
     rows = pair_rows(count=100, seed=11)
     pd.DataFrame(rows).to_csv(tmp_path / "pairs.csv", index=False)
-    run = headstart.train(tmp_path / "pairs.csv", out=tmp_path / "run", strategy="finetune",
-                          **{**tiny_options, "epochs": 4, "lr": 1e-4, "max_length": 96})
+    run = headstart.train(
+        tmp_path / "pairs.csv",
+        out=tmp_path / "run",
+        strategy="finetune",
+        **{**tiny_options, "epochs": 4, "lr": 1e-4, "max_length": 96},
+    )
     assert run.config.text_pair_col == "text_pair"
     assert run.metrics["test"]["accuracy"] >= 0.8
     goal, bank = "goal match striker", "shares bank profit"
-    assert headstart.load_run(run.path).predict([(goal, "league coach stadium"), (goal, bank)]) == ["same", "different"]
+    assert headstart.load_run(run.path).predict([(goal, "league coach stadium"), (goal, bank)]) == [
+        "same",
+        "different",
+    ]
 
-    pd.DataFrame(pair_rows(count=10, seed=12)).rename(columns={"text_pair": "sentence2"}).to_csv(tmp_path / "new.csv", index=False)
+    pd.DataFrame(pair_rows(count=10, seed=12)).rename(columns={"text_pair": "sentence2"}).to_csv(
+        tmp_path / "new.csv", index=False
+    )
     with pytest.raises(SystemExit) as stop:
-        main(["predict", str(run.path), str(tmp_path / "new.csv"), "--text-pair-col", "sentence2", "-o", str(tmp_path / "out.csv"), "--quiet"])
+        main(
+            [
+                "predict",
+                str(run.path),
+                str(tmp_path / "new.csv"),
+                "--text-pair-col",
+                "sentence2",
+                "-o",
+                str(tmp_path / "out.csv"),
+                "--quiet",
+            ]
+        )
     assert stop.value.code == 0 and "prob_same" in pd.read_csv(tmp_path / "out.csv")
     metrics = run.evaluate(tmp_path / "new.csv", text_pair_col="sentence2", out=tmp_path / "ev")
     assert metrics["examples"] == 20
@@ -105,7 +131,9 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> str:
     return err
 
 
-def test_a_pair_row_without_its_second_text_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_pair_row_without_its_second_text_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     frame = pd.DataFrame(pair_rows(count=20, seed=3))
     frame.loc[4, "text_pair"] = None
     frame.to_csv(tmp_path / "train.csv", index=False)
@@ -114,7 +142,9 @@ def test_a_pair_row_without_its_second_text_is_an_error(tmp_path: Path, capsys: 
     assert not (tmp_path / "x").exists()
 
 
-def test_single_text_and_pair_inputs_are_not_mixed_up(tmp_path: Path, tiny_run, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+def test_single_text_and_pair_inputs_are_not_mixed_up(
+    tmp_path: Path, tiny_run, capsys: pytest.CaptureFixture
+) -> None:
     pd.DataFrame(pair_rows(count=20, seed=4)).to_csv(tmp_path / "pairs.csv", index=False)
     err = run_cli(["evaluate", str(tiny_run.path), "--data", str(tmp_path / "pairs.csv")], capsys)
     assert "has a second-text column 'text_pair' but the model was trained without sentence pairs" in err

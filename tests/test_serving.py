@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import KEYWORDS, synthetic_rows
 
 import headstart
 from headstart.workflows.serving import ServeLimits, create_app
-from tests.conftest import KEYWORDS, synthetic_rows
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +29,21 @@ def test_predict_one_text_and_a_batch_match_the_run(client: TestClient, tiny_run
     assert [p["label"] for p in batch.json()["predictions"]] == tiny_run.predict(texts)
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    (b"{not json", 422),
-    (b'{"text": 5}', 422),
-    (b'{"txt": "hello"}', 422),
-    (b'{"text": "a", "texts": ["b"]}', 422),
-    (b'{"texts": []}', 422),
-    (b'["just", "a", "list"]', 422),
-    (b'{"texts": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]}', 413),  # over max_texts
-    (b'{"text": "' + b"x" * 600 + b'"}', 413),  # over max_chars
-    (b'{"text": "' + b"x" * 30_000 + b'"}', 413),  # over max_body_bytes
-    (b'{"text": ["a pair", "for a single-text model"]}', 422),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 422),
+        (b'{"text": 5}', 422),
+        (b'{"txt": "hello"}', 422),
+        (b'{"text": "a", "texts": ["b"]}', 422),
+        (b'{"texts": []}', 422),
+        (b'["just", "a", "list"]', 422),
+        (b'{"texts": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]}', 413),  # over max_texts
+        (b'{"text": "' + b"x" * 600 + b'"}', 413),  # over max_chars
+        (b'{"text": "' + b"x" * 30_000 + b'"}', 413),  # over max_body_bytes
+        (b'{"text": ["a pair", "for a single-text model"]}', 422),
+    ],
+)
 def test_bad_requests_get_4xx_with_a_reason(client: TestClient, body: bytes, status: int) -> None:
     response = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status
@@ -51,7 +54,9 @@ def test_concurrent_requests_share_forward_passes(client: TestClient, tiny_run: 
     texts = [row["text"] for row in synthetic_rows(per_class=4, seed=52)]
     before = _metric(client, "headstart_batch_texts_count")
     with ThreadPoolExecutor(max_workers=len(texts)) as pool:
-        answers = list(pool.map(lambda text: client.post("/predict", json={"text": text}).json()["label"], texts))
+        answers = list(
+            pool.map(lambda text: client.post("/predict", json={"text": text}).json()["label"], texts)
+        )
     assert answers == tiny_run.predict(texts)  # every request got its own row back
     passes = _metric(client, "headstart_batch_texts_count") - before
     assert passes < len(texts)

@@ -16,10 +16,18 @@ from headstart.strategies.base import layer_depths
 from headstart.tasks import Classification
 from headstart.training.loop import make_schedule, slanted_triangular
 
-TINY = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "warmup_ratio": 0.0, "max_length": 32}
+TINY = {
+    "epochs": 1,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "patience": 0,
+    "checkpoint_every": 0,
+    "warmup_ratio": 0.0,
+    "max_length": 32,
+}
 
 
-def train_tiny(toy_csv: Path, tiny_model: str, out: Path, strategy: str, **options) -> headstart.Run:  # noqa: ANN003
+def train_tiny(toy_csv: Path, tiny_model: str, out: Path, strategy: str, **options) -> headstart.Run:
     return headstart.train(toy_csv, out=out, model=tiny_model, strategy=strategy, **{**TINY, **options})
 
 
@@ -29,24 +37,40 @@ def weights_before_and_after(tiny_model: str, run: headstart.Run) -> tuple[dict,
     return before, after
 
 
-def build(strategy: str, tiny_model: str, **config):  # noqa: ANN003, ANN201
+def build(strategy: str, tiny_model: str, **config):
     from headstart.training.job import TrainingJob
 
     chosen = make_strategy(strategy)
     config = {"lr": type(chosen).default_lr, **config}
-    job = TrainingJob(config=TrainConfig(dataset="bbc-news", **config), model_path=Path(tiny_model), tokenizer=None,
-                      labels=["a", "b", "c"], max_length=32, train=None, dev=None, workdir=Path("."), resume=False, accelerator=None,
-                      task=Classification(["a", "b", "c"]), dev_labels=[])
+    job = TrainingJob(
+        config=TrainConfig(dataset="bbc-news", **config),
+        model_path=Path(tiny_model),
+        tokenizer=None,
+        labels=["a", "b", "c"],
+        max_length=32,
+        train=None,
+        dev=None,
+        workdir=Path("."),
+        resume=False,
+        accelerator=None,
+        task=Classification(["a", "b", "c"]),
+        dev_labels=[],
+    )
     return chosen, chosen.build(job), job.config
 
 
-# features has its own tests (no training loop); multitask needs a second label column (tests/test_multitask.py);
+# features has its own tests (no training loop); multitask needs a second label column
+# (tests/test_multitask.py);
 # distill and prune start from a trained run (tests/test_compression.py).
 @pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"features", "multitask", "distill", "prune"}))
-def test_every_training_strategy_runs_saves_and_reloads(name: str, toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+def test_every_training_strategy_runs_saves_and_reloads(
+    name: str, toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
     run = train_tiny(toy_csv, tiny_model, tmp_path / name, name)
     texts = ["goal match striker", "shares bank profit"]
-    np.testing.assert_allclose(headstart.load_run(run.path).predict_proba(texts), run.predict_proba(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        headstart.load_run(run.path).predict_proba(texts), run.predict_proba(texts), atol=1e-5
+    )
     assert run.config.strategy == name
 
 
@@ -75,7 +99,11 @@ def test_gradual_unfreeze_trains_only_unfrozen_groups(toy_csv: Path, tiny_model:
     strategy, model, _ = build("gradual-unfreeze", tiny_model)
     strategy.on_epoch_start(model, 0)
     assert {n for n, p in model.named_parameters() if p.requires_grad} == {
-        "model.classifier.weight", "model.classifier.bias", "model.bert.pooler.dense.weight", "model.bert.pooler.dense.bias"}
+        "model.classifier.weight",
+        "model.classifier.bias",
+        "model.bert.pooler.dense.weight",
+        "model.bert.pooler.dense.bias",
+    }
     # Epoch 2 (index 1): the top layer gets gradients; the lower layer and the embeddings get none.
     strategy.on_epoch_start(model, 1)
     ids = torch.tensor([[101, 2000, 2001, 102]])
@@ -94,14 +122,25 @@ def test_bitfit_changes_only_biases_and_the_head(toy_csv: Path, tiny_model: str,
     before, after = weights_before_and_after(tiny_model, run)
     encoder_weights = [k for k in before if not k.endswith(".bias") and "pooler" not in k]
     assert all(torch.equal(before[k], after[k]) for k in encoder_weights)
-    assert not all(torch.equal(before[k], after[k]) for k in before if k.endswith(".bias") and "pooler" not in k)
+    assert not all(
+        torch.equal(before[k], after[k]) for k in before if k.endswith(".bias") and "pooler" not in k
+    )
     cost = run.metrics["cost"]
     assert cost["parameters_trainable"] / cost["parameters_total"] < 0.05
 
 
-def test_l2sp_keeps_weights_next_to_the_pretrained_ones(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+def test_l2sp_keeps_weights_next_to_the_pretrained_ones(
+    toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
     def drift(alpha: float) -> float:
-        run = train_tiny(toy_csv, tiny_model, tmp_path / f"l2sp-{alpha}", "l2sp", epochs=3, strategy_options={"alpha": alpha})
+        run = train_tiny(
+            toy_csv,
+            tiny_model,
+            tmp_path / f"l2sp-{alpha}",
+            "l2sp",
+            epochs=3,
+            strategy_options={"alpha": alpha},
+        )
         before, after = weights_before_and_after(tiny_model, run)
         return sum(float(((after[k] - before[k]) ** 2).sum()) for k in before if "encoder" in k) ** 0.5
 
@@ -116,15 +155,17 @@ def test_l2sp_penalty_is_zero_at_the_start_and_grows_with_distance(tiny_model: s
         model.model.bert.encoder.layer[0].output.dense.weight.add_(0.1)
     shifted = strategy.penalty(model)
     weight = model.model.bert.encoder.layer[0].output.dense.weight
-    assert float((shifted - head_only).detach()) == pytest.approx(strategy.config.alpha / 2 * 0.01 * weight.numel(), rel=1e-3)
+    assert float((shifted - head_only).detach()) == pytest.approx(
+        strategy.config.alpha / 2 * 0.01 * weight.numel(), rel=1e-3
+    )
 
 
 def test_stlr_rises_briefly_then_falls_long() -> None:
     multiplier = slanted_triangular(total_steps=100, cut_fraction=0.1, ratio=32)
     values = [multiplier(step) for step in range(101)]
     assert values[0] == pytest.approx(1 / 32) and values[10] == pytest.approx(1.0)
-    assert all(a < b for a, b in zip(values[:10], values[1:11]))
-    assert all(a > b for a, b in zip(values[10:100], values[11:101]))
+    assert all(a < b for a, b in zip(values[:10], values[1:11], strict=True))
+    assert all(a > b for a, b in zip(values[10:100], values[11:101], strict=True))
     assert values[100] == pytest.approx(1 / 32)
 
 
@@ -140,11 +181,15 @@ def test_every_schedule_peaks_at_lr_and_ends_low(name: str) -> None:
     assert max(rates) == pytest.approx(1.0, abs=0.02) and rates[-1] < 0.05
 
 
-def test_each_strategy_brings_its_learning_rate_unless_one_is_given(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+def test_each_strategy_brings_its_learning_rate_unless_one_is_given(
+    toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
     options = {key: value for key, value in TINY.items() if key != "lr"}
     lora = headstart.train(toy_csv, out=tmp_path / "lora", model=tiny_model, strategy="lora", **options)
     full = headstart.train(toy_csv, out=tmp_path / "full", model=tiny_model, strategy="finetune", **options)
-    given = headstart.train(toy_csv, out=tmp_path / "given", model=tiny_model, strategy="lora", **options, lr=3e-5)
+    given = headstart.train(
+        toy_csv, out=tmp_path / "given", model=tiny_model, strategy="lora", **options, lr=3e-5
+    )
     assert (lora.config.lr, full.config.lr, given.config.lr) == (1e-3, 1e-4, 3e-5)
 
 
@@ -161,7 +206,11 @@ def test_lora_trains_under_2_percent_and_merging_keeps_the_logits(tiny_model: st
     strategy, model, _ = build("lora", str(resolve_model("minilm-l6")))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable / sum(p.numel() for p in model.parameters()) < 0.02
-    assert all("lora_" in n or "classifier" in n or "pooler" in n for n, p in model.named_parameters() if p.requires_grad)
+    assert all(
+        "lora_" in n or "classifier" in n or "pooler" in n
+        for n, p in model.named_parameters()
+        if p.requires_grad
+    )
 
     strategy, model, _ = build("lora", tiny_model)
     with torch.no_grad():  # LoRA starts as a no-op (B = 0): give it an update worth merging
@@ -178,7 +227,9 @@ def test_lora_trains_under_2_percent_and_merging_keeps_the_logits(tiny_model: st
 
 
 @pytest.mark.parametrize("name", ["lora", "adapters"])
-def test_peft_runs_save_a_plain_transformers_model(name: str, toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+def test_peft_runs_save_a_plain_transformers_model(
+    name: str, toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
     from transformers import AutoModelForSequenceClassification
 
     run = train_tiny(toy_csv, tiny_model, tmp_path / name, name)
@@ -191,8 +242,13 @@ def test_peft_runs_save_a_plain_transformers_model(name: str, toy_csv: Path, tin
 
 
 def test_features_mix_learns_layer_weights_and_saves_them(toy_csv: Path, tmp_path: Path) -> None:
-    run = headstart.train(toy_csv, out=tmp_path / "mix", strategy="features-mix", max_length=48,
-                          strategy_options={"epochs": 15, "patience": 0})
+    run = headstart.train(
+        toy_csv,
+        out=tmp_path / "mix",
+        strategy="features-mix",
+        max_length=48,
+        strategy_options={"epochs": 15, "patience": 0},
+    )
     history = run.metrics["training"]["history"]
     first, final = np.array(history[0]["mix_weights"]), np.array(run.metrics["training"]["mix_weights"])
     layers = 7  # MiniLM: embeddings + 6 layers
@@ -201,4 +257,6 @@ def test_features_mix_learns_layer_weights_and_saves_them(toy_csv: Path, tmp_pat
     assert not np.allclose(first, final)
     assert run.metrics["test"]["accuracy"] >= 0.9
     assert run.metrics["cost"]["parameters_trainable"] == layers + 1 + 2 * 384 + 384 * 3 + 3
-    np.testing.assert_allclose(headstart.load_run(run.path).predict_proba(["goal"]), run.predict_proba(["goal"]), atol=1e-5)
+    np.testing.assert_allclose(
+        headstart.load_run(run.path).predict_proba(["goal"]), run.predict_proba(["goal"]), atol=1e-5
+    )

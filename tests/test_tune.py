@@ -22,15 +22,20 @@ def check_outputs(out: Path, trials: int) -> pd.DataFrame:
     front = table[table.pareto]
     assert not front.empty
     for row in front.itertuples():  # nothing in the table beats a front trial on both objectives
-        assert not ((table.dev_score >= row.dev_score) & (table.latency_ms_p50 <= row.latency_ms_p50)
-                    & ((table.dev_score > row.dev_score) | (table.latency_ms_p50 < row.latency_ms_p50))).any()
+        assert not (
+            (table.dev_score >= row.dev_score)
+            & (table.latency_ms_p50 <= row.latency_ms_p50)
+            & ((table.dev_score > row.dev_score) | (table.latency_ms_p50 < row.latency_ms_p50))
+        ).any()
     assert len(pd.read_csv(out / "pareto.csv")) == len(front)
     assert (out / "pareto.png").stat().st_size > 5_000 and "dev score" in (out / "pareto.md").read_text()
     assert all((Path(run) / "metrics.json").is_file() for run in table["run"])
     return table
 
 
-def test_tune_writes_the_pareto_front_and_continues_a_study(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
+def test_tune_writes_the_pareto_front_and_continues_a_study(
+    toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
     out = tmp_path / "search"
     front = tune(toy_csv, out=out, strategy="lora", trials=3, max_lengths=(16, 32), model=tiny_model, **TINY)
     table = check_outputs(out, 3)
@@ -46,19 +51,49 @@ def test_tune_writes_the_pareto_front_and_continues_a_study(toy_csv: Path, tiny_
 
 def test_tune_runs_trials_in_parallel_processes(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
     out = tmp_path / "parallel"
-    tune(toy_csv, out=out, strategy="bitfit", trials=4, workers=2, max_lengths=(16, 32), model=tiny_model, **TINY)
+    tune(
+        toy_csv,
+        out=out,
+        strategy="bitfit",
+        trials=4,
+        workers=2,
+        max_lengths=(16, 32),
+        model=tiny_model,
+        **TINY,
+    )
     table = check_outputs(out, 4)
     assert table["param lr"].is_unique, "workers must not draw the same trials"
 
 
-def test_tune_cli_and_its_errors(toy_csv: Path, tiny_model: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_tune_cli_and_its_errors(
+    toy_csv: Path, tiny_model: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     with pytest.raises(SystemExit) as stop:
-        main(["tune", str(toy_csv), "--strategy", "features", "--trials", "2", "--max-lengths", "16,32", "--model", tiny_model,
-              "--out", str(tmp_path / "cli"), "--quiet"])
+        main(
+            [
+                "tune",
+                str(toy_csv),
+                "--strategy",
+                "features",
+                "--trials",
+                "2",
+                "--max-lengths",
+                "16,32",
+                "--model",
+                tiny_model,
+                "--out",
+                str(tmp_path / "cli"),
+                "--quiet",
+            ]
+        )
     assert stop.value.code == 0
     assert "Pareto front" in capsys.readouterr().out
-    for argv, message in ((["--max-lengths", "short"], "comma-separated integers"), (["--backend", "spark"], "'optuna' or 'ray'"),
-                          (["--strategy", "nope"], "Unknown strategy"), (["--trials", "0"], "at least 1")):
+    for argv, message in (
+        (["--max-lengths", "short"], "comma-separated integers"),
+        (["--backend", "spark"], "'optuna' or 'ray'"),
+        (["--strategy", "nope"], "Unknown strategy"),
+        (["--trials", "0"], "at least 1"),
+    ):
         with pytest.raises(SystemExit) as stop:
             main(["tune", str(toy_csv), "--out", str(tmp_path / "bad"), *argv])
         assert stop.value.code == 2
@@ -66,9 +101,21 @@ def test_tune_cli_and_its_errors(toy_csv: Path, tiny_model: str, tmp_path: Path,
         assert message in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'headstart[ray]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'headstart[ray]')"
+)
 def test_tune_through_ray_tune(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
     out = tmp_path / "ray"
-    tune(toy_csv, out=out, strategy="lora", trials=2, workers=2, backend="ray", max_lengths=(16, 32), model=tiny_model, **TINY)
+    tune(
+        toy_csv,
+        out=out,
+        strategy="lora",
+        trials=2,
+        workers=2,
+        backend="ray",
+        max_lengths=(16, 32),
+        model=tiny_model,
+        **TINY,
+    )
     table = check_outputs(out, 2)
     assert len(table) == 2 and table["run"].str.contains("ray-").all()

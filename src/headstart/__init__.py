@@ -47,6 +47,23 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["ConfigError", "DataError", "DataWarning", "HeadstartError", "ModelError", "Run", "RunError",
-           "TrainConfig", "compare", "distill", "ensemble", "learning_curve", "list_models", "load_run", "prune",
-           "quantize", "train", "tune"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DataWarning",
+    "HeadstartError",
+    "ModelError",
+    "Run",
+    "RunError",
+    "TrainConfig",
+    "compare",
+    "distill",
+    "ensemble",
+    "learning_curve",
+    "list_models",
+    "load_run",
+    "prune",
+    "quantize",
+    "train",
+    "tune",
+]

@@ -19,7 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig
-from headstart.data.dataset import LabelledTexts, Splits
+from headstart.data.labelled import LabelledTexts, Splits
 from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib
@@ -31,7 +31,16 @@ from headstart.inference.predictor import ModelPredictor
 from headstart.models.zoo import load_tokenizer, model_max_length, resolve_model
 from headstart.preparation import prepare_splits
 from headstart.progress import info
-from headstart.record import CARD_FILE, CONFIG_FILE, LABELS_FILE, MODEL_DIR, TASK_FILE, CostRecord, RunRecord, write_record
+from headstart.record import (
+    CARD_FILE,
+    CONFIG_FILE,
+    LABELS_FILE,
+    MODEL_DIR,
+    TASK_FILE,
+    CostRecord,
+    RunRecord,
+    write_record,
+)
 from headstart.reports.model_card import model_card
 from headstart.runs import Run
 from headstart.strategies import STRATEGIES, Strategy, make_strategy
@@ -40,13 +49,22 @@ from headstart.tasks.metrics import classification_metrics
 from headstart.training.job import Fitted, TrainingJob
 
 
-def train(data: str | Path | None = None, *, out: str | Path, config: TrainConfig | None = None, resume: bool = False,
-          overwrite: bool = False, **options: Any) -> Run:
+def train(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    **options: Any,
+) -> Run:
     """Train a classifier and write a run directory to `out`; options are TrainConfig fields."""
     if config is None:
         config = TrainConfig(data=None if data is None else str(data), **options)
     elif data is not None or options:
-        config = config.replace(**({"data": str(data), "dataset": None} if data is not None else {}), **options)
+        config = config.replace(
+            **({"data": str(data), "dataset": None} if data is not None else {}), **options
+        )
     strategy = make_strategy(config.strategy, config.strategy_options)
     out = Path(out)
     if out.exists() and not overwrite:
@@ -58,23 +76,16 @@ def train(data: str | Path | None = None, *, out: str | Path, config: TrainConfi
     task = make_task(splits)
     tokenizer = load_tokenizer(model_path)
     resolved = resolve_config(config, strategy, splits, task, tokenizer, model_path)
-    window = Windowing.from_config(resolved)
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
     accelerator.wait_for_everyone()
-    info(f"Training '{resolved.strategy}' on {resolved.model}: {len(splits.train)} train / {len(splits.dev)} dev / "
-         f"{len(splits.test)} test texts, {task.name} ({len(task.classes)} labels), max length {resolved.max_length} "
-         "tokens.")
-    assert resolved.max_length is not None  # resolve_config sets it
-    job = TrainingJob(
-        config=resolved, model_path=model_path, tokenizer=tokenizer, labels=splits.labels,
-        max_length=resolved.max_length,
-        train=_encode(tokenizer, splits.train, splits, task, window, soft=config.soft_labels),
-        dev=_encode(tokenizer, splits.dev, splits, task, window),
-        workdir=staging, resume=resume, accelerator=accelerator, task=task, dev_labels=splits.dev.labels,
-        extra_labels=splits.extra_labels, train_inputs=list(splits.train.inputs()),
+    sizes = f"{len(splits.train)} train / {len(splits.dev)} dev / {len(splits.test)} test texts"
+    info(
+        f"Training '{resolved.strategy}' on {resolved.model}: {sizes}, {task.name} "
+        f"({len(task.classes)} labels), max length {resolved.max_length} tokens."
     )
+    job = _job(resolved, model_path, tokenizer, splits, task, staging, resume, accelerator)
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
     fitted = strategy.fit(job)
@@ -88,43 +99,99 @@ def train(data: str | Path | None = None, *, out: str | Path, config: TrainConfi
     return Run.load(out)
 
 
+def _job(
+    config: TrainConfig,
+    model_path: Path,
+    tokenizer: Any,
+    splits: Splits,
+    task: Task,
+    staging: Path,
+    resume: bool,
+    accelerator: Accelerator,
+) -> TrainingJob:
+    """The job a strategy fits: the resolved config and the encoded train and dev splits."""
+    window = Windowing.from_config(config)
+    assert config.max_length is not None  # resolve_config sets it
+    return TrainingJob(
+        config=config,
+        model_path=model_path,
+        tokenizer=tokenizer,
+        labels=splits.labels,
+        max_length=config.max_length,
+        train=_encode(tokenizer, splits.train, splits, task, window, soft=config.soft_labels),
+        dev=_encode(tokenizer, splits.dev, splits, task, window),
+        workdir=staging,
+        resume=resume,
+        accelerator=accelerator,
+        task=task,
+        dev_labels=splits.dev.labels,
+        extra_labels=splits.extra_labels,
+        train_inputs=list(splits.train.inputs()),
+    )
+
+
 def make_task(splits: Splits) -> Task:
     """The task of the splits; regression targets are scaled by the training split."""
     task = TASKS[splits.task](splits.labels)
     if isinstance(task, Regression):
-        task.fit_scale(splits.train.labels)  # targets are standardised with the training split's mean and spread
+        task.fit_scale(
+            splits.train.labels
+        )  # targets are standardised with the training split's mean and spread
     return task
 
 
-def resolve_config(config: TrainConfig, strategy: Strategy, splits: Splits, task: Task, tokenizer: Any,
-                   model_path: Path) -> TrainConfig:
+def resolve_config(
+    config: TrainConfig, strategy: Strategy, splits: Splits, task: Task, tokenizer: Any, model_path: Path
+) -> TrainConfig:
     """The config with every default resolved from the data and the strategy (saved with the run),
     after the checks that need the data: the task suits the strategy and the options."""
     if task.name not in strategy.tasks:
         handles = sorted(name for name, cls in STRATEGIES.items() if task.name in cls.tasks)
-        raise ConfigError(f"Strategy '{config.strategy}' does not handle {task.name} data; choose one of {handles}.")
+        raise ConfigError(
+            f"Strategy '{config.strategy}' does not handle {task.name} data; choose one of {handles}."
+        )
     if config.soft_labels and splits.train.soft is None:
-        raise ConfigError("--soft-labels needs --annotations: soft labels come from several annotators' answers.")
+        raise ConfigError(
+            "--soft-labels needs --annotations: soft labels come from several annotators' answers."
+        )
     if config.soft_labels and config.class_weights:
-        raise ConfigError("--class-weights counts hard labels; it cannot be combined with --soft-labels. Drop one of "
-                          "them.")
+        raise ConfigError(
+            "--class-weights counts hard labels; it cannot be combined with --soft-labels. Drop one of them."
+        )
     if config.soft_labels and (task.name != "classification" or not strategy.soft_labels):
-        raise ConfigError(f"--soft-labels needs single-label classes and a strategy trained by gradient steps; "
-                          f"'{config.strategy}' on {task.name} data cannot use them. Drop --soft-labels or pick e.g. "
-                          "finetune.")
+        raise ConfigError(
+            f"--soft-labels needs single-label classes and a strategy trained by gradient steps; "
+            f"'{config.strategy}' on {task.name} data cannot use "
+            "them. Drop --soft-labels or pick e.g. finetune."
+        )
     if config.class_weights and task.name != "classification":
-        raise ConfigError(f"--class-weights applies to single-label classification, not to a {task.name} task; drop it.")
+        raise ConfigError(
+            f"--class-weights applies to single-label classification, not to a {task.name} task; drop it."
+        )
     max_length = config.max_length or choose_max_length(
-        tokenizer, splits.train.texts, config.length_percentile, model_max_length(model_path), splits.train.pairs)
+        tokenizer,
+        splits.train.texts,
+        config.length_percentile,
+        model_max_length(model_path),
+        splits.train.pairs,
+    )
     if config.stride is not None and (splits.pair_col is not None or config.stride > max_length // 2):
-        raise ConfigError(f"--stride {config.stride} needs single texts (not pairs) and at most half of the window "
-                          f"({max_length} tokens), so windows move forward; lower it or drop it.")
-    return config.replace(max_length=max_length, lr=config.lr or strategy.default_lr, text_pair_col=splits.pair_col,
-                          task=task.name, strategy_options=strategy.config.to_dict())
+        raise ConfigError(
+            f"--stride {config.stride} needs single texts (not pairs) and at most half of the window "
+            f"({max_length} tokens), so windows move forward; lower it or drop it."
+        )
+    return config.replace(
+        max_length=max_length,
+        lr=config.lr or strategy.default_lr,
+        text_pair_col=splits.pair_col,
+        task=task.name,
+        strategy_options=strategy.config.to_dict(),
+    )
 
 
-def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing,
-            soft: bool = False) -> Encoded:
+def _encode(
+    tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, window: Windowing, soft: bool = False
+) -> Encoded:
     """Token ids plus the task's targets and the class ids of every extra label column."""
     label_ids = task.targets(part.labels)
     if soft and part.soft is not None:  # the label distribution over the model's classes, renormalised
@@ -135,8 +202,11 @@ def _encode(tokenizer: Any, part: LabelledTexts, splits: Splits, task: Task, win
         return encode_words(tokenizer, part.words, window, label_ids)
     extra_ids = None
     if splits.extra_labels:
-        columns = [[classes.index(value) for value in part.extra[column]] for column, classes in splits.extra_labels.items()]
-        extra_ids = list(zip(*columns))
+        columns = [
+            [classes.index(value) for value in part.extra[column]]
+            for column, classes in splits.extra_labels.items()
+        ]
+        extra_ids = list(zip(*columns, strict=True))
     return encode(tokenizer, part.texts, window, label_ids, extra_ids, part.pairs)
 
 
@@ -145,18 +215,26 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer
     saved_config = staging / CONFIG_FILE
     if resume:
         if not saved_config.is_file():
-            raise RunError(f"Nothing to resume: no interrupted run at '{staging}'; run the same command without --resume.")
+            raise RunError(
+                "Nothing to resume: no interrupted run at "
+                f"'{staging}'; run the same command without --resume."
+            )
         before = TrainConfig.from_yaml(saved_config).to_dict()
         changed = sorted(key for key, value in config.to_dict().items() if before.get(key) != value)
         if changed:
-            raise ConfigError(f"--resume needs the options of the interrupted run, but {changed} differ; "
-                              "repeat the original command or drop --resume to start over.")
+            raise ConfigError(
+                f"--resume needs the options of the interrupted run, but {changed} differ; "
+                "repeat the original command or drop --resume to start over."
+            )
         return
     if not is_writer:
         return
     if staging.exists():
-        warnings.warn(f"Discarding the interrupted run in '{staging}'; pass --resume to continue such a run instead.",
-                      DataWarning, stacklevel=3)
+        warnings.warn(
+            f"Discarding the interrupted run in '{staging}'; pass --resume to continue such a run instead.",
+            DataWarning,
+            stacklevel=3,
+        )
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     config.save_yaml(saved_config)
@@ -166,22 +244,31 @@ def _test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
     """The task's metrics on the test split; languages for text tasks, per head for multi-task runs."""
     task = predictor.task
     if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
-        task.fit_decision(predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels)
+        task.fit_decision(
+            predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels
+        )
     heads = predictor.predict_heads(splits.test.inputs(), description="Testing")  # one pass for every head
     test = task.metrics(heads["label"], splits.test.labels)
     if not task.token_level:  # languages of the test split, metrics per language when several
         test.update(language_metrics(task, heads["label"], splits.test))
     if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
         test["heads"] = {
-            column: classification_metrics(heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]),
-                                           classes)
+            column: classification_metrics(
+                heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes
+            )
             for column, classes in splits.extra_labels.items()
         }
     return test
 
 
-def _cost(fitted: Fitted, predictor: ModelPredictor, test_inputs: list[Any], model_dir: Path, train_seconds: float,
-          processes: int) -> CostRecord:
+def _cost(
+    fitted: Fitted,
+    predictor: ModelPredictor,
+    test_inputs: list[Any],
+    model_dir: Path,
+    train_seconds: float,
+    processes: int,
+) -> CostRecord:
     """What training took and what the model costs to run (measured on the test texts)."""
     speed = inference_speed(lambda rows: predictor.outputs(rows, show_progress=False), test_inputs)
     counts = parameter_counts(fitted.classifier)
@@ -191,31 +278,56 @@ def _cost(fitted: Fitted, predictor: ModelPredictor, test_inputs: list[Any], mod
     return CostRecord(
         train_seconds=round(train_seconds, 2),
         train_samples_per_second=round(fitted.report.samples_seen / train_seconds, 2),
-        batch_texts_per_second=speed["batch_texts_per_second"], latency_ms_p50=speed["latency_ms_p50"],
-        latency_ms_p95=speed["latency_ms_p95"], model_size_bytes=folder_size(model_dir),
-        parameters_total=counts["parameters_total"], parameters_trainable=trainable,
-        peak_memory_mib=peak_memory_mib(), processes=processes,
+        batch_texts_per_second=speed["batch_texts_per_second"],
+        latency_ms_p50=speed["latency_ms_p50"],
+        latency_ms_p95=speed["latency_ms_p95"],
+        model_size_bytes=folder_size(model_dir),
+        parameters_total=counts["parameters_total"],
+        parameters_trainable=trainable,
+        peak_memory_mib=peak_memory_mib(),
+        processes=processes,
     )
 
 
-def _write_run(out: Path, staging: Path, fitted: Fitted, tokenizer: Any, splits: Splits, job: TrainingJob,
-               train_seconds: float) -> None:
+def _write_run(
+    out: Path,
+    staging: Path,
+    fitted: Fitted,
+    tokenizer: Any,
+    splits: Splits,
+    job: TrainingJob,
+    train_seconds: float,
+) -> None:
     """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
     config, task = job.config, job.task
-    predictor = ModelPredictor(fitted.classifier, tokenizer, task, Windowing.from_config(config), config.eval_batch_size)
+    predictor = ModelPredictor(
+        fitted.classifier, tokenizer, task, Windowing.from_config(config), config.eval_batch_size
+    )
     test = _test_metrics(predictor, splits)
     target = staging_dir(out)
     (target / MODEL_DIR).mkdir()
     fitted.classifier.save(target / MODEL_DIR)
     tokenizer.save_pretrained(target / MODEL_DIR)
     record = RunRecord(
-        test=test, best_dev_score=fitted.report.best_dev_score, dev_metric=task.primary_metric,
+        test=test,
+        best_dev_score=fitted.report.best_dev_score,
+        dev_metric=task.primary_metric,
         training=fitted.report.to_record(),
-        cost=_cost(fitted, predictor, list(splits.test.inputs()), target / MODEL_DIR, train_seconds,
-                   job.accelerator.num_processes),
-        data={"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
-              "fingerprint": splits.train.fingerprint(),
-              **({} if task.token_level else {"languages": language_counts(splits.train.languages())})},
+        cost=_cost(
+            fitted,
+            predictor,
+            list(splits.test.inputs()),
+            target / MODEL_DIR,
+            train_seconds,
+            job.accelerator.num_processes,
+        ),
+        data={
+            "train": len(splits.train),
+            "dev": len(splits.dev),
+            "test": len(splits.test),
+            "fingerprint": splits.train.fingerprint(),
+            **({} if task.token_level else {"languages": language_counts(splits.train.languages())}),
+        },
     )
     config.save_yaml(target / CONFIG_FILE)
     write_text_atomic(target / LABELS_FILE, json.dumps(task.classes))
@@ -223,7 +335,11 @@ def _write_run(out: Path, staging: Path, fitted: Fitted, tokenizer: Any, splits:
     write_record(target, record)
     write_text_atomic(target / CARD_FILE, model_card(config.to_dict(), record, task))
     if "confusion_matrix" in test:
-        plot_confusion_matrix(test["confusion_matrix"], task.classes, target / "confusion_matrix.png",
-                              "Test set: confusion matrix")
+        plot_confusion_matrix(
+            test["confusion_matrix"],
+            task.classes,
+            target / "confusion_matrix.png",
+            "Test set: confusion matrix",
+        )
     replace_dir(target, out)
     shutil.rmtree(staging, ignore_errors=True)

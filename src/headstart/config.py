@@ -37,90 +37,156 @@ class TrainConfig:
     data: str | None = option(None, "Labelled file (CSV, TSV, JSONL or Parquet).", DATA)
     dataset: str | None = option(None, "Bundled dataset name instead of a file, e.g. 'bbc-news'.", DATA)
     annotations: str | None = option(
-        None, "Raw crowd answers (item id, annotator, label, text) instead of a labelled file; trained on their "
-        "consensus.", DATA)
+        None,
+        "Raw crowd answers (item id, annotator, label, text) "
+        "instead of a labelled file; trained on their consensus.",
+        DATA,
+    )
     aggregation: str = option(
-        "ds", "How crowd answers become labels with --annotations: mv, wawa, ds, one-coin-ds, glad or mace.", DATA)
+        "ds",
+        "How crowd answers become labels with --annotations: mv, wawa, ds, one-coin-ds, glad or mace.",
+        DATA,
+    )
     soft_labels: bool = option(
-        False, "With --annotations, train on each item's posterior label distribution instead of its consensus "
-        "label.", DATA)
+        False,
+        "With --annotations, train on each item's posterior "
+        "label distribution instead of its consensus label.",
+        DATA,
+    )
     dev_data: str | None = option(None, "Separate dev file; otherwise a stratified split of the data.", DATA)
-    test_data: str | None = option(None, "Separate test file; otherwise a stratified split of the data.", DATA)
+    test_data: str | None = option(
+        None, "Separate test file; otherwise a stratified split of the data.", DATA
+    )
     text_col: str | None = option(None, "Text column; found automatically when not given.", DATA)
     label_col: str | None = option(None, "Label column; found automatically when not given.", DATA)
     task: str | None = option(
-        None, "'classification', 'multi-label', 'regression' or 'ner'; detected from the data when not given.", DATA)
+        None,
+        "'classification', 'multi-label', 'regression' or 'ner'; detected from the data when not given.",
+        DATA,
+    )
     label_sep: str = option(
-        "|", "Separator of several labels in one cell (multi-label CSV), e.g. 'sport|politics'.", DATA)
+        "|", "Separator of several labels in one cell (multi-label CSV), e.g. 'sport|politics'.", DATA
+    )
     label_cols: list[str] | None = option(
-        None, "Multi-label data with one 0/1 column per label: those columns (repeat the flag per column).", DATA)
+        None,
+        "Multi-label data with one 0/1 column per label: those columns (repeat the flag per column).",
+        DATA,
+    )
     pseudonymize: str | None = option(
-        None, "Key file: replace personal data in every text by keyed pseudonyms before anything is trained or "
-        "written.", DATA)
+        None,
+        "Key file: replace personal data in every text by keyed "
+        "pseudonyms before anything is trained or written.",
+        DATA,
+    )
     pseudonymize_names: str | None = option(
-        None, "With --pseudonymize: a headstart NER run whose person and place names are replaced too.", DATA)
+        None, "With --pseudonymize: a headstart NER run whose person and place names are replaced too.", DATA
+    )
     text_pair_col: str | None = option(
-        None, "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as "
-        "text_pair, text_b, sentence2 or hypothesis.", DATA)
+        None,
+        "Second text of sentence pairs (NLI, paraphrase, question-answer match); found automatically as "
+        "text_pair, text_b, sentence2 or hypothesis.",
+        DATA,
+    )
     sample: int | None = option(
-        None, "Keep a stratified sample of N rows before splitting (of the train split when the file has a split "
-        "column), for quick runs.", DATA)
+        None,
+        "Keep a stratified sample of N rows before splitting (of the "
+        "train split when the file has a split column), for quick runs.",
+        DATA,
+    )
     shots: int | None = option(
-        None, "Few-shot: keep only this many training examples per class (dev and test stay whole).", DATA)
+        None, "Few-shot: keep only this many training examples per class (dev and test stay whole).", DATA
+    )
     train_size: int | None = option(
-        None, "Keep only N training examples, stratified (dev and test stay whole): learning curves, label "
-        "budgets.", DATA)
+        None,
+        "Keep only N training examples, stratified (dev and "
+        "test stay whole): learning curves, label budgets.",
+        DATA,
+    )
     dev_size: float = option(
-        0.1, "Fraction of the data held out for early stopping when no dev file is given.", DATA)
+        0.1, "Fraction of the data held out for early stopping when no dev file is given.", DATA
+    )
     test_size: float = option(
-        0.2, "Fraction of the data held out for the final test when no test file is given.", DATA)
+        0.2, "Fraction of the data held out for the final test when no test file is given.", DATA
+    )
 
     model: str = option("minilm-l6", "Encoder: a zoo name, a local Hugging Face folder, or a hub id.", MODEL)
     allow_pickle: bool = option(
-        False, "Allow loading pickled (.bin) weights. Only for models you trust.", MODEL)
+        False, "Allow loading pickled (.bin) weights. Only for models you trust.", MODEL
+    )
     max_length: int | None = option(
-        None, "Truncation length in tokens; by default a percentile of the data's lengths.", MODEL)
+        None, "Truncation length in tokens; by default a percentile of the data's lengths.", MODEL
+    )
     length_percentile: float = option(
-        95.0, "Percentile of training-text token lengths used as the truncation length.", MODEL)
+        95.0, "Percentile of training-text token lengths used as the truncation length.", MODEL
+    )
     stride: int | None = option(
-        None, "Long documents: cut texts longer than max_length into windows overlapping by this many tokens and "
-        "pool the windows' logits; by default texts are truncated.", MODEL)
-    pool: str = option("mean", "How the windows' logits of one text are pooled with --stride: 'mean' or 'max'.", MODEL)
+        None,
+        "Long documents: cut texts longer than max_length into windows overlapping by this many tokens and "
+        "pool the windows' logits; by default texts are truncated.",
+        MODEL,
+    )
+    pool: str = option(
+        "mean", "How the windows' logits of one text are pooled with --stride: 'mean' or 'max'.", MODEL
+    )
 
     strategy: str = option("finetune", "Adaptation strategy; see `headstart strategies`.", STRATEGY)
     strategy_options: dict[str, Any] = option(
-        {}, "Options of the chosen strategy (its own config), as --option KEY=VALUE.", STRATEGY)
+        {}, "Options of the chosen strategy (its own config), as --option KEY=VALUE.", STRATEGY
+    )
 
     epochs: int = option(4, "Maximum number of training epochs.", OPTIMISATION)
     batch_size: int = option(16, "Training batch size per process.", OPTIMISATION)
     lr: float | None = option(
-        None, "Peak learning rate of AdamW; by default the strategy's own (see `headstart strategies`).",
-        OPTIMISATION)
-    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", OPTIMISATION)
-    warmup_ratio: float = option(0.1, "Fraction of steps spent warming the learning rate up linearly.", OPTIMISATION)
+        None,
+        "Peak learning rate of AdamW; by default the strategy's own (see `headstart strategies`).",
+        OPTIMISATION,
+    )
+    weight_decay: float = option(
+        0.01, "AdamW weight decay (not applied to biases and LayerNorm).", OPTIMISATION
+    )
+    warmup_ratio: float = option(
+        0.1, "Fraction of steps spent warming the learning rate up linearly.", OPTIMISATION
+    )
     schedule: str = option(
-        "linear", "Learning-rate schedule: 'linear' (warm-up then linear decay), 'cosine', or 'stlr' (slanted "
-        "triangular, ULMFiT).", OPTIMISATION)
+        "linear",
+        "Learning-rate schedule: 'linear' (warm-up then linear "
+        "decay), 'cosine', or 'stlr' (slanted triangular, ULMFiT).",
+        OPTIMISATION,
+    )
     layer_lr_decay: float = option(
-        1.0, "Discriminative learning rates: layer at depth d from the top trains at lr × decay^d (1 = same lr "
-        "everywhere).", OPTIMISATION)
+        1.0,
+        "Discriminative learning rates: layer at depth d from "
+        "the top trains at lr × decay^d (1 = same lr everywhere).",
+        OPTIMISATION,
+    )
     max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 turns clipping off.", OPTIMISATION)
     patience: int = option(
-        2, "Stop after this many epochs without a better dev score (the task's main metric: macro-F1 for "
-        "classes, Spearman for regression, entity F1 for NER); 0 never stops early.", OPTIMISATION)
+        2,
+        "Stop after this many epochs without a better dev score (the task's main metric: macro-F1 for "
+        "classes, Spearman for regression, entity F1 for NER); 0 never stops early.",
+        OPTIMISATION,
+    )
     class_weights: bool = option(False, "Weight the loss by inverse class frequency.", OPTIMISATION)
     seed: int = option(42, "Seed for splitting, initialisation and batch order.", OPTIMISATION)
     eval_batch_size: int = option(
-        16, "Batch size for evaluation and prediction (on CPU, small batches stay in cache: 16 ran 1.2× faster "
-        "than 64).", OPTIMISATION)
+        16,
+        "Batch size for evaluation and prediction (on CPU, small "
+        "batches stay in cache: 16 ran 1.2× faster than 64).",
+        OPTIMISATION,
+    )
     checkpoint_every: int = option(
-        100, "Save a resumable checkpoint every N optimiser steps (and every epoch).", OPTIMISATION)
+        100, "Save a resumable checkpoint every N optimiser steps (and every epoch).", OPTIMISATION
+    )
     mixed_precision: str = option(
-        "no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.", OPTIMISATION)
+        "no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.", OPTIMISATION
+    )
 
     def __post_init__(self) -> None:
         if sum(source is not None for source in (self.data, self.dataset, self.annotations)) != 1:
-            raise ConfigError("Give exactly one of a data file, --dataset NAME (e.g. --dataset bbc-news) or --annotations FILE.")
+            raise ConfigError(
+                "Give exactly one of a data file, --dataset NAME "
+                "(e.g. --dataset bbc-news) or --annotations FILE."
+            )
         checks = [
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
@@ -140,10 +206,17 @@ class TrainConfig:
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
             ("stride", self.stride is None or self.stride >= 0, "0 or more"),
             ("pool", self.pool in ("mean", "max"), "'mean' or 'max'"),
-            ("task", self.task in (None, "classification", "multi-label", "regression", "ner"),
-             "one of 'classification', 'multi-label', 'regression', 'ner'"),
+            (
+                "task",
+                self.task in (None, "classification", "multi-label", "regression", "ner"),
+                "one of 'classification', 'multi-label', 'regression', 'ner'",
+            ),
             ("label_sep", bool(self.label_sep), "a non-empty string"),
-            ("mixed_precision", self.mixed_precision in ("no", "bf16", "fp16"), "one of 'no', 'bf16', 'fp16'"),
+            (
+                "mixed_precision",
+                self.mixed_precision in ("no", "bf16", "fp16"),
+                "one of 'no', 'bf16', 'fp16'",
+            ),
             ("schedule", self.schedule in ("linear", "cosine", "stlr"), "one of 'linear', 'cosine', 'stlr'"),
             ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1]"),
         ]
@@ -151,8 +224,10 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"Option '{name}' must be {rule}, got {getattr(self, name)!r}.")
         if self.dev_data is None and self.test_data is None and self.dev_size + self.test_size >= 0.9:
-            raise ConfigError(f"dev_size + test_size is {self.dev_size + self.test_size:.2f}; keep it below 0.9 "
-                              "so training keeps data.")
+            raise ConfigError(
+                f"dev_size + test_size is {self.dev_size + self.test_size:.2f}; "
+                "keep it below 0.9 so training keeps data."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The options as plain values (what config.yaml holds)."""
@@ -164,7 +239,9 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"Unknown config key(s) {unknown}; valid keys are listed by `headstart train --help`.")
+            raise ConfigError(
+                f"Unknown config key(s) {unknown}; valid keys are listed by `headstart train --help`."
+            )
         try:
             return cls(**values)
         except TypeError as error:
@@ -180,7 +257,9 @@ class TrainConfig:
             values = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             reason = str(error).splitlines()[0]
-            raise ConfigError(f"Config file '{path}' is not valid YAML ({reason}); fix or regenerate it.") from None
+            raise ConfigError(
+                f"Config file '{path}' is not valid YAML ({reason}); fix or regenerate it."
+            ) from None
         if not isinstance(values, dict):
             raise ConfigError(f"Config file '{path}' must hold a mapping of option: value.")
         return cls.from_dict(values)
@@ -192,4 +271,3 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some options changed (checked again)."""
         return dataclasses.replace(self, **changes)
-

@@ -17,6 +17,8 @@ from torch.utils.data import Sampler
 from headstart.config import TrainConfig
 from headstart.progress import progress_bar
 
+Tokenizer = Any  # a transformers tokenizer: called on texts, it gives lists of token ids
+
 
 @dataclass(frozen=True)
 class Encoded:
@@ -28,7 +30,9 @@ class Encoded:
     """
 
     input_ids: list[list[int]]
-    label_ids: list[Any] | None = None  # the task's targets: class ids, multi-hot rows, numbers, or tag ids per token
+    label_ids: list[Any] | None = (
+        None  # the task's targets: class ids, multi-hot rows, numbers, or tag ids per token
+    )
     extra_label_ids: list[tuple[int, ...]] | None = None
     doc_ids: list[int] | None = None
     word_ids: list[list[int | None]] | None = None  # per token, its word in the text (token tasks)
@@ -38,6 +42,7 @@ class Encoded:
         return len(self.input_ids)
 
     def lengths(self) -> list[int]:
+        """Tokens per row."""
         return [len(ids) for ids in self.input_ids]
 
     def pool(self, logits: torch.Tensor, how: str = "mean") -> torch.Tensor:
@@ -48,16 +53,29 @@ class Encoded:
         texts = int(index.max()) + 1
         spread = index.unsqueeze(1).expand_as(logits)
         if how == "max":
-            return torch.full((texts, logits.shape[1]), -torch.inf, dtype=logits.dtype).scatter_reduce(0, spread, logits, "amax")
+            return torch.full((texts, logits.shape[1]), -torch.inf, dtype=logits.dtype).scatter_reduce(
+                0, spread, logits, "amax"
+            )
         total = torch.zeros((texts, logits.shape[1]), dtype=logits.dtype).index_add_(0, index, logits)
         return total / torch.bincount(index, minlength=texts).unsqueeze(1).to(logits.dtype)
 
 
-
-def choose_max_length(tokenizer, texts: Sequence[str], percentile: float, model_limit: int,  # noqa: ANN001
-                      pairs: Sequence[str] | None = None) -> int:
-    """Truncation length from the data: a percentile of token lengths, rounded up to 8, capped by the model."""
-    encoded = tokenizer(list(texts), None if pairs is None else list(pairs), add_special_tokens=True, truncation=False, verbose=False)
+def choose_max_length(
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    percentile: float,
+    model_limit: int,
+    pairs: Sequence[str] | None = None,
+) -> int:
+    """Truncation length from the data: a percentile of token lengths, rounded up to 8, capped by
+    the model."""
+    encoded = tokenizer(
+        list(texts),
+        None if pairs is None else list(pairs),
+        add_special_tokens=True,
+        truncation=False,
+        verbose=False,
+    )
     lengths = [len(ids) for ids in encoded["input_ids"]]
     wanted = int(math.ceil(np.percentile(lengths, percentile) / 8) * 8)
     return max(8, min(wanted, model_limit))
@@ -74,20 +92,27 @@ class Windowing:
 
     @classmethod
     def from_config(cls, config: TrainConfig) -> Windowing:
+        """The windowing a resolved config asks for."""
         assert config.max_length is not None  # resolved by train() before any encoding
         return cls(config.max_length, config.stride, config.pool)
 
 
-def split_pairs(inputs: Sequence[str] | Sequence[tuple[str, str]]) -> tuple[list[str], list[str] | None]:
+def split_pairs(inputs: Sequence[Any]) -> tuple[list[str], list[str] | None]:
     """Model inputs (texts, or (text, second text) pairs) as texts and second texts."""
     if not inputs or isinstance(inputs[0], str):
         return list(inputs), None
-    texts, pairs = zip(*inputs)
+    texts, pairs = zip(*inputs, strict=True)
     return list(texts), list(pairs)
 
 
-def encode(tokenizer, texts: Sequence[str], window: Windowing | int, label_ids: list[int] | None = None,  # noqa: ANN001
-           extra_label_ids: list[tuple[int, ...]] | None = None, pairs: Sequence[str] | None = None) -> Encoded:
+def encode(
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    window: Windowing | int,
+    label_ids: list[Any] | None = None,
+    extra_label_ids: list[tuple[int, ...]] | None = None,
+    pairs: Sequence[str] | None = None,
+) -> Encoded:
     """Token ids of texts (or of text pairs, encoded together as the model expects)."""
     window = window if isinstance(window, Windowing) else Windowing(window)
     options = {"add_special_tokens": True, "truncation": True, "max_length": window.max_length}
@@ -96,14 +121,27 @@ def encode(tokenizer, texts: Sequence[str], window: Windowing | int, label_ids: 
         return Encoded(ids, label_ids, extra_label_ids)
     windows = tokenizer(list(texts), **options, stride=window.stride, return_overflowing_tokens=True)
     docs = list(windows["overflow_to_sample_mapping"])
-    return Encoded(windows["input_ids"], None if label_ids is None else [label_ids[d] for d in docs],
-                   None if extra_label_ids is None else [extra_label_ids[d] for d in docs], docs)
+    return Encoded(
+        windows["input_ids"],
+        None if label_ids is None else [label_ids[d] for d in docs],
+        None if extra_label_ids is None else [extra_label_ids[d] for d in docs],
+        docs,
+    )
 
 
-def encode_words(tokenizer, words: Sequence[list[str]], window: Windowing, word_label_ids: list[list[int]] | None = None) -> Encoded:  # noqa: ANN001
+def encode_words(
+    tokenizer: Tokenizer,
+    words: Sequence[list[str]],
+    window: Windowing,
+    word_label_ids: list[Any] | None = None,
+) -> Encoded:
     """Token ids of pre-split words, each word's label on its first sub-token and -100 (ignored by
     the loss) on the others and on special tokens; with a stride, overlapping windows."""
-    options: dict[str, Any] = {"is_split_into_words": True, "truncation": True, "max_length": window.max_length}
+    options: dict[str, Any] = {
+        "is_split_into_words": True,
+        "truncation": True,
+        "max_length": window.max_length,
+    }
     if window.stride is not None:
         options.update(stride=window.stride, return_overflowing_tokens=True)
     batch = tokenizer([list(row) for row in words], **options)
@@ -112,16 +150,32 @@ def encode_words(tokenizer, words: Sequence[list[str]], window: Windowing, word_
     word_ids = [batch.word_ids(row) for row in range(rows)]
     labels = None
     if word_label_ids is not None:
-        labels = [[-100 if word is None or (position and ids[position - 1] == word) else word_label_ids[doc][word]
-                   for position, word in enumerate(ids)] for ids, doc in zip(word_ids, docs)]
-    return Encoded(batch["input_ids"], labels, None, docs if window.stride is not None else None,
-                   word_ids=word_ids, text_words=[len(row) for row in words])
+        labels = [
+            [
+                -100
+                if word is None or (position and ids[position - 1] == word)
+                else word_label_ids[doc][word]
+                for position, word in enumerate(ids)
+            ]
+            for ids, doc in zip(word_ids, docs, strict=True)
+        ]
+    return Encoded(
+        batch["input_ids"],
+        labels,
+        None,
+        docs if window.stride is not None else None,
+        word_ids=word_ids,
+        text_words=[len(row) for row in words],
+    )
 
 
-Row = tuple[list[int], Any, tuple[int, ...] | None, int]  # token ids, target (-1: none), extra class ids, row index
+Row = tuple[
+    list[int], Any, tuple[int, ...] | None, int
+]  # token ids, target (-1: none), extra class ids, row index
 
 
 def pad_batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
+    """Rows padded to the batch's longest row: ids, attention mask, labels, row indices."""
     longest = max(len(row[0]) for row in rows)
     input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
@@ -129,18 +183,27 @@ def pad_batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
         input_ids[position, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention_mask[position, : len(ids)] = 1
     targets = [label for _, label, _, _ in rows]
-    if isinstance(targets[0], list) and (not targets[0] or isinstance(targets[0][0], int)):  # a tag id per token
+    if isinstance(targets[0], list) and (
+        not targets[0] or isinstance(targets[0][0], int)
+    ):  # a tag id per token
         targets = [row + [-100] * (longest - len(row)) for row in targets]
     labels = torch.tensor(targets)
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-             "labels": labels.float() if labels.is_floating_point() else labels.long(),
-             "index": torch.tensor([index for _, _, _, index in rows], dtype=torch.long)}
+    batch = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels.float() if labels.is_floating_point() else labels.long(),
+        "index": torch.tensor([index for _, _, _, index in rows], dtype=torch.long),
+    }
     if rows[0][2] is not None:
-        batch["extra_labels"] = torch.tensor([extra for _, _, extra, _ in rows], dtype=torch.long)  # (batch, columns)
+        batch["extra_labels"] = torch.tensor(
+            [extra for _, _, extra, _ in rows], dtype=torch.long
+        )  # (batch, columns)
     return batch
 
 
 class EncodedDataset(torch.utils.data.Dataset):
+    """Encoded rows as a torch Dataset of (ids, target, extra class ids, row index)."""
+
     def __init__(self, encoded: Encoded) -> None:
         self.encoded = encoded
 
@@ -161,7 +224,9 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     resumed run replays exactly the batches an interrupted one would have seen.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, pool_batches: int = 50) -> None:
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, pool_batches: int = 50
+    ) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.seed = seed
@@ -170,6 +235,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """The epoch whose order to give next (the order follows seed and epoch)."""
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -184,7 +250,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         rng = random.Random(self.seed * 100_003 + self.epoch)
         rng.shuffle(order)
         pool = self.batch_size * self.pool_batches
-        batches = []
+        batches: list[list[int]] = []
         for start in range(0, len(order), pool):
             chunk = sorted(order[start : start + pool], key=lambda i: -self.lengths[i])
             batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
@@ -192,15 +258,24 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         yield from batches
 
 
-def make_loader(encoded: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = False) -> torch.utils.data.DataLoader:
+def make_loader(
+    encoded: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = False
+) -> torch.utils.data.DataLoader:
+    """A DataLoader of length-grouped, per-batch padded batches."""
     sampler = LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed, shuffle=shuffle)
     return torch.utils.data.DataLoader(
         EncodedDataset(encoded), batch_sampler=sampler, collate_fn=functools.partial(pad_batch, pad_id=pad_id)
     )
 
 
-def _batch_outputs(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], encoded: Encoded, batch_size: int,
-                   pad_id: int, description: str, show_progress: bool) -> Iterator[tuple[list[int], torch.Tensor]]:
+def _batch_outputs(
+    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    encoded: Encoded,
+    batch_size: int,
+    pad_id: int,
+    description: str,
+    show_progress: bool,
+) -> Iterator[tuple[list[int], torch.Tensor]]:
     """(row indices, outputs) per batch, longest rows first so each batch pads little."""
     with progress_bar(description, total=len(encoded), enabled=show_progress) as bar:
         for indices in LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed=0, shuffle=False):
@@ -210,9 +285,14 @@ def _batch_outputs(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @torch.inference_mode()
-def forward_in_batches(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], encoded: Encoded,
-                       batch_size: int, pad_id: int, description: str = "Predicting",
-                       show_progress: bool = True) -> torch.Tensor:
+def forward_in_batches(
+    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    encoded: Encoded,
+    batch_size: int,
+    pad_id: int,
+    description: str = "Predicting",
+    show_progress: bool = True,
+) -> torch.Tensor:
     """Run `forward` over all rows in length-sorted batches; its outputs (rows, ...) in input order."""
     rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
     for indices, output in _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress):
@@ -222,9 +302,14 @@ def forward_in_batches(forward: Callable[[torch.Tensor, torch.Tensor], torch.Ten
 
 
 @torch.inference_mode()
-def forward_per_token(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], encoded: Encoded,
-                      batch_size: int, pad_id: int, description: str = "Predicting",
-                      show_progress: bool = True) -> list[torch.Tensor]:
+def forward_per_token(
+    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    encoded: Encoded,
+    batch_size: int,
+    pad_id: int,
+    description: str = "Predicting",
+    show_progress: bool = True,
+) -> list[torch.Tensor]:
     """Like `forward_in_batches` for outputs per token: one (tokens, ...) tensor per row, unpadded."""
     rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
     for indices, output in _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress):

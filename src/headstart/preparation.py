@@ -14,23 +14,21 @@ from pathlib import Path
 import pandas as pd
 
 from headstart.config import TrainConfig
-from headstart.data.dataset import (
-    SOFT_COLUMN,
-    LabelledTexts,
-    SplitRequest,
-    Splits,
-    label_names,
-    load_frame,
-    load_labelled,
-    per_class_sample,
-    split_frame,
-    stratified_sample,
-)
+from headstart.data.dataset import SOFT_COLUMN, SplitRequest, load_frame, load_labelled, split_frame
 from headstart.data.label_cells import LabelFormat
+from headstart.data.labelled import LabelledTexts, Splits, label_names
+from headstart.data.sampling import per_class_sample, stratified_sample
 from headstart.errors import ConfigError, DataError
 from headstart.inference.predictor import load_predictor
 from headstart.labels.aggregate import aggregate, read_answers
-from headstart.privacy.pseudonyms import NAME_TYPES, NameFinder, Pseudonymizer, pseudonymize_texts, read_key, tags_names
+from headstart.privacy.pseudonyms import (
+    NAME_TYPES,
+    NameFinder,
+    Pseudonymizer,
+    pseudonymize_texts,
+    read_key,
+    tags_names,
+)
 from headstart.tasks import Task
 
 
@@ -44,13 +42,22 @@ def consensus_frame(annotations: str, method: str, seed: int) -> pd.DataFrame:
     label distribution (JSON) for training on soft labels."""
     answers = read_answers(annotations)
     if "text" not in answers:
-        raise DataError(f"'{Path(annotations).name}' has no text column; training needs each item's text beside the "
-                        "answers.")
+        raise DataError(
+            f"'{Path(annotations).name}' has no text column; "
+            "training needs each item's text beside the answers."
+        )
     result = aggregate(answers, method, seed)
-    soft = [json.dumps({label: round(float(p), 6) for label, p in row.items() if p > 0})
-            for _, row in result.probabilities.iterrows()]
-    return pd.DataFrame({"text": result.labels["text"].to_numpy(), "label": result.labels["label"].to_numpy(),
-                         SOFT_COLUMN: soft})
+    soft = [
+        json.dumps({label: round(float(p), 6) for label, p in row.items() if p > 0})
+        for _, row in result.probabilities.iterrows()
+    ]
+    return pd.DataFrame(
+        {
+            "text": result.labels["text"].to_numpy(),
+            "label": result.labels["label"].to_numpy(),
+            SOFT_COLUMN: soft,
+        }
+    )
 
 
 def name_finder(run_dir: str | Path | None) -> NameFinder | None:
@@ -59,12 +66,16 @@ def name_finder(run_dir: str | Path | None) -> NameFinder | None:
         return None
     predictor = load_predictor(Path(run_dir))
     if not tags_names(predictor.task.name, predictor.task.classes):
-        raise ConfigError(f"'{run_dir}' is not a NER run that tags people or places (types {sorted(NAME_TYPES)}); "
-                          "train one on such data.")
+        raise ConfigError(
+            f"'{run_dir}' is not a NER run that tags people or places "
+            f"(types {sorted(NAME_TYPES)}); train one on such data."
+        )
     return lambda texts: predictor.predict(texts, show_progress=False)
 
 
-def pseudonymizer_for(config: TrainConfig, key_file: str | None = None, create: bool = False) -> Pseudonymizer | None:
+def pseudonymizer_for(
+    config: TrainConfig, key_file: str | None = None, create: bool = False
+) -> Pseudonymizer | None:
     """The pseudonymizer of a key file (default: the config's own), None when there is no key."""
     key_file = key_file or config.pseudonymize
     if key_file is None:
@@ -79,34 +90,67 @@ def prepare_splits(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) 
         source = f"the consensus of '{Path(config.annotations).name}'"
     else:
         frame, source = load_frame(config.data, config.dataset)
-    request = SplitRequest(config.dev_data, config.test_data, config.text_col, config.label_col, config.dev_size,
-                           config.test_size, config.seed, config.sample, extra_label_cols, config.text_pair_col,
-                           label_format_for(config))
+    request = SplitRequest(
+        config.dev_data,
+        config.test_data,
+        config.text_col,
+        config.label_col,
+        config.dev_size,
+        config.test_size,
+        config.seed,
+        config.sample,
+        extra_label_cols,
+        config.text_pair_col,
+        label_format_for(config),
+    )
     splits = split_frame(frame, source, request)
     if config.shots is not None or config.train_size is not None:
-        train = per_class_sample(splits.train, config.shots, config.seed) if config.shots is not None else splits.train
-        train = stratified_sample(train, config.train_size, config.seed, config.data or config.dataset or "the data")
+        train = (
+            per_class_sample(splits.train, config.shots, config.seed)
+            if config.shots is not None
+            else splits.train
+        )
+        train = stratified_sample(
+            train, config.train_size, config.seed, config.data or config.dataset or "the data"
+        )
         splits = dataclasses.replace(splits, train=train)
     pseudonymizer = pseudonymizer_for(config, create=True)
     if pseudonymizer is None:
         return splits
-    parts = {name: pseudonymize_texts(getattr(splits, name), pseudonymizer) for name in ("train", "dev", "test")}
-    return dataclasses.replace(splits, **parts)
+    return dataclasses.replace(
+        splits,
+        train=pseudonymize_texts(splits.train, pseudonymizer),
+        dev=pseudonymize_texts(splits.dev, pseudonymizer),
+        test=pseudonymize_texts(splits.test, pseudonymizer),
+    )
 
 
-def prepare_labelled(config: TrainConfig, path: str | Path, task: Task, text_col: str | None = None,
-                     label_col: str | None = None, text_pair_col: str | None = None,
-                     key_file: str | None = None) -> LabelledTexts:
+def prepare_labelled(
+    config: TrainConfig,
+    path: str | Path,
+    task: Task,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    text_pair_col: str | None = None,
+    key_file: str | None = None,
+) -> LabelledTexts:
     """A labelled file to evaluate a run on, read as its training data was (the same columns unless
     others are named) and pseudonymized with `key_file` or the run's own key."""
-    labelled = load_labelled(str(path), text_col or config.text_col, label_col or config.label_col,
-                             pair_col=text_pair_col or config.text_pair_col,
-                             pairs_expected=config.text_pair_col is not None, label_format=label_format_for(config))
+    labelled = load_labelled(
+        str(path),
+        text_col or config.text_col,
+        label_col or config.label_col,
+        pair_col=text_pair_col or config.text_pair_col,
+        pairs_expected=config.text_pair_col is not None,
+        label_format=label_format_for(config),
+    )
     pseudonymizer = pseudonymizer_for(config, key_file)
     if pseudonymizer is not None:
         labelled = pseudonymize_texts(labelled, pseudonymizer)
     unseen = sorted(set(label_names(labelled.labels, task.name)) - set(task.classes)) if task.classes else []
     if unseen:
-        raise DataError(f"'{Path(path).name}' has label(s) {unseen[:5]} never seen in training (known: "
-                        f"{task.classes}); fix the labels or retrain.")
+        raise DataError(
+            f"'{Path(path).name}' has label(s) {unseen[:5]} never seen in training (known: "
+            f"{task.classes}); fix the labels or retrain."
+        )
     return labelled

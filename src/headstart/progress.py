@@ -7,9 +7,18 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 console = Console(stderr=True)
 _quiet = False
@@ -58,17 +67,17 @@ def info(message: str) -> None:
 class _Bar:
     """A progress bar, or nothing when bars are off."""
 
-    def __init__(self, progress: Progress | None, task: int | None) -> None:
+    def __init__(self, progress: Progress | None = None, task: TaskID | None = None) -> None:
         self._progress, self._task = progress, task
 
     def advance(self, amount: int = 1) -> None:
         """Move the bar on by `amount` steps."""
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, amount)
 
-    def update(self, **fields: object) -> None:
+    def update(self, **fields: Any) -> None:
         """Change the bar's fields (`status`) or its position (`completed`)."""
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, **fields)
 
 
@@ -76,12 +85,18 @@ class _Bar:
 def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[_Bar]:
     """A rich bar on stderr for the duration of the block (nothing when bars are off)."""
     if not (enabled and show_progress()):
-        yield _Bar(None, None)
+        yield _Bar()
         return
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
     )
     with progress:
         yield _Bar(progress, progress.add_task(description, total=total, status=""))

@@ -93,13 +93,17 @@ def read_record(run_dir: Path) -> RunRecord:
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RunError(f"'{run_dir}' has no {METRICS_FILE}; pass a run directory written by headstart.") from None
+        raise RunError(
+            f"'{run_dir}' has no {METRICS_FILE}; pass a run directory written by headstart."
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RunError(f"'{path}' is not valid JSON; retrain the run or restore the file.") from None
     version = values.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise RunError(f"'{path}' has schema version {version!r}, newer than this headstart reads "
-                       f"({SCHEMA_VERSION}); upgrade headstart.")
+        raise RunError(
+            f"'{path}' has schema version {version!r}, newer than this headstart reads "
+            f"({SCHEMA_VERSION}); upgrade headstart."
+        )
     values["schema_version"] = SCHEMA_VERSION  # version 1 differs only by lacking the field
     record: RunRecord = values
     return record

@@ -26,8 +26,9 @@ class Run:
     """A trained classifier with its config, labels and record (metrics.json), as saved by
     `headstart train` (or `headstart ensemble`)."""
 
-    def __init__(self, path: Path, config: TrainConfig, labels: list[str], metrics: RunRecord,
-                 predictor: Predictor) -> None:
+    def __init__(
+        self, path: Path, config: TrainConfig, labels: list[str], metrics: RunRecord, predictor: Predictor
+    ) -> None:
         self.path = path
         self.config = config
         self.labels = labels
@@ -40,12 +41,16 @@ class Run:
         `headstart quantize`)."""
         path = Path(path)
         if not path.is_dir():
-            raise RunError(f"Run directory '{path}' does not exist; pass the --out folder of `headstart train`.")
+            raise RunError(
+                f"Run directory '{path}' does not exist; pass the --out folder of `headstart train`."
+            )
         if not (path / ENSEMBLE_FILE).is_file():
             missing = [name for name in RUN_FILES if not (path / name).is_file()]
             if missing:
-                raise RunError(f"'{path}' is not a complete headstart run (missing {missing}); retrain or pick "
-                               "another folder.")
+                raise RunError(
+                    f"'{path}' is not a complete headstart run (missing "
+                    f"{missing}); retrain or pick another folder."
+                )
         config = TrainConfig.from_yaml(path / CONFIG_FILE)
         labels = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
         return cls(path, config, labels, read_record(path), load_predictor(path, variant))
@@ -77,18 +82,34 @@ class Run:
     def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, list[str]]:
         """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""
         probabilities = self.predictor.predict_heads(list(inputs), show_progress)
-        return {name: [self.head_labels[name][i] for i in probs.argmax(axis=1)] for name, probs in probabilities.items()}
+        return {
+            name: [self.head_labels[name][i] for i in probs.argmax(axis=1)]
+            for name, probs in probabilities.items()
+        }
 
-    def evaluate(self, data: str | Path, text_col: str | None = None, label_col: str | None = None,
-                 out: str | Path | None = None, text_pair_col: str | None = None,
-                 pseudonymize: str | None = None) -> dict[str, Any]:
+    def evaluate(
+        self,
+        data: str | Path,
+        text_col: str | None = None,
+        label_col: str | None = None,
+        out: str | Path | None = None,
+        text_pair_col: str | None = None,
+        pseudonymize: str | None = None,
+    ) -> dict[str, Any]:
         """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>). Texts are
         pseudonymized with `pseudonymize` (a key file), or with the run's own key when it was trained so."""
-        labelled = prepare_labelled(self.config, data, self.task, text_col, label_col, text_pair_col, pseudonymize)
+        labelled = prepare_labelled(
+            self.config, data, self.task, text_col, label_col, text_pair_col, pseudonymize
+        )
         metrics = score(self.task, self.predictor.outputs(labelled.inputs()), labelled)
         metric = self.task.primary_metric
-        transfer = transfer_report(self.metrics.get("data", {}).get("languages"), metrics["languages"],
-                                   self.metrics.get("test", {}).get(metric), metrics[metric], metric)
+        transfer = transfer_report(
+            self.metrics.get("data", {}).get("languages"),
+            metrics["languages"],
+            self.metrics.get("test", {}).get(metric),
+            metrics[metric],
+            metric,
+        )
         if transfer is not None:
             metrics["transfer"] = transfer
         target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem

@@ -23,21 +23,45 @@ from headstart.progress import quiet_libraries
 # name → (module in headstart.cli, one-line help). A module's typer app holds its commands; the
 # modules of `labels` and `privacy` are sub-groups.
 ROOT_COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("train", "Train a classifier on a labelled file (or a bundled dataset) and save a run directory."),
-    "evaluate": ("runs", "Evaluate a run on a labelled file: the task's metrics, per class and per language."),
+    "train": (
+        "train",
+        "Train a classifier on a labelled file (or a bundled dataset) and save a run directory.",
+    ),
+    "evaluate": (
+        "runs",
+        "Evaluate a run on a labelled file: the task's metrics, per class and per language.",
+    ),
     "predict": ("runs", "Predict every text of a file: labels and one probability column per class."),
-    "compare": ("train", "Run models × strategies × seeds on one split: leaderboard, Pareto plot, HTML report."),
-    "tune": ("train", "Search hyper-parameters with Optuna for the dev score and latency; report the Pareto front."),
-    "learning-curve": ("train", "How many labels are needed: test quality against labelled examples, per strategy."),
-    "ensemble": ("runs", "Average the probabilities of several runs into one saved predictor (use it like any run)."),
+    "compare": (
+        "train",
+        "Run models × strategies × seeds on one split: leaderboard, Pareto plot, HTML report.",
+    ),
+    "tune": (
+        "train",
+        "Search hyper-parameters with Optuna for the dev score and latency; report the Pareto front.",
+    ),
+    "learning-curve": (
+        "train",
+        "How many labels are needed: test quality against labelled examples, per strategy.",
+    ),
+    "ensemble": (
+        "runs",
+        "Average the probabilities of several runs into one saved predictor (use it like any run).",
+    ),
     "quantize": ("compress", "Make int8 variants of a run and measure each against fp32 on the test split."),
-    "distill": ("compress", "Knowledge distillation: a smaller student learns the teacher's probabilities and labels."),
+    "distill": (
+        "compress",
+        "Knowledge distillation: a smaller student learns the teacher's probabilities and labels.",
+    ),
     "prune": ("compress", "Prune attention heads and/or weights by magnitude, then fine-tune briefly."),
     "serve": ("serve", "Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."),
     "suggest": ("runs", "Active learning: the next texts to label, or a replay of the loop (--simulate)."),
     "labels": ("labels", "Crowd labels: aggregate several annotators' answers, audit a labelled file."),
     "privacy": ("privacy", "Personal data: scan, pseudonymize, re-identify (offline)."),
-    "models": ("catalog", "List encoders usable offline: packaged models, given folders, hub models in the cache."),
+    "models": (
+        "catalog",
+        "List encoders usable offline: packaged models, given folders, hub models in the cache.",
+    ),
     "strategies": ("catalog", "List adaptation strategies, one line each, with their options."),
 }
 GROUPS = {"labels", "privacy"}
@@ -71,7 +95,9 @@ class LazyCommands(TyperGroup):
             self.listing = False
 
 
-app = typer.Typer(cls=LazyCommands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    cls=LazyCommands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False
+)
 
 
 @app.callback()
@@ -79,7 +105,9 @@ def _root() -> None:
     """Transfer learning for text classification: train, evaluate, compress, serve — offline."""
 
 
-def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None) -> None:
+def _show_warning(
+    message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None
+) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
@@ -91,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="headstart", standalone_mode=False)
-    except BaseException as error:  # noqa: BLE001 - every failure becomes one line and an exit code
+    except BaseException as error:
         if isinstance(error, SystemExit):
             raise
         exit_code, line = report(error)

@@ -13,9 +13,15 @@ app = typer.Typer()
 
 
 @app.command()
-def models(folder: Annotated[list[str] | None, typer.Option("--folder", help="Also describe this local model folder "
-                                                                            "(repeatable).", show_default=False)] = None,
-           as_json: AsJson = False) -> None:
+def models(
+    folder: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--folder", help="Also describe this local model folder (repeatable).", show_default=False
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
     """List encoders usable offline: packaged models, given folders, hub models in the cache."""
     from headstart.models.zoo import list_models
 
@@ -24,10 +30,23 @@ def models(folder: Annotated[list[str] | None, typer.Option("--folder", help="Al
     if as_json:
         output.json([{**vars(m), "path": str(m.path)} for m in found])
         return
-    output.table("Encoders available offline",
-                 ["name", "source", "parameters", "layers", "hidden", "max tokens", "languages", "size"],
-                 [(m.name, m.source, f"{m.parameters / 1e6:.1f}M", m.layers, m.hidden, m.max_length, m.languages,
-                   f"{m.size_bytes / 2**20:.0f} MiB") for m in found])
+    output.table(
+        "Encoders available offline",
+        ["name", "source", "parameters", "layers", "hidden", "max tokens", "languages", "size"],
+        [
+            (
+                m.name,
+                m.source,
+                f"{m.parameters / 1e6:.1f}M",
+                m.layers,
+                m.hidden,
+                m.max_length,
+                m.languages,
+                f"{m.size_bytes / 2**20:.0f} MiB",
+            )
+            for m in found
+        ],
+    )
 
 
 @app.command()
@@ -39,9 +58,14 @@ def strategies(as_json: AsJson = False) -> None:
     rows = []
     for name, cls in sorted(STRATEGIES.items()):
         strategy = cls()
-        rows.append({"strategy": name, "what it does": cls.summary,
-                     "default lr": "-" if strategy.default_lr is None else f"{strategy.default_lr:g}",
-                     "options": ", ".join(f"{k}={v}" for k, v in strategy.config.to_dict().items()) or "-"})
+        rows.append(
+            {
+                "strategy": name,
+                "what it does": cls.summary,
+                "default lr": "-" if strategy.default_lr is None else f"{strategy.default_lr:g}",
+                "options": ", ".join(f"{k}={v}" for k, v in strategy.config.to_dict().items()) or "-",
+            }
+        )
     if as_json:
         output.json(rows)
         return

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 
 import typer
 
-from headstart.errors import HeadstartError
+# typer (0.24 and newer) vendors its own copy of click, whose exceptions are the ones raised.
+from typer._click.exceptions import ClickException, UsageError
 
-try:  # typer vendors its own copy of click; its exceptions are the ones raised
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # older typer uses click itself
-    import click.exceptions as click_exceptions
+from headstart.errors import HeadstartError
 
 
 @dataclass(frozen=True)
@@ -31,23 +29,30 @@ class Failure:
 
 
 def _usage(error: BaseException) -> str:
-    assert isinstance(error, click_exceptions.UsageError)
+    assert isinstance(error, UsageError)
     hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
     return f"error: {error.format_message()}{hint}"
 
 
 def _click(error: BaseException) -> str:
-    assert isinstance(error, click_exceptions.ClickException)
+    assert isinstance(error, ClickException)
     return f"error: {error.format_message()}"
 
 
 FAILURES = (  # first match wins
-    Failure(click_exceptions.UsageError, 2, _usage),
-    Failure(click_exceptions.ClickException, 2, _click),
+    Failure(UsageError, 2, _usage),
+    Failure(ClickException, 2, _click),
     Failure((typer.Abort, KeyboardInterrupt), 130, lambda _: "error: interrupted"),
     Failure(HeadstartError, 2, lambda error: f"error: {error}", traceback_when_debugging=True),
-    Failure(Exception, 1, lambda error: f"internal error: {type(error).__name__}: {error} (rerun with "
-                                        "HEADSTART_DEBUG=1 for the traceback)", traceback_when_debugging=True),
+    Failure(
+        Exception,
+        1,
+        lambda error: (
+            f"internal error: {type(error).__name__}: {error} (rerun with "
+            "HEADSTART_DEBUG=1 for the traceback)"
+        ),
+        traceback_when_debugging=True,
+    ),
 )
 
 

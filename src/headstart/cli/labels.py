@@ -11,63 +11,143 @@ from headstart.cli.options import AsJson, Quiet, config_flags, given, with_flags
 from headstart.cli.output import Output
 from headstart.config import TrainConfig
 
-app = typer.Typer(name="labels", no_args_is_help=True,
-                  help="Crowd labels: aggregate several annotators' answers, audit a labelled file.")
+app = typer.Typer(
+    name="labels",
+    no_args_is_help=True,
+    help="Crowd labels: aggregate several annotators' answers, audit a labelled file.",
+)
+
+
+Answers = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Files of (item id, annotator, label) rows, optionally with the "
+        "item's text; one per annotation round, in order.",
+        show_default=False,
+    ),
+]
+GoldOut = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Gold labels: item, label, confidence (CSV, JSONL or Parquet).",
+        show_default=False,
+    ),
+]
+Method = Annotated[str, typer.Option(help="mv, wawa, ds (Dawid-Skene), one-coin-ds, glad or mace.")]
+Report = Annotated[
+    Path | None,
+    typer.Option(help="JSON report: rounds, annotators, suspected spammers, agreement.", show_default=False),
+]
+Queue = Annotated[
+    Path | None,
+    typer.Option(
+        help="Write the items to annotate again (unsure or split), in the answers' format.",
+        show_default=False,
+    ),
+]
+Threshold = Annotated[
+    float,
+    typer.Option(help="Confidence below which an item is unsettled (queued, and not counted as settled)."),
+]
+Budget = Annotated[
+    int | None,
+    typer.Option(help="At most this many items in the queue, least confident first.", show_default=False),
+]
+ItemCol = Annotated[
+    str | None, typer.Option(help="Item id column (default: item, item_id, task, ...).", show_default=False)
+]
+AnnotatorCol = Annotated[
+    str | None, typer.Option(help="Annotator column (default: annotator, worker, ...).", show_default=False)
+]
+Seed = Annotated[int, typer.Option(help="Seed of the methods that draw at random (MACE).")]
 
 
 @app.command("aggregate")
 @with_flags(config_flags(TrainConfig, only=("label_col",)))
 def aggregate(
-    answers: Annotated[list[Path], typer.Argument(help="Files of (item id, annotator, label) rows, optionally with the "
-                                                       "item's text; one per annotation round, in order.",
-                                                  show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Gold labels: item, label, confidence (CSV, JSONL or "
-                                                          "Parquet).", show_default=False)],
-    method: Annotated[str, typer.Option(help="mv, wawa, ds (Dawid-Skene), one-coin-ds, glad or mace.")] = "ds",
-    report: Annotated[Path | None, typer.Option(help="JSON report: rounds, annotators, suspected spammers, "
-                                                     "agreement.", show_default=False)] = None,
-    queue: Annotated[Path | None, typer.Option(help="Write the items to annotate again (unsure or split), in the "
-                                                    "answers' format.", show_default=False)] = None,
-    threshold: Annotated[float, typer.Option(help="Confidence below which an item is unsettled (queued, and not "
-                                                  "counted as settled).")] = 0.9,
-    budget: Annotated[int | None, typer.Option(help="At most this many items in the queue, least confident first.",
-                                               show_default=False)] = None,
-    item_col: Annotated[str | None, typer.Option(help="Item id column (default: item, item_id, task, ...).",
-                                                 show_default=False)] = None,
-    annotator_col: Annotated[str | None, typer.Option(help="Annotator column (default: annotator, worker, ...).",
-                                                      show_default=False)] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the methods that draw at random (MACE).")] = 0,
-    as_json: AsJson = False, label_col: str | None = None,
+    answers: Answers,
+    out: GoldOut,
+    method: Method = "ds",
+    report: Report = None,
+    queue: Queue = None,
+    threshold: Threshold = 0.9,
+    budget: Budget = None,
+    item_col: ItemCol = None,
+    annotator_col: AnnotatorCol = None,
+    seed: Seed = 0,
+    as_json: AsJson = False,
+    label_col: str | None = None,
 ) -> None:
     """One label per item from several annotators' answers, with confidence and an annotator report."""
     from headstart.labels.aggregate import aggregate_files
 
     output = Output(as_json)
-    result, facts = aggregate_files(list(answers), out, method, report=report, queue=queue, threshold=threshold,
-                                    budget=budget, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
-                                    seed=seed)
+    result, facts = aggregate_files(
+        list(answers),
+        out,
+        method,
+        report=report,
+        queue=queue,
+        threshold=threshold,
+        budget=budget,
+        item_col=item_col,
+        annotator_col=annotator_col,
+        label_col=label_col,
+        seed=seed,
+    )
     if as_json:
         output.json(facts)
         return
     headline = {**{k: v for k, v in facts.items() if k not in ("agreement", "rounds")}, **result.agreement}
-    rows = [(key, "n/a (items have unequal numbers of answers)" if value is None else value)
-            for key, value in headline.items()]
-    rows += [(f"round {entry['round']}", f"{entry['settled']} of {entry['items']} items settled (confidence ≥ "
-                                         f"{threshold})") for entry in facts["rounds"]]
+    rows = [
+        (key, "n/a (items have unequal numbers of answers)" if value is None else value)
+        for key, value in headline.items()
+    ]
+    rows += [
+        (
+            f"round {entry['round']}",
+            f"{entry['settled']} of {entry['items']} items settled (confidence ≥ {threshold})",
+        )
+        for entry in facts["rounds"]
+    ]
     output.table(f"Aggregated {len(result.labels)} items ({method})", ["", ""], rows)
     output.line(f"Wrote {out}" + (f", {report}" if report else "") + (f", {queue}" if queue else ""))
 
 
+LabelledFile = Annotated[
+    Path, typer.Argument(help="Labelled file (text and label columns) to check.", show_default=False)
+]
+ReviewOut = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Review file: row, text, given label, suggested label, label quality.",
+        show_default=False,
+    ),
+]
+AuditStrategy = Annotated[
+    str,
+    typer.Option(
+        "--strategy",
+        help="Strategy of the cross-validated models; features is fast (embeddings computed once).",
+    ),
+]
+Folds = Annotated[int, typer.Option(help="K of the K-fold cross-validation.")]
+
+
 @app.command("audit")
 @with_flags(config_flags(TrainConfig, only=("model", "max_length", "text_col", "label_col")))
-def audit(data: Annotated[Path, typer.Argument(help="Labelled file (text and label columns) to check.",
-                                               show_default=False)],
-          out: Annotated[Path, typer.Option("--out", "-o", help="Review file: row, text, given label, suggested label, "
-                                                                "label quality.", show_default=False)],
-          strategy: Annotated[str, typer.Option(help="Strategy of the cross-validated models; features is fast "
-                                                     "(embeddings computed once).")] = "features",
-          folds: Annotated[int, typer.Option(help="K of the K-fold cross-validation.")] = 5,
-          quiet: Quiet = False, **fields: Any) -> None:
+def audit(
+    data: LabelledFile,
+    out: ReviewOut,
+    strategy: AuditStrategy = "features",
+    folds: Folds = 5,
+    quiet: Quiet = False,
+    **fields: Any,
+) -> None:
     """Rank likely label errors: out-of-fold probabilities by K-fold cross-validation, ranked by cleanlab."""
     from headstart.workflows.audit import audit as audit_labels
     from headstart.workflows.audit import write_review
@@ -77,4 +157,6 @@ def audit(data: Annotated[Path, typer.Argument(help="Labelled file (text and lab
     config = TrainConfig(data=str(data), strategy=strategy, **options)
     result = audit_labels(data, config, folds, options.get("text_col"), options.get("label_col"))
     write_review(result, out)
-    output.line(f"{len(result.review)} of {len(result.probabilities)} labels look wrong; review them in {out}")
+    output.line(
+        f"{len(result.review)} of {len(result.probabilities)} labels look wrong; review them in {out}"
+    )

@@ -22,25 +22,55 @@ import yaml
 from headstart.config import TrainConfig
 from headstart.errors import ConfigError
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines (results, errors and "
-                                                           "warnings still show).")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress bars or status lines (results, errors and warnings still show)."
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-RunDir = Annotated[Path, typer.Argument(help="Run directory written by `headstart train`.", show_default=False)]
-Variant = Annotated[str, typer.Option(help="Model variant: fp32 (as trained), int8 (dynamic quantisation) or "
-                                           "onnx-int8 (after `headstart quantize`).")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory (only once the new "
-                                                             "one is complete).")]
-Options = Annotated[list[str] | None, typer.Option("--option", help="Strategy option KEY=VALUE, repeatable (for "
-                                                                    "several strategies: STRATEGY.KEY=VALUE).",
-                                                   show_default=False)]
-PairCol = Annotated[str | None, typer.Option(help="Second-text column of sentence pairs (default: the one used in "
-                                                  "training).", show_default=False)]
+RunDir = Annotated[
+    Path, typer.Argument(help="Run directory written by `headstart train`.", show_default=False)
+]
+Variant = Annotated[
+    str,
+    typer.Option(
+        help="Model variant: fp32 (as trained), int8 (dynamic quantisation) or "
+        "onnx-int8 (after `headstart quantize`)."
+    ),
+]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="Replace an existing output directory (only once the new one is complete)."
+    ),
+]
+Options = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        help="Strategy option KEY=VALUE, repeatable (for several strategies: STRATEGY.KEY=VALUE).",
+        show_default=False,
+    ),
+]
+PairCol = Annotated[
+    str | None,
+    typer.Option(
+        help="Second-text column of sentence pairs (default: the one used in training).", show_default=False
+    ),
+]
 
 Command = TypeVar("Command", bound=Callable[..., None])
 
 
-def config_flags(config_class: type, *, exclude: Collection[str] = (), only: Collection[str] | None = None,
-                 positional: str | None = None, optional: bool = True) -> list[inspect.Parameter]:
+def config_flags(
+    config_class: type,
+    *,
+    exclude: Collection[str] = (),
+    only: Collection[str] | None = None,
+    positional: str | None = None,
+    optional: bool = True,
+) -> list[inspect.Parameter]:
     """One typer parameter per field of a config dataclass (or per field in `only`), with the
     field's type, help and panel.
 
@@ -55,18 +85,27 @@ def config_flags(config_class: type, *, exclude: Collection[str] = (), only: Col
             continue
         kind, default = _flag_type(hints[field.name]), _default(field)
         panel, text = field.metadata.get("panel"), field.metadata.get("help", "")
-        shown = str(default) if default not in (None, [], {}) else False
+        # Given defaults are shown as they are; a None default stands for "given or from the data".
+        shown: bool | str = default not in (None, [], {}) and (str(default) if optional else True)
         if field.name == positional:
             info: Any = typer.Argument(None, help=text, show_default=False)
         elif kind is bool:
             flag = field.name.replace("_", "-")
-            info = typer.Option(None if optional else default, f"--{flag}/--no-{flag}", help=text, show_default=shown,
-                                rich_help_panel=panel)
+            info = typer.Option(
+                None if optional else default,
+                f"--{flag}/--no-{flag}",
+                help=text,
+                show_default=shown,
+                rich_help_panel=panel,
+            )
         else:
-            info = typer.Option(None if optional else default, help=text, show_default=shown, rich_help_panel=panel)
+            info = typer.Option(
+                None if optional else default, help=text, show_default=shown, rich_help_panel=panel
+            )
         annotation = kind | None if optional or default is None or field.name == positional else kind
-        parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=info,
-                                            annotation=annotation))
+        parameters.append(
+            inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
+        )
     return parameters
 
 
@@ -91,9 +130,11 @@ def with_flags(*flags: list[inspect.Parameter]) -> Callable[[Command], Command]:
     def decorate(command: Command) -> Command:
         generated = [p for group in flags for p in group]
         names = {p.name for p in generated}  # a command may name them too, for readers and type checkers
-        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-               for p in inspect.signature(command, eval_str=True).parameters.values()
-               if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in names]
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in inspect.signature(command, eval_str=True).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in names
+        ]
         ordered = own + generated
 
         @functools.wraps(command)
@@ -118,7 +159,9 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"Strategy option '{pair}' must look like KEY=VALUE, e.g. --option c_values=[0.1,1].")
+            raise ConfigError(
+                f"Strategy option '{pair}' must look like KEY=VALUE, e.g. --option c_values=[0.1,1]."
+            )
         options[key.strip()] = yaml.safe_load(value)
     return options
 

@@ -58,19 +58,35 @@ class Output:
         if self.as_json:
             self.json({**metrics, **({"cost": extra} if extra else {})})
             return
-        scores = [(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-                  for key, value in metrics.items() if isinstance(value, (int, float))]
-        scores += [(key, f"{value:,}" if isinstance(value, int) else str(value)) for key, value in (extra or {}).items()]
+        scores = [
+            (key, f"{value:.4f}" if isinstance(value, float) else str(value))
+            for key, value in metrics.items()
+            if isinstance(value, (int, float))
+        ]
+        scores += [
+            (key, f"{value:,}" if isinstance(value, int) else str(value))
+            for key, value in (extra or {}).items()
+        ]
         self.table(title, ["metric", "value"], scores)
         if "per_class" in metrics:
-            self.table(None, ["class", "precision", "recall", "f1", "support"],
-                       [(label, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", s["support"])
-                        for label, s in metrics["per_class"].items()])
+            self.table(
+                None,
+                ["class", "precision", "recall", "f1", "support"],
+                [
+                    (label, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", s["support"])
+                    for label, s in metrics["per_class"].items()
+                ],
+            )
         if metrics.get("by_language"):
             names = [k for k in next(iter(metrics["by_language"].values())) if k != "examples"]
-            self.table("Per language", ["language", "examples", *names],
-                       [(language, s["examples"], *(f"{s[n]:.4f}" for n in names))
-                        for language, s in metrics["by_language"].items()])
+            self.table(
+                "Per language",
+                ["language", "examples", *names],
+                [
+                    (language, s["examples"], *(f"{s[n]:.4f}" for n in names))
+                    for language, s in metrics["by_language"].items()
+                ],
+            )
         if metrics.get("transfer"):
             self.line(transfer_line(metrics["transfer"]))
 
@@ -79,6 +95,9 @@ def transfer_line(transfer: dict[str, Any]) -> str:
     """A zero-shot cross-lingual transfer in one sentence."""
     in_language = "unknown" if transfer["in_language"] is None else f"{transfer['in_language']:.4f}"
     change = "" if transfer["change_points"] is None else f" ({transfer['change_points']:+.2f} points)."
-    return (f"Zero-shot cross-lingual transfer: trained on {', '.join(transfer['trained_on'])}, evaluated on "
-            f"{', '.join(transfer['evaluated_on'])}. {transfer['metric']}: {in_language} in-language (test split) → "
-            f"{transfer['transferred']:.4f} transferred{change}")
+    return (
+        f"Zero-shot cross-lingual transfer: trained on {', '.join(transfer['trained_on'])}, evaluated on "
+        f"{', '.join(transfer['evaluated_on'])}. {transfer['metric']}: "
+        f"{in_language} in-language (test split) → "
+        f"{transfer['transferred']:.4f} transferred{change}"
+    )

@@ -8,16 +8,23 @@ import typer
 
 from headstart.cli.options import RunDir, Variant, config_flags, with_flags
 from headstart.cli.output import Output
-from headstart.workflows.serving import ServeLimits, serve as serve_run
+from headstart.workflows.serving import ServeLimits
+from headstart.workflows.serving import serve as serve_run
 
 app = typer.Typer()
 
 
 @app.command()
 @with_flags(config_flags(ServeLimits, optional=False))
-def serve(run: RunDir, variant: Variant = "fp32",
-          host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="TCP port.")] = 8000, **limits: Any) -> None:
+def serve(
+    run: RunDir,
+    variant: Variant = "fp32",
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    **limits: Any,
+) -> None:
     """Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."""
     Output().line(f"Serving {run} ({variant}) on http://{host}:{port} — docs at /docs")
     serve_run(run, variant, host, port, ServeLimits(**limits))

@@ -28,21 +28,41 @@ from headstart.errors import ConfigError
 
 app = typer.Typer()
 
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="Re-run from a run's config.yaml; flags given here "
-                                                                  "override it.", show_default=False)]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Re-run from a run's config.yaml; flags given here override it.", show_default=False
+    ),
+]
 
 
 @app.command()
 @with_flags(config_flags(TrainConfig, positional="data"))
-def train(config: ConfigFile = None,
-          out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write (default "
-                                                                      "runs/<data>-<strategy>).", show_default=False)] = None,
-          option: Options = None,
-          resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same command from "
-                                                                "its last checkpoint.")] = False,
-          overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory (only once the "
-                                                                      "new run is complete).")] = False,
-          quiet: Quiet = False, as_json: AsJson = False, **fields: Any) -> None:
+def train(
+    config: ConfigFile = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Run directory to write (default runs/<data>-<strategy>).", show_default=False
+        ),
+    ] = None,
+    option: Options = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue an interrupted run of the same command from its last checkpoint."
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an existing run directory (only once the new run is complete)."
+        ),
+    ] = False,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+    **fields: Any,
+) -> None:
     """Train a classifier on a labelled file (or a bundled dataset) and save a run directory."""
     from headstart.api import train as train_run
 
@@ -56,7 +76,9 @@ def train(config: ConfigFile = None,
     output.line(f"Run directory: {run.path}")
 
 
-def train_config(config_file: Path | None, flags: dict[str, Any], strategy_options: dict[str, Any] | None) -> TrainConfig:
+def train_config(
+    config_file: Path | None, flags: dict[str, Any], strategy_options: dict[str, Any] | None
+) -> TrainConfig:
     """The config of a `train` call: a saved config.yaml, if given, with the given flags on top."""
     if strategy_options is not None:
         flags["strategy_options"] = strategy_options
@@ -72,52 +94,99 @@ def train_config(config_file: Path | None, flags: dict[str, Any], strategy_optio
 
 @app.command()
 @with_flags(config_flags(TrainConfig, positional="data", exclude=("model", "strategy")))
-def compare(models: Annotated[str, typer.Option(help="Comma-separated encoders.")] = TrainConfig.model,
-            strategies: Annotated[str, typer.Option(help="Comma-separated strategies (see `headstart "
-                                                         "strategies`).")] = "features,finetune",
-            seeds: Annotated[int, typer.Option(help="Seeds per (model, strategy), from --seed on; mean ± std are "
-                                                    "reported.")] = 3,
-            out: Annotated[Path, typer.Option("--out", "-o", help="Comparison folder; rerunning skips finished "
-                                                                  "cells.")] = Path("comparison"),
-            option: Options = None, quiet: Quiet = False, as_json: AsJson = False, **fields: Any) -> None:
+def compare(
+    models: Annotated[str, typer.Option(help="Comma-separated encoders.")] = TrainConfig.model,
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated strategies (see `headstart strategies`).")
+    ] = "features,finetune",
+    seeds: Annotated[
+        int, typer.Option(help="Seeds per (model, strategy), from --seed on; mean ± std are reported.")
+    ] = 3,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Comparison folder; rerunning skips finished cells.")
+    ] = Path("comparison"),
+    option: Options = None,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+    **fields: Any,
+) -> None:
     """Run models × strategies × seeds on one split: leaderboard, Pareto plot, HTML report."""
     from headstart.reports.comparison import table_rows
     from headstart.workflows.compare import compare as compare_runs
 
     output = Output(as_json, quiet)
-    board = compare_runs(out=out, seeds=seeds, models=comma_list(models), strategies=comma_list(strategies),
-                         strategy_options=per_strategy_options(option), **given(fields))
+    board = compare_runs(
+        out=out,
+        seeds=seeds,
+        models=comma_list(models),
+        strategies=comma_list(strategies),
+        strategy_options=per_strategy_options(option),
+        **given(fields),
+    )
     if as_json:
         output.json(board.to_dict("records"))
         return
     output.rows(table_rows(board), "Leaderboard (★ Pareto front: main metric vs latency)")
-    output.note(f"Wrote {out / 'leaderboard.csv'}, {out / 'leaderboard.md'}, {out / 'pareto.png'}, "
-                f"{out / 'report.html'}")
+    output.note(
+        f"Wrote {out / 'leaderboard.csv'}, {out / 'leaderboard.md'}, "
+        f"{out / 'pareto.png'}, {out / 'report.html'}"
+    )
 
 
-SEARCHED = ("strategy", "max_length", "lr", "epochs", "batch_size")  # drawn by each trial, or set by tune's own flags
+SEARCHED = (
+    "strategy",
+    "max_length",
+    "lr",
+    "epochs",
+    "batch_size",
+)  # drawn by each trial, or set by tune's own flags
+Searched = Annotated[
+    str, typer.Option("--strategy", help="Strategy whose settings are searched (see `headstart strategies`).")
+]
+Trials = Annotated[
+    int, typer.Option(help="Finished trials wanted; rerunning the same command continues the study.")
+]
+Workers = Annotated[
+    int, typer.Option(help="Trials run at once, in separate processes sharing the study file.")
+]
+MaxLengths = Annotated[
+    str, typer.Option(help="Comma-separated truncation lengths to try (they set latency).")
+]
+Backend = Annotated[
+    str, typer.Option(help="'optuna' (processes on this machine) or 'ray' (Ray Tune; needs the ray extra).")
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster to join, e.g. 'auto'; default: a local Ray.", show_default=False),
+]
+SearchOut = Annotated[
+    Path, typer.Option("--out", "-o", help="Search folder: study journal, trials, Pareto front.")
+]
+FixedOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        help="Fixed strategy option KEY=VALUE (repeatable); searched ones are drawn on top.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
 @with_flags(config_flags(TrainConfig, positional="data", exclude=SEARCHED))
-def tune(strategy: Annotated[str, typer.Option(help="Strategy whose settings are searched (see `headstart "
-                                                    "strategies`).")] = TrainConfig.strategy,
-         trials: Annotated[int, typer.Option(help="Finished trials wanted; rerunning the same command continues the "
-                                                  "study.")] = 20,
-         workers: Annotated[int, typer.Option(help="Trials run at once, in separate processes sharing the study "
-                                                   "file.")] = 1,
-         max_lengths: Annotated[str, typer.Option(help="Comma-separated truncation lengths to try (they set "
-                                                       "latency).")] = "64,128,256",
-         backend: Annotated[str, typer.Option(help="'optuna' (processes on this machine) or 'ray' (Ray Tune; needs "
-                                                   "the ray extra).")] = "optuna",
-         ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join, e.g. 'auto'; default: a local "
-                                                              "Ray.", show_default=False)] = None,
-         out: Annotated[Path, typer.Option("--out", "-o", help="Search folder: study journal, trials, Pareto "
-                                                               "front.")] = Path("tuning"),
-         option: Annotated[list[str] | None, typer.Option("--option", help="Fixed strategy option KEY=VALUE "
-                                                                           "(repeatable); searched ones are drawn on "
-                                                                           "top.", show_default=False)] = None,
-         quiet: Quiet = False, as_json: AsJson = False, **fields: Any) -> None:
+def tune(
+    strategy: Searched = TrainConfig.strategy,
+    trials: Trials = 20,
+    workers: Workers = 1,
+    max_lengths: MaxLengths = "64,128,256",
+    backend: Backend = "optuna",
+    ray_address: RayAddress = None,
+    out: SearchOut = Path("tuning"),
+    option: FixedOptions = None,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+    **fields: Any,
+) -> None:
     """Search hyper-parameters with Optuna for the dev score and latency; report the Pareto front."""
     from headstart.workflows.tune import front_rows
     from headstart.workflows.tune import tune as search
@@ -127,32 +196,63 @@ def tune(strategy: Annotated[str, typer.Option(help="Strategy whose settings are
         lengths = tuple(int(value) for value in comma_list(max_lengths))
     except ValueError:
         raise ConfigError(f"--max-lengths must be comma-separated integers, got '{max_lengths}'.") from None
-    front = search(out=out, strategy=strategy, trials=trials, workers=workers, max_lengths=lengths, backend=backend,
-                   ray_address=ray_address, strategy_options=parse_options(option), **given(fields))
+    front = search(
+        out=out,
+        strategy=strategy,
+        trials=trials,
+        workers=workers,
+        max_lengths=lengths,
+        backend=backend,
+        ray_address=ray_address,
+        strategy_options=parse_options(option),
+        **given(fields),
+    )
     if as_json:
         output.json(front.to_dict("records"))
         return
     output.rows(front_rows(front), "Pareto front: dev score (the task's main metric) against latency")
-    output.note(f"Wrote {out / 'trials.csv'}, {out / 'pareto.csv'}, {out / 'pareto.md'}, {out / 'pareto.png'}")
+    output.note(
+        f"Wrote {out / 'trials.csv'}, {out / 'pareto.csv'}, {out / 'pareto.md'}, {out / 'pareto.png'}"
+    )
 
 
 @app.command("learning-curve")
 @with_flags(config_flags(TrainConfig, positional="data", exclude=("strategy", "shots", "train_size")))
-def learning_curve(sizes: Annotated[str, typer.Option(help="Labelled training examples per point, comma-separated; "
-                                                           "'all' = the whole train split.")] = "8,16,32,64,128,256,all",
-                   strategies: Annotated[str, typer.Option(help="Comma-separated strategies; zero-shot is drawn as a "
-                                                                "no-label reference line.")] = "features,setfit",
-                   seeds: Annotated[int, typer.Option(help="Seeds per point (the sample and the training); mean ± "
-                                                           "std are drawn.")] = 3,
-                   out: Annotated[Path, typer.Option("--out", "-o", help="Folder: runs, curve.csv/.md/.png; rerunning "
-                                                                         "skips finished runs.")] = Path("learning-curve"),
-                   option: Options = None, quiet: Quiet = False, as_json: AsJson = False, **fields: Any) -> None:
+def learning_curve(
+    sizes: Annotated[
+        str,
+        typer.Option(
+            help="Labelled training examples per point, comma-separated; 'all' = the whole train split."
+        ),
+    ] = "8,16,32,64,128,256,all",
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated strategies; zero-shot is drawn as a no-label reference line.")
+    ] = "features,setfit",
+    seeds: Annotated[
+        int, typer.Option(help="Seeds per point (the sample and the training); mean ± std are drawn.")
+    ] = 3,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder: runs, curve.csv/.md/.png; rerunning skips finished runs."),
+    ] = Path("learning-curve"),
+    option: Options = None,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+    **fields: Any,
+) -> None:
     """How many labels are needed: test quality against labelled examples, per strategy."""
-    from headstart.workflows.curves import learning_curve as curve, parse_sizes
+    from headstart.workflows.curves import learning_curve as curve
+    from headstart.workflows.curves import parse_sizes
 
     output = Output(as_json, quiet)
-    points = curve(out=out, sizes=parse_sizes(sizes), strategies=comma_list(strategies), seeds=seeds,
-                   strategy_options=per_strategy_options(option), **given(fields))
+    points = curve(
+        out=out,
+        sizes=parse_sizes(sizes),
+        strategies=comma_list(strategies),
+        seeds=seeds,
+        strategy_options=per_strategy_options(option),
+        **given(fields),
+    )
     if as_json:
         output.json(points.to_dict("records"))
         return

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from headstart.data.dataset import LabelledTexts
+from headstart.data.labelled import LabelledTexts
 from headstart.evaluation.cost import inference_speed
 from headstart.files import folder_size
 from headstart.inference.predictor import Predictor
@@ -41,9 +41,12 @@ def against(entries: dict[str, dict[str, Any]], reference: str, metric: str) -> 
     """Each entry with its change against the reference: metric points, speed-up, size ratio."""
     base = entries[reference]
     return {
-        name: {**entry, "of": reference,
-               "score_change_points": round(100 * (entry[metric] - base[metric]), 2),
-               "speedup": round(entry["batch_texts_per_second"] / base["batch_texts_per_second"], 2),
-               "size_ratio": round(entry["size_bytes"] / base["size_bytes"], 3)}
+        name: {
+            **entry,
+            "of": reference,
+            "score_change_points": round(100 * (entry[metric] - base[metric]), 2),
+            "speedup": round(entry["batch_texts_per_second"] / base["batch_texts_per_second"], 2),
+            "size_ratio": round(entry["size_bytes"] / base["size_bytes"], 3),
+        }
         for name, entry in entries.items()
     }

@@ -1,0 +1,2 @@
+"""Reading labelled tables (CSV, TSV, JSONL, Parquet, CoNLL), finding their columns, checking and
+splitting them."""

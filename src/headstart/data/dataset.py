@@ -7,16 +7,13 @@ are composed on top of it by `headstart.preparation`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from headstart.data.bundled import load_bundled
 from headstart.data.columns import (
@@ -30,87 +27,65 @@ from headstart.data.columns import (
 )
 from headstart.data.io import read_table
 from headstart.data.label_cells import LabelFormat, labels_from_columns, parse_multi_labels, parse_numbers
-from headstart.data.languages import detect_languages
+from headstart.data.labelled import LabelledTexts, Splits, label_names
 from headstart.data.ner import is_ner_frame, ner_rows
+from headstart.data.sampling import check_classes, stratified_sample, stratified_split
 from headstart.errors import DataError, DataWarning
 
+CLASSES = LabelFormat("classification")  # single-label classes, the default of files read on their own
 SOFT_COLUMN = "soft_label"  # a JSON {label: probability} per row, made from crowd answers
-SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "val": "dev", "test": "test"}
+SPLIT_NAMES = {
+    "train": "train",
+    "dev": "dev",
+    "validation": "dev",
+    "valid": "dev",
+    "val": "dev",
+    "test": "test",
+}
 
 
-@dataclass(frozen=True)
-class LabelledTexts:
-    """Rows of one split: texts and labels, plus what some tasks read beside them."""
-
-    texts: list[str]
-    labels: list[Any]  # a class name, a tuple of label names (multi-label) or a number (regression) per row
-    extra: dict[str, list[str]] = field(default_factory=dict)  # more label columns (multi-task), by name
-    pairs: list[str] | None = None  # the second text of each row, for sentence-pair tasks
-    words: list[list[str]] | None = None  # the words of each row, for named entities (labels: a tag per word)
-    soft: list[dict[str, float]] | None = None  # a label distribution per row (from crowd answers)
-    language: list[str] | None = None  # the language of each row, when the data has a language/lang column
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def inputs(self) -> list[str] | list[tuple[str, str]] | list[list[str]]:
-        """What the model reads per row: its text, (text, second text) for sentence pairs, or its words (NER)."""
-        if self.words is not None:
-            return self.words
-        return self.texts if self.pairs is None else list(zip(self.texts, self.pairs))
-
-    def languages(self) -> list[str]:
-        """Each row's language: from the data's language column, else detected (py3langid)."""
-        if self.language is not None:
-            return self.language
-        return detect_languages(self.texts)
-
-    def keys(self) -> list[str]:
-        """One string per row's input (pairs joined), to compare and fingerprint rows."""
-        return self.texts if self.pairs is None else [f"{text}\x00{pair}" for text, pair in zip(self.texts, self.pairs)]
-
-    def fingerprint(self) -> str:
-        """A short hash of the rows' inputs and labels: tells whether data changed since training."""
-        digest = hashlib.sha256()
-        for text, label in zip(self.keys(), self.labels):
-            digest.update(text.encode("utf-8") + b"\x00" + str(label).encode("utf-8") + b"\x01")
-        return digest.hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Train, dev and test rows and what their labels are."""
-
-    train: LabelledTexts
-    dev: LabelledTexts
-    test: LabelledTexts
-    labels: list[str]  # sorted class (or label) names; index = output id; none for regression
-    task: str = "classification"
-    extra_labels: dict[str, list[str]] = field(default_factory=dict)  # the same for each extra label column
-    pair_col: str | None = None  # the column of second texts, for sentence pairs
-
-
-def to_labelled(frame: pd.DataFrame, text_col: str | None, label_col: str | None, source: str,
-                extra_cols: tuple[str, ...] = (), pair_col: str | None = None,
-                label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
+def to_labelled(
+    frame: pd.DataFrame,
+    text_col: str | None,
+    label_col: str | None,
+    source: str,
+    extra_cols: tuple[str, ...] = (),
+    pair_col: str | None = None,
+    label_format: LabelFormat = CLASSES,
+) -> LabelledTexts:
     """The rows of `frame` as checked texts and labels (the columns already found)."""
     if label_format.task == "ner":
         words, tags = ner_rows(frame, source)
         return LabelledTexts([" ".join(row) for row in words], list(tags), words=words)
     assert text_col is not None  # found by the caller for every text task
     texts = check_texts(frame[text_col], source)
-    pairs = None if pair_col is None else check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")
-    extra = {column: check_labels(frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
-                                  source, f"'{column}' label") for column in extra_cols}
+    pairs = (
+        None
+        if pair_col is None
+        else check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")
+    )
+    extra = {
+        column: check_labels(
+            frame[find_column(frame, column, (), "label", source, "--option columns=[...]")],
+            source,
+            f"'{column}' label",
+        )
+        for column in extra_cols
+    }
     soft = [json.loads(cell) for cell in frame[SOFT_COLUMN]] if SOFT_COLUMN in frame else None
     language_col = find_language_column(frame, text_col)
-    language = (None if language_col is None
-                else frame[language_col].fillna("und").astype(str).str.strip().str.lower().tolist())
+    language = (
+        None
+        if language_col is None
+        else frame[language_col].fillna("und").astype(str).str.strip().str.lower().tolist()
+    )
     labels = read_labels(frame, label_col, source, label_format)
     return LabelledTexts(texts, labels, extra, pairs, soft=soft, language=language)
 
 
-def read_labels(frame: pd.DataFrame, label_col: str | None, source: str, label_format: LabelFormat) -> list[Any]:
+def read_labels(
+    frame: pd.DataFrame, label_col: str | None, source: str, label_format: LabelFormat
+) -> list[Any]:
     """One label per row as the format says: a class, a label set, or a number."""
     if label_format.columns:
         return list(labels_from_columns(frame, list(label_format.columns), source))
@@ -118,7 +93,9 @@ def read_labels(frame: pd.DataFrame, label_col: str | None, source: str, label_f
     if label_format.task == "multi-label":
         return list(parse_multi_labels(frame[label_col], label_format.separator, source))
     labels = check_labels(frame[label_col], source, "label")
-    return list(parse_numbers(pd.Series(labels), source)) if label_format.task == "regression" else list(labels)
+    return (
+        list(parse_numbers(pd.Series(labels), source)) if label_format.task == "regression" else list(labels)
+    )
 
 
 def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str]:
@@ -129,9 +106,15 @@ def load_frame(data: str | None, dataset: str | None) -> tuple[pd.DataFrame, str
     return read_table(data), f"'{Path(data).name}'"
 
 
-def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_cols: tuple[str, ...] = (),
-                  pair_col: str | None = None, pairs_expected: bool | None = None,
-                  label_format: LabelFormat = LabelFormat("classification")) -> LabelledTexts:
+def load_labelled(
+    path: str,
+    text_col: str | None,
+    label_col: str | None,
+    extra_cols: tuple[str, ...] = (),
+    pair_col: str | None = None,
+    pairs_expected: bool | None = None,
+    label_format: LabelFormat = CLASSES,
+) -> LabelledTexts:
     """One labelled file. `pairs_expected` (when known) makes a missing or surplus pair column an error."""
     frame = read_table(path)
     source = f"'{Path(path).name}'"
@@ -142,8 +125,10 @@ def load_labelled(path: str, text_col: str | None, label_col: str | None, extra_
     pair_col = find_pair_column(frame, pair_col, source)
     if pairs_expected is not None and pairs_expected != (pair_col is not None):
         found = "has no second-text column" if pairs_expected else f"has a second-text column {pair_col!r}"
-        raise DataError(f"{source} {found} but the model was trained {'on' if pairs_expected else 'without'} "
-                        "sentence pairs; give the same columns as in training.")
+        raise DataError(
+            f"{source} {found} but the model was trained {'on' if pairs_expected else 'without'} "
+            "sentence pairs; give the same columns as in training."
+        )
     return to_labelled(frame, text_col, label_col, source, extra_cols, pair_col, label_format)
 
 
@@ -162,7 +147,7 @@ class SplitRequest:
     sample: int | None = None
     extra_label_cols: tuple[str, ...] = ()  # further label columns read beside the main one (multi-task)
     text_pair_col: str | None = None
-    label_format: LabelFormat = LabelFormat()
+    label_format: LabelFormat = field(default_factory=LabelFormat)
 
 
 def load_splits(data: str | None = None, dataset: str | None = None, **request: Any) -> Splits:
@@ -183,13 +168,22 @@ def split_frame(frame: pd.DataFrame, source: str, request: SplitRequest = SplitR
     task = columns.label_format.task
     assert task is not None  # resolved by _find_columns
     labels = task_classes(train.labels, task, f"the training split of {source}")
-    extra_labels = {column: check_classes(train.extra[column], f"column '{column}' of the training split of {source}")
-                    for column in request.extra_label_cols}
+    extra_labels = {
+        column: check_classes(train.extra[column], f"column '{column}' of the training split of {source}")
+        for column in request.extra_label_cols
+    }
     for name, part in (("dev", dev), ("test", test)):
         _check_known(name, part, labels, extra_labels, task)
     warn_duplicates(train, test)
-    return Splits(train=train, dev=dev, test=test, labels=labels, task=task, extra_labels=extra_labels,
-                  pair_col=columns.pair)
+    return Splits(
+        train=train,
+        dev=dev,
+        test=test,
+        labels=labels,
+        task=task,
+        extra_labels=extra_labels,
+        pair_col=columns.pair,
+    )
 
 
 @dataclass(frozen=True)
@@ -209,33 +203,52 @@ def _find_columns(frame: pd.DataFrame, source: str, request: SplitRequest) -> _C
         return _Columns(None, None, None, dataclasses.replace(label_format, task="ner"))
     text_col = find_text_column(frame, request.text_col, source)
     label_col = find_label_column(frame, request.label_col, source, label_format)
-    return _Columns(text_col, label_col, find_pair_column(frame, request.text_pair_col, source),
-                    label_format.resolved(None if label_col is None else frame[label_col]))
+    return _Columns(
+        text_col,
+        label_col,
+        find_pair_column(frame, request.text_pair_col, source),
+        label_format.resolved(None if label_col is None else frame[label_col]),
+    )
 
 
 def _labelled(frame: pd.DataFrame, source: str, request: SplitRequest, columns: _Columns) -> LabelledTexts:
-    return to_labelled(frame, columns.text, columns.label, source, request.extra_label_cols, columns.pair,
-                       columns.label_format)
+    return to_labelled(
+        frame,
+        columns.text,
+        columns.label,
+        source,
+        request.extra_label_cols,
+        columns.pair,
+        columns.label_format,
+    )
 
 
-def _split_by_column(frame: pd.DataFrame, source: str, split_col: str, request: SplitRequest,
-                     columns: _Columns) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+def _split_by_column(
+    frame: pd.DataFrame, source: str, split_col: str, request: SplitRequest, columns: _Columns
+) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
     """The table's own split column (train, dev or validation, test); no test rows: dev tests."""
     names = frame[split_col].fillna("").astype(str).str.strip().str.lower()
     unknown = sorted(set(names) - set(SPLIT_NAMES))
     if unknown:
-        raise DataError(f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test.")
-    parts = {name: _labelled(frame[names.map(SPLIT_NAMES) == name], f"{source} ({name} split)", request, columns)
-             for name in ("train", "dev", "test")}
+        raise DataError(
+            f"Column '{split_col}' of {source} holds {unknown}; use train, dev (or validation) and test."
+        )
+    parts = {
+        name: _labelled(frame[names.map(SPLIT_NAMES) == name], f"{source} ({name} split)", request, columns)
+        for name in ("train", "dev", "test")
+    }
     for name in ("train", "dev"):
         if len(parts[name]) == 0:
-            raise DataError(f"The '{split_col}' column of {source} has no '{name}' rows; add some or drop the column.")
+            raise DataError(
+                f"The '{split_col}' column of {source} has no '{name}' rows; add some or drop the column."
+            )
     train = stratified_sample(parts["train"], request.sample, request.seed, source)
     return train, parts["dev"], parts["test"] if len(parts["test"]) else parts["dev"]
 
 
-def _split_at_random(frame: pd.DataFrame, source: str, request: SplitRequest,
-                     columns: _Columns) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+def _split_at_random(
+    frame: pd.DataFrame, source: str, request: SplitRequest, columns: _Columns
+) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
     """A seeded stratified split of the table, or the given dev and test files."""
     train = _labelled(frame, source, request, columns)
     if columns.label_format.task == "classification":
@@ -257,25 +270,30 @@ def _split_at_random(frame: pd.DataFrame, source: str, request: SplitRequest,
 
 def _held_out_file(path: str, request: SplitRequest, columns: _Columns) -> LabelledTexts:
     """A separate dev or test file, read with the training table's columns."""
-    return load_labelled(path, columns.text, columns.label, request.extra_label_cols, request.text_pair_col,
-                         columns.pair is not None, columns.label_format)
+    return load_labelled(
+        path,
+        columns.text,
+        columns.label,
+        request.extra_label_cols,
+        request.text_pair_col,
+        columns.pair is not None,
+        columns.label_format,
+    )
 
 
-def _check_known(name: str, part: LabelledTexts, labels: list[str], extra_labels: dict[str, list[str]],
-                 task: str) -> None:
+def _check_known(
+    name: str, part: LabelledTexts, labels: list[str], extra_labels: dict[str, list[str]], task: str
+) -> None:
     """Dev and test may hold only labels the training split has."""
     main = (("label", labels, label_names(part.labels, task)),) if labels else ()
     extra = ((column, known, part.extra[column]) for column, known in extra_labels.items())
     for column, known, given in (*main, *extra):
         unseen = sorted(set(given) - set(known))
         if unseen:
-            raise DataError(f"The {name} data has {column} value(s) {unseen[:5]} never seen in training; fix them or "
-                            "add training examples.")
-
-
-def label_names(labels: list[Any], task: str) -> list[Any]:
-    """Every label name used (a multi-label row contributes each of its labels, a sentence each tag)."""
-    return [name for row in labels for name in row] if task in ("multi-label", "ner") else labels
+            raise DataError(
+                f"The {name} data has {column} value(s) {unseen[:5]} never "
+                "seen in training; fix them or add training examples."
+            )
 
 
 def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
@@ -284,7 +302,9 @@ def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
         return check_classes(labels, source)
     if task == "regression":
         if len(set(labels)) < 2:
-            raise DataError(f"The labels of {source} hold one value ({labels[0]}); regression needs varied numbers.")
+            raise DataError(
+                f"The labels of {source} hold one value ({labels[0]}); regression needs varied numbers."
+            )
         return []
     names = sorted(set(label_names(labels, task)) - {"O"})
     if not names:
@@ -292,67 +312,14 @@ def task_classes(labels: list[Any], task: str, source: str) -> list[str]:
     return ["O", *names] if task == "ner" else names
 
 
-def check_classes(labels: list[str], source: str) -> list[str]:
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise DataError(f"The label column of {source} has {len(classes)} distinct value ({classes}); a classifier needs at least 2. Check --label-col or the file.")
-    return classes
-
-
-def stratified_split(part: LabelledTexts, fraction: float | int, seed: int, source: str) -> tuple[LabelledTexts, LabelledTexts]:
-    """Split keeping class proportions (for classes; label sets and numbers are split at random)."""
-    if not all(isinstance(label, str) for label in part.labels):
-        train_idx, held_idx = train_test_split(range(len(part)), test_size=fraction, random_state=seed)
-        return _subset(part, train_idx), _subset(part, held_idx)
-    counts = pd.Series(part.labels).value_counts()
-    rare = sorted(counts[counts < 3].index.tolist())
-    if rare:
-        raise DataError(
-            f"Label(s) {rare[:5]} of {source} have fewer than 3 examples, too few to split into train/dev/test; "
-            "add examples or give --dev-data and --test-data files."
-        )
-    try:
-        train_idx, held_idx = train_test_split(range(len(part)), test_size=fraction, random_state=seed, stratify=part.labels)
-    except ValueError as error:
-        raise DataError(f"Cannot split {source} ({error}); give --dev-data and --test-data files or more data.") from None
-    return _subset(part, train_idx), _subset(part, held_idx)
-
-
-def stratified_sample(part: LabelledTexts, size: int | None, seed: int, source: str) -> LabelledTexts:
-    """`size` rows with the label proportions of `part` (all of it when size is None or larger)."""
-    if size is None or size >= len(part):
-        return part
-    _, sample = stratified_split(part, size, seed, source)
-    return sample
-
-
-def per_class_sample(part: LabelledTexts, shots: int, seed: int) -> LabelledTexts:
-    """At most `shots` rows of each class, drawn at random with the seed (few-shot training sets)."""
-    if not all(isinstance(label, str) for label in part.labels):
-        raise DataError("--shots needs single-label classes; use --train-size for multi-label, regression or NER data.")
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in sorted(set(part.labels)):
-        rows = [i for i, value in enumerate(part.labels) if value == label]
-        chosen.extend(rng.choice(rows, size=min(shots, len(rows)), replace=False).tolist())
-    return _subset(part, sorted(chosen))
-
-
-def _subset(part: LabelledTexts, indices: list[int]) -> LabelledTexts:
-    return LabelledTexts([part.texts[i] for i in indices], [part.labels[i] for i in indices],
-                         {column: [values[i] for i in indices] for column, values in part.extra.items()},
-                         None if part.pairs is None else [part.pairs[i] for i in indices],
-                         None if part.words is None else [part.words[i] for i in indices],
-                         None if part.soft is None else [part.soft[i] for i in indices],
-                         None if part.language is None else [part.language[i] for i in indices])
-
-
 def warn_duplicates(train: LabelledTexts, test: LabelledTexts) -> int:
-    train_texts = {text.strip() for text in train.keys()}
-    duplicated = sum(text.strip() in train_texts for text in test.keys())
+    """Warn when test texts also appear in training; returns how many do."""
+    train_texts = {text.strip() for text in train.row_keys()}
+    duplicated = sum(text.strip() in train_texts for text in test.row_keys())
     if duplicated:
         warnings.warn(
-            f"{duplicated} test text(s) also appear in the training data, which inflates test scores; deduplicate the file.",
+            f"{duplicated} test text(s) also appear in the training "
+            "data, which inflates test scores; deduplicate the file.",
             DataWarning,
             stacklevel=2,
         )

@@ -9,10 +9,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from headstart.data.ner import read_conll
 from headstart.errors import DataError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
-           ".conll": "conll", ".bio": "conll", ".iob": "conll"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".conll": "conll",
+    ".bio": "conll",
+    ".iob": "conll",
+}
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -25,10 +36,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     data_format = FORMATS.get(path.suffix.lower())
     if data_format is None:
         known = ", ".join(sorted(FORMATS))
-        raise DataError(f"Data file '{path}' has unknown format '{path.suffix or '(none)'}'; use one of {known}.")
+        raise DataError(
+            f"Data file '{path}' has unknown format '{path.suffix or '(none)'}'; use one of {known}."
+        )
     if path.stat().st_size == 0:
         raise DataError(f"Data file '{path}' is empty; it needs a header row and at least one data row.")
-    reader = {"csv": _read_delimited, "tsv": _read_delimited, "jsonl": _read_jsonl, "parquet": _read_parquet, "conll": _read_conll}[data_format]
+    reader = {
+        "csv": _read_delimited,
+        "tsv": _read_delimited,
+        "jsonl": _read_jsonl,
+        "parquet": _read_parquet,
+        "conll": _read_conll,
+    }[data_format]
     frame = reader(path)
     if frame.empty or len(frame.columns) == 0:
         raise DataError(f"Data file '{path}' has no data rows; add rows below the header.")
@@ -42,7 +61,8 @@ def _check_utf8(path: Path) -> None:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise DataError(
-            f"Data file '{path}' is not valid UTF-8 (byte 0x{raw[error.start]:02x} on line {line}); re-save it as UTF-8."
+            f"Data file '{path}' is not valid UTF-8 (byte "
+            f"0x{raw[error.start]:02x} on line {line}); re-save it as UTF-8."
         ) from None
 
 
@@ -54,17 +74,21 @@ def _read_delimited(path: Path) -> pd.DataFrame:
     with path.open(encoding="utf-8", newline="") as stream:
         reader = csv.reader(stream, delimiter="\t" if tsv else ",", strict=True)
         try:
-            header = next(reader, None)
+            header = next(reader, [])
             rows = []
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue
                 if len(row) != len(header):
-                    raise DataError(f"Line {reader.line_num} of '{path}' has {len(row)} fields but the header has "
-                                    f"{len(header)}; the file is not well-formed {kind}: fix its quoting or separators.")
+                    raise DataError(
+                        f"Line {reader.line_num} of '{path}' has {len(row)} fields but the header has "
+                        f"{len(header)}; the file is not well-formed {kind}: fix its quoting or separators."
+                    )
                 rows.append([cell if cell != "" else None for cell in row])
         except csv.Error as error:
-            raise DataError(f"Line {reader.line_num} of '{path}' is not well-formed {kind} ({error}); fix its quoting.") from None
+            raise DataError(
+                f"Line {reader.line_num} of '{path}' is not well-formed {kind} ({error}); fix its quoting."
+            ) from None
     if not header or not any(name.strip() for name in header):
         raise DataError(f"Data file '{path}' has no header row; add one naming the text and label columns.")
     return pd.DataFrame(rows, columns=[name.strip() for name in header], dtype=object)
@@ -80,16 +104,20 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataError(f"Line {number} of '{path}' is not valid JSON ({error.msg}); each line must hold one JSON object.") from None
+                raise DataError(
+                    f"Line {number} of '{path}' is not valid JSON "
+                    f"({error.msg}); each line must hold one JSON object."
+                ) from None
             if not isinstance(row, dict):
-                raise DataError(f"Line {number} of '{path}' holds a {type(row).__name__}, not a JSON object; write one object per line.")
+                raise DataError(
+                    f"Line {number} of '{path}' holds a {type(row).__name__}, "
+                    "not a JSON object; write one object per line."
+                )
             rows.append(row)
     return _as_strings(pd.DataFrame(rows))
 
 
 def _read_conll(path: Path) -> pd.DataFrame:
-    from headstart.data.ner import read_conll
-
     _check_utf8(path)
     return read_conll(path)
 
@@ -98,7 +126,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except Exception as error:  # pyarrow raises several unrelated types for a damaged file
-        raise DataError(f"Data file '{path}' is not a readable Parquet file ({type(error).__name__}); re-export it.") from None
+        raise DataError(
+            f"Data file '{path}' is not a readable Parquet file ({type(error).__name__}); re-export it."
+        ) from None
     return _as_strings(frame)
 
 
@@ -108,7 +138,9 @@ def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
 
     def as_string(value: object) -> str | None:
         if isinstance(value, (list, tuple, np.ndarray)):
-            return json.dumps([item.item() if isinstance(item, np.generic) else item for item in value], ensure_ascii=False)
+            return json.dumps(
+                [item.item() if isinstance(item, np.generic) else item for item in value], ensure_ascii=False
+            )
         return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
     return frame.astype(object).map(as_string)
@@ -120,7 +152,9 @@ def write_table_atomic(frame: pd.DataFrame, path: str | Path) -> None:
     data_format = FORMATS.get(path.suffix.lower())
     if data_format is None:
         known = ", ".join(sorted(FORMATS))
-        raise DataError(f"Output file '{path}' has unknown format '{path.suffix or '(none)'}'; use one of {known}.")
+        raise DataError(
+            f"Output file '{path}' has unknown format '{path.suffix or '(none)'}'; use one of {known}."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     try:

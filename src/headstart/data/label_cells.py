@@ -41,7 +41,9 @@ def parse_multi_labels(cells: pd.Series, separator: str, source: str) -> list[tu
             try:
                 values = json.loads(text)
             except json.JSONDecodeError:
-                raise DataError(f"Row {line} of {source} holds '{text[:40]}', not a JSON list of labels; fix it.") from None
+                raise DataError(
+                    f"Row {line} of {source} holds '{text[:40]}', not a JSON list of labels; fix it."
+                ) from None
         else:
             values = text.split(separator) if text else []
         rows.append(tuple(sorted({str(value).strip() for value in values if str(value).strip()})))
@@ -55,19 +57,25 @@ def labels_from_columns(frame: pd.DataFrame, columns: list[str], source: str) ->
         for row, cell in enumerate(frame[column].tolist()):
             text = "" if cell is None else str(cell).strip().lower()
             if text not in TRUE_CELLS | FALSE_CELLS:
-                raise DataError(f"Row {row + 2} of {source} has {cell!r} in label column '{column}'; use 1/0 (or true/false).")
+                raise DataError(
+                    f"Row {row + 2} of {source} has {cell!r} in label "
+                    f"column '{column}'; use 1/0 (or true/false)."
+                )
             if text in TRUE_CELLS:
                 rows[row].append(column)
     return [tuple(row) for row in rows]
 
 
 def parse_numbers(cells: pd.Series, source: str) -> list[float]:
+    """Numeric labels (regression); non-numbers are refused with their rows."""
     values = pd.to_numeric(cells, errors="coerce")
     bad = values.isna() | ~np.isfinite(values.fillna(0))
     if bad.any():
         rows = [int(i) + 2 for i in bad.to_numpy().nonzero()[0][:5]]
-        raise DataError(f"{int(bad.sum())} row(s) of {source} have a label that is not a number (rows {rows}); "
-                        "regression needs numeric labels, or pass --task classification.")
+        raise DataError(
+            f"{int(bad.sum())} row(s) of {source} have a label that is not a number (rows {rows}); "
+            "regression needs numeric labels, or pass --task classification."
+        )
     return values.astype(float).tolist()
 
 

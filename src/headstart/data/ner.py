@@ -18,7 +18,9 @@ WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # how raw text is cut into words,
 
 def read_conll(path: Path) -> pd.DataFrame:
     """One word per line, its tag in the last column; blank lines end sentences; -DOCSTART- skipped."""
-    rows, words, tags = [], [], []
+    rows: list[dict[str, str]] = []
+    words: list[str] = []
+    tags: list[str] = []
     with path.open(encoding="utf-8") as stream:
         for number, line in enumerate(stream, start=1):
             fields = line.split()
@@ -28,8 +30,10 @@ def read_conll(path: Path) -> pd.DataFrame:
                     words, tags = [], []
                 continue
             if len(fields) < 2:
-                raise DataError(f"Line {number} of '{path}' has a word but no tag; CoNLL lines are 'word<TAB>tag', "
-                                "with a blank line between sentences.")
+                raise DataError(
+                    f"Line {number} of '{path}' has a word but no tag; CoNLL lines are 'word<TAB>tag', "
+                    "with a blank line between sentences."
+                )
             words.append(fields[0])
             tags.append(fields[-1])
     if words:
@@ -40,6 +44,7 @@ def read_conll(path: Path) -> pd.DataFrame:
 
 
 def words_and_offsets(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """The words of a raw text (as `WORD` cuts them) and their character spans."""
     matches = list(WORD.finditer(text))
     return [m.group() for m in matches], [m.span() for m in matches]
 
@@ -63,7 +68,10 @@ def bio_tags(tags: list[str], where: str) -> tuple[list[str], int]:
             result.append("O")
             continue
         if prefix not in {"B", "I", "E", "S"} or not kind:
-            raise DataError(f"{where} has tag '{tag}'; use O, or B-/I- (BIO) or B-/I-/E-/S- (BIOES) before the entity type.")
+            raise DataError(
+                f"{where} has tag '{tag}'; use O, or B-/I- (BIO) "
+                "or B-/I-/E-/S- (BIOES) before the entity type."
+            )
         prefix = {"S": "B", "E": "I"}[prefix] if prefix in "SE" else prefix
         previous = result[position - 1] if position else "O"
         if prefix == "I" and previous[2:] != kind:
@@ -91,9 +99,13 @@ def spans_to_words(text: str, entities: list[dict], where: str) -> tuple[list[st
         try:
             start, end, label = int(entity["start"]), int(entity["end"]), str(entity["label"])
         except (KeyError, TypeError, ValueError):
-            raise DataError(f"{where} has entity {entity!r}; each needs integer 'start', 'end' and a 'label'.") from None
+            raise DataError(
+                f"{where} has entity {entity!r}; each needs integer 'start', 'end' and a 'label'."
+            ) from None
         if not 0 <= start < end <= len(text):
-            raise DataError(f"{where} has an entity at [{start}, {end}) outside its text of {len(text)} characters.")
+            raise DataError(
+                f"{where} has an entity at [{start}, {end}) outside its text of {len(text)} characters."
+            )
         inside = [i for i, (a, b) in enumerate(offsets) if a < end and b > start]
         for rank, index in enumerate(inside):
             tags[index] = f"{'B' if rank == 0 else 'I'}-{label}"
@@ -109,13 +121,18 @@ def ner_rows(frame: pd.DataFrame, source: str) -> tuple[list[list[str]], list[tu
         if "tokens" in columns and "tags" in columns:
             words, tags = _json_list(row[columns["tokens"]], where), _json_list(row[columns["tags"]], where)
             if len(words) != len(tags):
-                raise DataError(f"{where} has {len(words)} tokens but {len(tags)} tags; give one tag per token.")
+                raise DataError(
+                    f"{where} has {len(words)} tokens but {len(tags)} tags; give one tag per token."
+                )
         elif "text" in columns and ("entities" in columns or "spans" in columns):
             spans = _json_list(row[columns.get("entities", columns.get("spans"))], where)
             words, tags = spans_to_words(str(row[columns["text"]] or ""), spans, where)
         else:
-            raise DataError(f"{source} is not NER data: give 'tokens' and 'tags' columns, 'text' and 'entities' "
-                            f"(character spans), or a CoNLL file (.conll); its columns are {sorted(map(str, frame.columns))}.")
+            raise DataError(
+                f"{source} is not NER data: give 'tokens' and 'tags' columns, 'text' and 'entities' "
+                "(character spans), or a CoNLL file (.conll); its columns are "
+                f"{sorted(map(str, frame.columns))}."
+            )
         if not words:
             raise DataError(f"{where} has no words; remove empty sentences.")
         tags, repaired = bio_tags([str(tag) for tag in tags], where)
@@ -125,12 +142,18 @@ def ner_rows(frame: pd.DataFrame, source: str) -> tuple[list[list[str]], list[tu
         all_words.append([str(word) for word in words])
         all_tags.append(tuple(tags))
     if repairs:
-        warnings.warn(f"{repairs} I- tag(s) in {source} did not continue an entity of their type (first in row {first_repair}); "
-                      "they were read as B- (entity starts).", DataWarning, stacklevel=3)
+        warnings.warn(
+            f"{repairs} I- tag(s) in {source} did not continue an "
+            f"entity of their type (first in row {first_repair}); "
+            "they were read as B- (entity starts).",
+            DataWarning,
+            stacklevel=3,
+        )
     return all_words, all_tags
 
 
 def is_ner_frame(frame: pd.DataFrame) -> bool:
+    """Whether a table holds named-entity data (tokens + tags, or text + entities)."""
     columns = {str(c).lower() for c in frame.columns}
     return {"tokens", "tags"} <= columns or ("text" in columns and bool({"entities", "spans"} & columns))
 

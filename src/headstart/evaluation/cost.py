@@ -26,8 +26,12 @@ def peak_memory_mib() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def inference_speed(predict: Callable[[Sequence[Any]], Any], texts: Sequence[Any], batch_texts: int = 512,
-                    single_texts: int = 50) -> dict[str, float]:
+def inference_speed(
+    predict: Callable[[Sequence[Any]], Any],
+    texts: Sequence[Any],
+    batch_texts: int = 512,
+    single_texts: int = 50,
+) -> dict[str, float]:
     """Batch throughput (texts/s) and single-text latency percentiles (ms) on the given texts."""
     batch = list(texts[:batch_texts])
     predict(batch[:8])  # warm-up: first calls allocate and pick kernels

@@ -23,8 +23,9 @@ def language_counts(languages: Sequence[str]) -> dict[str, int]:
     return dict(Counter(languages).most_common())
 
 
-def metrics_by_language(task: Task, outputs: Any, labels: Sequence[Any],
-                        languages: Sequence[str]) -> dict[str, dict[str, Any]]:
+def metrics_by_language(
+    task: Task, outputs: Any, labels: Sequence[Any], languages: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     """The task's scalar metrics for each language with at least MIN_ROWS rows; empty when the data
     holds one language only (a detector's stray calls on a few rows do not make it multilingual)."""
     counts = language_counts(languages)
@@ -41,8 +42,13 @@ def metrics_by_language(task: Task, outputs: Any, labels: Sequence[Any],
     return result
 
 
-def transfer_report(trained_on: dict[str, int] | None, evaluated_on: dict[str, int], in_language: float | None,
-                    transferred: float, metric: str) -> dict[str, Any] | None:
+def transfer_report(
+    trained_on: dict[str, int] | None,
+    evaluated_on: dict[str, int],
+    in_language: float | None,
+    transferred: float,
+    metric: str,
+) -> dict[str, Any] | None:
     """Names a zero-shot cross-lingual transfer: the evaluation's main language was (almost) absent
     from training. Returns None for an in-language evaluation or when training languages are unknown."""
     if not trained_on or not evaluated_on:
@@ -50,6 +56,12 @@ def transfer_report(trained_on: dict[str, int] | None, evaluated_on: dict[str, i
     main = next(iter(evaluated_on))
     if trained_on.get(main, 0) >= 0.05 * sum(trained_on.values()):
         return None
-    return {"kind": "zero-shot cross-lingual transfer", "trained_on": list(trained_on)[:5], "evaluated_on": list(evaluated_on)[:5],
-            "metric": metric, "in_language": in_language, "transferred": transferred,
-            "change_points": None if in_language is None else round(100 * (transferred - in_language), 2)}
+    return {
+        "kind": "zero-shot cross-lingual transfer",
+        "trained_on": list(trained_on)[:5],
+        "evaluated_on": list(evaluated_on)[:5],
+        "metric": metric,
+        "in_language": in_language,
+        "transferred": transferred,
+        "change_points": None if in_language is None else round(100 * (transferred - in_language), 2),
+    }

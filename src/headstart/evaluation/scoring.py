@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from headstart.data.dataset import LabelledTexts
+from headstart.data.labelled import LabelledTexts
 from headstart.evaluation.languages import language_counts, metrics_by_language
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.files import replace_dir, staging_dir, write_text_atomic
+from headstart.record import METRICS_FILE
 from headstart.tasks import Task
 
 
@@ -29,7 +30,7 @@ def score(task: Task, outputs: Any, labelled: LabelledTexts) -> dict[str, Any]:
 def write_evaluation(target: Path, metrics: dict[str, Any], labels: list[str], title: str) -> None:
     """metrics.json and, for classes, the confusion matrix, swapped into `target` when complete."""
     staging = staging_dir(target)
-    write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(staging / METRICS_FILE, json.dumps(metrics, indent=2))
     if "confusion_matrix" in metrics:
         plot_confusion_matrix(metrics["confusion_matrix"], labels, staging / "confusion_matrix.png", title)
     replace_dir(staging, target)

@@ -19,14 +19,21 @@ from typing_extensions import override
 
 from headstart.config import TrainConfig
 from headstart.data.ner import joined_words, words_and_offsets
-from headstart.encoding import Windowing, encode, encode_words, forward_in_batches, forward_per_token, split_pairs
+from headstart.encoding import (
+    Windowing,
+    encode,
+    encode_words,
+    forward_in_batches,
+    forward_per_token,
+    split_pairs,
+)
 from headstart.models.classifiers import MultiTaskClassifier
 from headstart.models.variants import load_variant
 from headstart.models.zoo import load_tokenizer
 from headstart.record import CONFIG_FILE, ENSEMBLE_FILE, LABELS_FILE, MODEL_DIR, TASK_FILE
 from headstart.tasks import Classification, NamedEntities, Task, task_from_dict
 
-Inputs = Sequence[str] | Sequence[tuple[str, str]] | Sequence[list[str]]  # texts, pairs, or words (NER)
+Inputs = Sequence[Any]  # texts, (text, second text) pairs, or word lists (NER)
 
 
 class Predictor(ABC):
@@ -48,13 +55,16 @@ class Predictor(ABC):
         if not isinstance(self.task, NamedEntities):
             return self.task.decide(outputs)
         found = []
-        for given, tags, probs in zip(inputs, self.task.decide(outputs), outputs):
-            text, offsets = (given, words_and_offsets(given)[1]) if isinstance(given, str) else joined_words(list(given))
+        for given, tags, probs in zip(inputs, self.task.decide(outputs), outputs, strict=True):
+            text, offsets = (
+                (given, words_and_offsets(given)[1]) if isinstance(given, str) else joined_words(list(given))
+            )
             found.append(self.task.entities(text, offsets, tags, probs))
         return found
 
-    def predict_heads(self, inputs: Inputs, show_progress: bool = True,
-                      description: str = "Predicting") -> dict[str, Any]:
+    def predict_heads(
+        self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting"
+    ) -> dict[str, Any]:
         """Outputs of every head, by column name (only 'label' unless the run is multi-task)."""
         return {"label": self.outputs(inputs, show_progress, description)}
 
@@ -63,8 +73,9 @@ class ModelPredictor(Predictor):
     """One model: tokenise, sort by length, batch, pool a long text's windows. `classifier` is any
     variant of a run's model: (input_ids, attention_mask) → logits."""
 
-    def __init__(self, classifier: torch.nn.Module, tokenizer: Any, task: Task, window: Windowing,
-                 batch_size: int = 16) -> None:
+    def __init__(
+        self, classifier: torch.nn.Module, tokenizer: Any, task: Task, window: Windowing, batch_size: int = 16
+    ) -> None:
         self.classifier = classifier.eval()
         self.tokenizer = tokenizer
         self.task = task
@@ -80,16 +91,21 @@ class ModelPredictor(Predictor):
         return self.task.predict(self._logits(self.classifier, inputs, show_progress, description))
 
     @override
-    def predict_heads(self, inputs: Inputs, show_progress: bool = True,
-                      description: str = "Predicting") -> dict[str, Any]:
+    def predict_heads(
+        self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting"
+    ) -> dict[str, Any]:
         if not isinstance(self.classifier, MultiTaskClassifier):
             return super().predict_heads(inputs, show_progress, description)
         forward = functools.partial(self.classifier, all_heads=True)
         logits = self._logits(forward, inputs, show_progress, description)
-        return {name: torch.softmax(part, dim=-1).numpy() for name, part in self.classifier.split_logits(logits).items()}
+        return {
+            name: torch.softmax(part, dim=-1).numpy()
+            for name, part in self.classifier.split_logits(logits).items()
+        }
 
-    def _logits(self, forward: Callable[..., torch.Tensor], inputs: Inputs, show_progress: bool,
-                description: str) -> torch.Tensor:
+    def _logits(
+        self, forward: Callable[..., torch.Tensor], inputs: Inputs, show_progress: bool, description: str
+    ) -> torch.Tensor:
         """One row of logits per input; a long text's windows are pooled into one row."""
         texts, pairs = split_pairs(inputs)
         encoded = encode(self.tokenizer, texts, self.window, pairs=pairs)
@@ -97,11 +113,15 @@ class ModelPredictor(Predictor):
         logits = forward_in_batches(forward, encoded, self.batch_size, pad_id, description, show_progress)
         return encoded.pool(logits, self.window.pool)
 
-    def _token_outputs(self, words: Sequence[list[str]], show_progress: bool, description: str) -> list[np.ndarray]:
+    def _token_outputs(
+        self, words: Sequence[list[str]], show_progress: bool, description: str
+    ) -> list[np.ndarray]:
         """Tag probabilities per word of each text (token tasks)."""
         encoded = encode_words(self.tokenizer, words, self.window)
         pad_id = self.tokenizer.pad_token_id
-        rows = forward_per_token(self.classifier, encoded, self.batch_size, pad_id, description, show_progress)
+        rows = forward_per_token(
+            self.classifier, encoded, self.batch_size, pad_id, description, show_progress
+        )
         outputs: list[np.ndarray] = self.task.text_outputs(rows, encoded, self.window.pool)
         return outputs
 
@@ -115,9 +135,16 @@ class EnsemblePredictor(Predictor):
         self.head_labels = {"label": self.task.classes}
 
     @override
-    def outputs(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> np.ndarray:
-        return np.mean([member.outputs(inputs, show_progress, f"{description} ({number + 1}/{len(self.members)})")
-                        for number, member in enumerate(self.members)], axis=0)
+    def outputs(
+        self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting"
+    ) -> np.ndarray:
+        return np.mean(
+            [
+                member.outputs(inputs, show_progress, f"{description} ({number + 1}/{len(self.members)})")
+                for number, member in enumerate(self.members)
+            ],
+            axis=0,
+        )
 
 
 def load_predictor(run_dir: Path, variant: str = "fp32") -> Predictor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,18 @@ def make_model(method: str, seed: int) -> Any:
 
     class PatchedWawa(Wawa):
         # crowd-kit 1.4.2's Wawa misses sklearn >= 1.6's estimator tags; give it BaseEstimator's.
-        def __sklearn_tags__(self):  # noqa: ANN204
+        def __sklearn_tags__(self) -> Any:
             return BaseEstimator.__sklearn_tags__(self)
 
-    return {
+    makers: dict[str, Callable[[], Any]] = {
         "mv": MajorityVote,
         "wawa": PatchedWawa,  # majority vote weighted by each annotator's agreement with it
         "ds": lambda: DawidSkene(n_iter=100),  # a confusion matrix per annotator, by EM
         "one-coin-ds": lambda: OneCoinDawidSkene(n_iter=100),  # one accuracy per annotator
         "glad": lambda: GLAD(n_iter=100, silent=True),  # annotator skill and item difficulty
         "mace": lambda: MACE(n_iter=50, random_state=seed, verbose=0),  # which annotators answer at random
-    }[method]()
+    }
+    return makers[method]()
 
 
 @dataclass
@@ -60,23 +62,37 @@ class Aggregation:
     method: str
 
 
-def read_rounds(paths: list[str | Path], item_col: str | None = None, annotator_col: str | None = None,
-                label_col: str | None = None) -> pd.DataFrame:
+def read_rounds(
+    paths: list[str | Path],
+    item_col: str | None = None,
+    annotator_col: str | None = None,
+    label_col: str | None = None,
+) -> pd.DataFrame:
     """Answers of several annotation rounds (one file each, in order), with a `round` column."""
     if not paths:
         raise ConfigError("Give at least one file of answers.")
-    rounds = [read_answers(path, item_col, annotator_col, label_col).assign(round=number) for number, path in enumerate(paths, start=1)]
+    rounds = [
+        read_answers(path, item_col, annotator_col, label_col).assign(round=number)
+        for number, path in enumerate(paths, start=1)
+    ]
     answers = pd.concat(rounds, ignore_index=True)
     answers.attrs["columns"] = rounds[0].attrs["columns"]
     repeated = answers.duplicated(subset=["task", "worker"], keep=False)
     if repeated.any():
         first = answers[repeated].iloc[0]
-        raise DataError(f"Annotator '{first.worker}' labelled item '{first.task}' in two rounds; keep one answer per pair.")
+        raise DataError(
+            f"Annotator '{first.worker}' labelled item '{first.task}' "
+            "in two rounds; keep one answer per pair."
+        )
     return answers
 
 
-def read_answers(path: str | Path, item_col: str | None = None, annotator_col: str | None = None,
-                 label_col: str | None = None) -> pd.DataFrame:
+def read_answers(
+    path: str | Path,
+    item_col: str | None = None,
+    annotator_col: str | None = None,
+    label_col: str | None = None,
+) -> pd.DataFrame:
     """Rows of (item, annotator, label) from a table, as columns task/worker/label (crowd-kit's names),
     plus `text` when the file has a text column. The original column names are kept in
     `answers.attrs["columns"]`, so a re-annotation queue can be written in the same format."""
@@ -84,14 +100,19 @@ def read_answers(path: str | Path, item_col: str | None = None, annotator_col: s
     source = f"'{Path(path).name}'"
     columns = {
         "task": find_column(frame, item_col, ITEM_COLUMNS, "item id", source, "--item-col"),
-        "worker": find_column(frame, annotator_col, ANNOTATOR_COLUMNS, "annotator", source, "--annotator-col"),
+        "worker": find_column(
+            frame, annotator_col, ANNOTATOR_COLUMNS, "annotator", source, "--annotator-col"
+        ),
         "label": find_column(frame, label_col, ANSWER_COLUMNS, "label", source, "--label-col"),
     }
     answers = frame[list(columns.values())].set_axis(list(columns), axis=1)
     blank = answers.isna().any(axis=1) | answers.astype(str).apply(lambda c: c.str.strip()).eq("").any(axis=1)
     if blank.any():
         rows = [int(i) + 2 for i in blank.to_numpy().nonzero()[0][:5]]
-        raise DataError(f"{int(blank.sum())} row(s) of {source} miss an item id, annotator or label (rows {rows}); fill or remove them.")
+        raise DataError(
+            f"{int(blank.sum())} row(s) of {source} miss an item id, "
+            f"annotator or label (rows {rows}); fill or remove them."
+        )
     answers = answers.astype(str).apply(lambda c: c.str.strip())
     text = next((c for c in frame.columns if str(c).lower() == "text"), None)
     if text is not None:
@@ -100,11 +121,16 @@ def read_answers(path: str | Path, item_col: str | None = None, annotator_col: s
     repeated = answers.duplicated(subset=["task", "worker"], keep=False)
     if repeated.any():
         first = answers[repeated].iloc[0]
-        raise DataError(f"Annotator '{first.worker}' labelled item '{first.task}' more than once in {source}; keep one answer per pair.")
+        raise DataError(
+            f"Annotator '{first.worker}' labelled item '{first.task}' "
+            f"more than once in {source}; keep one answer per pair."
+        )
     return answers
 
 
-def aggregate(answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_margin: float = 0.15) -> Aggregation:
+def aggregate(
+    answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_margin: float = 0.15
+) -> Aggregation:
     """One label per item by `method`, with posterior confidence, an annotator report and agreement."""
     if method not in METHODS:
         raise ConfigError(f"Unknown aggregation method '{method}'; choose one of {list(METHODS)}.")
@@ -116,9 +142,14 @@ def aggregate(answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_
         model = make_model(method, seed)
         probabilities = model.fit_predict_proba(core)
     labels = probabilities.idxmax(axis=1)
-    gold = pd.DataFrame({"item": probabilities.index.astype(str), "label": labels.to_numpy(),
-                         "confidence": probabilities.max(axis=1).round(4).to_numpy(),
-                         "answers": core.groupby("task").size().reindex(probabilities.index).to_numpy()})
+    gold = pd.DataFrame(
+        {
+            "item": probabilities.index.astype(str),
+            "label": labels.to_numpy(),
+            "confidence": probabilities.max(axis=1).round(4).to_numpy(),
+            "answers": core.groupby("task").size().reindex(probabilities.index).to_numpy(),
+        }
+    )
     if "text" in answers:
         texts = answers.drop_duplicates("task").set_index("task")["text"]
         gold.insert(1, "text", texts.reindex(probabilities.index).to_numpy())
@@ -140,8 +171,13 @@ def estimated_skills(model: Any) -> pd.Series | None:
 
         def right(worker: str) -> float:
             confusion = errors.xs(worker, level=0)
-            return float(sum(priors[label] * confusion.at[label, label] for label in priors.index
-                             if label in confusion.index and label in confusion.columns))
+            return float(
+                sum(
+                    priors[label] * confusion.at[label, label]
+                    for label in priors.index
+                    if label in confusion.index and label in confusion.columns
+                )
+            )
 
         return pd.Series({worker: right(worker) for worker in errors.index.get_level_values(0).unique()})
     return getattr(model, "alphas_", None)
@@ -151,12 +187,18 @@ def annotator_report(answers: pd.DataFrame, consensus: pd.Series, spammer_margin
     """Items done and agreement with the consensus per annotator. An annotator who agrees with the
     consensus hardly more than chance (1/classes + margin) is a suspected spammer."""
     agrees = answers["label"].to_numpy() == consensus.reindex(answers["task"]).to_numpy()
-    report = pd.DataFrame({"annotator": answers["worker"], "agrees": agrees}).groupby("annotator")["agrees"].agg(["size", "mean"])
+    report = (
+        pd.DataFrame({"annotator": answers["worker"], "agrees": agrees})
+        .groupby("annotator")["agrees"]
+        .agg(["size", "mean"])
+    )
     report = report.rename(columns={"size": "items", "mean": "agreement"}).reset_index()
     chance = 1 / answers["label"].nunique()
     report["suspected_spammer"] = report["agreement"] < chance + spammer_margin
     report["agreement"] = report["agreement"].round(4)
-    return report.sort_values(["suspected_spammer", "agreement"], ascending=[False, True]).reset_index(drop=True)
+    return report.sort_values(["suspected_spammer", "agreement"], ascending=[False, True]).reset_index(
+        drop=True
+    )
 
 
 def agreement(answers: pd.DataFrame) -> dict[str, float | None]:
@@ -171,6 +213,7 @@ def agreement(answers: pd.DataFrame) -> dict[str, float | None]:
 
 
 def fleiss_kappa(answers: pd.DataFrame) -> float | None:
+    """Fleiss' kappa; None unless every item has the same number (2+) of answers."""
     counts = pd.crosstab(answers["task"], answers["label"]).to_numpy().astype(float)  # items × categories
     raters = counts.sum(axis=1)
     if len(set(raters)) != 1 or raters[0] < 2:
@@ -182,23 +225,39 @@ def fleiss_kappa(answers: pd.DataFrame) -> float | None:
     return None if expected == 1 else round(float((observed - expected) / (1 - expected)), 4)
 
 
-def rounds_report(answers: pd.DataFrame, final: Aggregation, threshold: float, seed: int = 0) -> list[dict[str, Any]]:
+def rounds_report(
+    answers: pd.DataFrame, final: Aggregation, threshold: float, seed: int = 0
+) -> list[dict[str, Any]]:
     """Per round, aggregating every answer so far (the last round is `final`): items settled
     (confidence >= threshold) and mean confidence."""
-    report, previous = [], None
+    report: list[dict[str, Any]] = []
+    previous: pd.Series | None = None
     numbers = sorted(answers["round"].unique())
     for number in numbers:
-        so_far = final if number == numbers[-1] else aggregate(answers[answers["round"] <= number], final.method, seed)
+        so_far = (
+            final
+            if number == numbers[-1]
+            else aggregate(answers[answers["round"] <= number], final.method, seed)
+        )
         labels = so_far.labels.set_index("item")["label"]
         changed = None if previous is None else int((labels.reindex(previous.index) != previous).sum())
-        report.append({"round": int(number), "answers": int((answers["round"] == number).sum()), "items": len(so_far.labels),
-                       "settled": int((so_far.labels["confidence"] >= threshold).sum()),
-                       "mean_confidence": round(float(so_far.labels["confidence"].mean()), 4), "labels_changed": changed})
+        report.append(
+            {
+                "round": int(number),
+                "answers": int((answers["round"] == number).sum()),
+                "items": len(so_far.labels),
+                "settled": int((so_far.labels["confidence"] >= threshold).sum()),
+                "mean_confidence": round(float(so_far.labels["confidence"].mean()), 4),
+                "labels_changed": changed,
+            }
+        )
         previous = labels
     return report
 
 
-def reannotation_queue(result: Aggregation, answers: pd.DataFrame, threshold: float, budget: int | None = None) -> pd.DataFrame:
+def reannotation_queue(
+    result: Aggregation, answers: pd.DataFrame, threshold: float, budget: int | None = None
+) -> pd.DataFrame:
     """Items to send back to annotators, least confident first, at most `budget`: those whose
     confidence is below `threshold` or whose annotators split with no majority. Written in the
     columns the answers came in, with the annotator and label left empty."""
@@ -215,16 +274,26 @@ def reannotation_queue(result: Aggregation, answers: pd.DataFrame, threshold: fl
 
 def summary(result: Aggregation, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """The headline facts of an aggregation: method, items, agreement, confidence, spammers, rounds."""
-    return {"method": result.method, "items": len(result.labels), "agreement": result.agreement,
-            "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
-            "suspected_spammers": int(result.annotators["suspected_spammer"].sum()), "rounds": rounds}
+    return {
+        "method": result.method,
+        "items": len(result.labels),
+        "agreement": result.agreement,
+        "mean_confidence": round(float(result.labels["confidence"].mean()), 4),
+        "suspected_spammers": int(result.annotators["suspected_spammer"].sum()),
+        "rounds": rounds,
+    }
 
 
-def write_aggregation(result: Aggregation, out: Path, report: Path | None, rounds: list[dict[str, Any]]) -> None:
+def write_aggregation(
+    result: Aggregation, out: Path, report: Path | None, rounds: list[dict[str, Any]]
+) -> None:
     """The gold labels to `out`; the summary, the rounds and the annotator report to `report` as JSON."""
     write_table_atomic(result.labels, out)
     if report is not None:
-        details = {**summary(result, rounds), "annotators": json.loads(result.annotators.to_json(orient="records"))}
+        details = {
+            **summary(result, rounds),
+            "annotators": json.loads(result.annotators.to_json(orient="records")),
+        }
         write_text_atomic(report, json.dumps(details, indent=2))
 
 
@@ -234,14 +303,26 @@ def accuracy_against(result: Aggregation, gold: pd.Series) -> float:
     return float(np.mean(labels.to_numpy() == gold.reindex(labels.index).astype(str).to_numpy()))
 
 
-def aggregate_files(answers: list[str | Path], out: Path, method: str = "ds", *, report: Path | None = None,
-                    queue: Path | None = None, threshold: float = 0.9, budget: int | None = None,
-                    item_col: str | None = None, annotator_col: str | None = None, label_col: str | None = None,
-                    seed: int = 0) -> tuple[Aggregation, dict[str, Any]]:
+def aggregate_files(
+    answers: list[str | Path],
+    out: Path,
+    method: str = "ds",
+    *,
+    report: Path | None = None,
+    queue: Path | None = None,
+    threshold: float = 0.9,
+    budget: int | None = None,
+    item_col: str | None = None,
+    annotator_col: str | None = None,
+    label_col: str | None = None,
+    seed: int = 0,
+) -> tuple[Aggregation, dict[str, Any]]:
     """`headstart labels aggregate`: answers of one or more rounds → gold labels in `out`, the
     report (JSON) and the re-annotation queue when asked; returns the result and its summary."""
     if not 0 < threshold <= 1 or (budget is not None and budget < 1):
-        raise ConfigError(f"--threshold must be in (0, 1] and --budget at least 1; got {threshold} and {budget}.")
+        raise ConfigError(
+            f"--threshold must be in (0, 1] and --budget at least 1; got {threshold} and {budget}."
+        )
     rows = read_rounds(answers, item_col, annotator_col, label_col)
     result = aggregate(rows, method, seed)
     rounds = rounds_report(rows, result, threshold, seed)

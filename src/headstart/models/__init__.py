@@ -1,0 +1,1 @@
+"""Encoders (where they come from), the classifiers runs save, their variants and surgery."""

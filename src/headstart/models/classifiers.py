@@ -9,26 +9,36 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
+from typing_extensions import override
 
 from headstart.errors import RunError
 from headstart.models.embeddings import embed, embed_layers
+from headstart.models.surgery import shrink_to
 from headstart.tasks import Task
 
 CLASSIFIER_FILE = "classifier.json"
 
 
-def load_pretrained(loader, path: Path, allow_pickle: bool, **kwargs):  # noqa: ANN001 - a transformers Auto class
-    # use_safetensors=True refuses pickled weights; trust_remote_code=False never runs a repo's code.
+def load_pretrained(loader: Any, path: Path, allow_pickle: bool, **kwargs: Any) -> Any:
+    """A transformers Auto class (`loader`) loaded safely: use_safetensors=True refuses pickled
+    weights unless allowed, trust_remote_code=False never runs a repository's code."""
     return loader.from_pretrained(path, use_safetensors=not allow_pickle, trust_remote_code=False, **kwargs)
 
 
 class ScalarMixHead(nn.Module):
+    """A transformers Auto class loaded safely: safetensors unless allowed, never remote code."""
+
     """ELMo's scalar mix (Peters et al. 2018): γ · Σ softmax(s)_l · h_l over layers, then LayerNorm
     and a linear layer. Pooling is linear, so mixing pooled layers equals pooling the mixed layer."""
 
@@ -40,8 +50,10 @@ class ScalarMixHead(nn.Module):
         self.linear = nn.Linear(dim, classes)
 
     def mix_weights(self) -> torch.Tensor:
+        """The softmax weights of the layers."""
         return torch.softmax(self.mix_logits, dim=0)
 
+    @override
     def forward(self, layer_embeddings: torch.Tensor) -> torch.Tensor:
         # layer_embeddings: (batch, layers, dim) -> mixed: (batch, dim)
         mixed = self.gamma * torch.einsum("l,bld->bd", self.mix_weights(), layer_embeddings)
@@ -49,17 +61,23 @@ class ScalarMixHead(nn.Module):
 
 
 class TextClassifier(nn.Module, ABC):
+    """A saved, reloadable classifier: (input_ids, attention_mask) → logits."""
+
     kind: ClassVar[str]
 
     @abstractmethod
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
+    @override
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits: (batch, outputs), or (batch, tokens, tags) for token tasks."""
 
     @abstractmethod
-    def save(self, directory: Path) -> None: ...
+    def save(self, directory: Path) -> None:
+        """Write the weights (safetensors) and classifier.json into `directory`."""
 
     @classmethod
     @abstractmethod
-    def load(cls, directory: Path, allow_pickle: bool = False) -> TextClassifier: ...
+    def load(cls, directory: Path, allow_pickle: bool = False) -> TextClassifier:
+        """The classifier `save` wrote into `directory`."""
 
     def _write_kind(self, directory: Path, **facts: object) -> None:
         (directory / CLASSIFIER_FILE).write_text(json.dumps({"kind": self.kind, **facts}), encoding="utf-8")
@@ -69,21 +87,26 @@ class TransformersClassifier(TextClassifier):
     """A transformers Auto*For* model: encoder and head trained together. The saved folder is a
     plain Hugging Face model, usable by `transformers.pipeline` as is."""
 
-    auto_class: ClassVar[type]
+    auto_class: ClassVar[Any]  # a transformers Auto class
 
-    def __init__(self, model: nn.Module, attention_heads: dict[str, int] | None = None) -> None:
+    def __init__(self, model: Any, attention_heads: dict[str, int] | None = None) -> None:
         super().__init__()
-        self.model = model
+        self.model = model  # a transformers *For*Classification model
         # Heads kept per layer after head pruning (layer index → count); empty when none were pruned.
         self.attention_heads = attention_heads or {}
 
     @classmethod
     def from_encoder(cls, path: Path, task: Task, allow_pickle: bool = False) -> TransformersClassifier:
+        """The encoder with a new head sized for the task."""
         # problem_type tells transformers (e.g. a pipeline using the saved folder) how to read the outputs.
-        problem = {"multi-label": "multi_label_classification", "regression": "regression"}.get(task.name, "single_label_classification")
+        problem = {"multi-label": "multi_label_classification", "regression": "regression"}.get(
+            task.name, "single_label_classification"
+        )
         names = task.classes or ["value"]
         model = load_pretrained(
-            cls.auto_class, path, allow_pickle,
+            cls.auto_class,
+            path,
+            allow_pickle,
             num_labels=task.outputs,
             id2label=dict(enumerate(names)),
             label2id={label: i for i, label in enumerate(names)},
@@ -91,21 +114,24 @@ class TransformersClassifier(TextClassifier):
         )
         return cls(model)
 
+    @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    @override
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(directory)
-        self._write_kind(directory, **({"attention_heads": self.attention_heads} if self.attention_heads else {}))
+        self._write_kind(
+            directory, **({"attention_heads": self.attention_heads} if self.attention_heads else {})
+        )
 
     @classmethod
+    @override
     def load(cls, directory: Path, allow_pickle: bool = False) -> TransformersClassifier:
         heads = json.loads((directory / CLASSIFIER_FILE).read_text(encoding="utf-8")).get("attention_heads")
         if not heads:
             return cls(load_pretrained(cls.auto_class, directory, allow_pickle))
         # Head-pruned layers have smaller matrices than the config says: shrink them, then load.
-        from headstart.models.surgery import shrink_to
-
         model = cls.auto_class.from_config(AutoConfig.from_pretrained(directory, trust_remote_code=False))
         shrink_to(model, heads)
         model.load_state_dict(load_file(str(directory / "model.safetensors")))
@@ -131,17 +157,22 @@ class FrozenEncoderClassifier(TextClassifier, ABC):
 
     HEAD_FILE = "head.safetensors"
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    def __init__(self, encoder: Any, head: nn.Module) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = encoder  # a transformers encoder (AutoModel)
         self.head = head
 
+    @override
     def save(self, directory: Path) -> None:
         self.encoder.save_pretrained(directory)
-        save_file({k: v.detach().contiguous() for k, v in self.head.state_dict().items()}, str(directory / self.HEAD_FILE))
+        save_file(
+            {k: v.detach().contiguous() for k, v in self.head.state_dict().items()},
+            str(directory / self.HEAD_FILE),
+        )
         self._write_kind(directory)
 
     @classmethod
+    @override
     def load(cls, directory: Path, allow_pickle: bool = False) -> FrozenEncoderClassifier:
         head = cls.head_from_weights(load_file(str(directory / cls.HEAD_FILE)))
         return cls(load_encoder(directory, allow_pickle), head)
@@ -157,10 +188,12 @@ class EmbeddingClassifier(FrozenEncoderClassifier):
 
     kind = "embedding-linear"
 
+    @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(embed(self.encoder, input_ids, attention_mask))
 
     @staticmethod
+    @override
     def head_from_weights(weights: dict[str, torch.Tensor]) -> nn.Linear:
         classes, dim = weights["weight"].shape
         head = nn.Linear(dim, classes)
@@ -171,11 +204,17 @@ class EmbeddingClassifier(FrozenEncoderClassifier):
 class CosineHead(nn.Module):
     """Logits = scale · cos(text embedding, each label's embedding)."""
 
+    label_embeddings: torch.Tensor  # buffers, registered below
+    scale: torch.Tensor
+
     def __init__(self, label_embeddings: torch.Tensor, scale: float | torch.Tensor = 20.0) -> None:
         super().__init__()
-        self.register_buffer("label_embeddings", torch.nn.functional.normalize(label_embeddings.float(), dim=-1))
+        self.register_buffer(
+            "label_embeddings", torch.nn.functional.normalize(label_embeddings.float(), dim=-1)
+        )
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
 
+    @override
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         return self.scale * torch.nn.functional.normalize(embeddings, dim=-1) @ self.label_embeddings.T
 
@@ -185,10 +224,12 @@ class CosineClassifier(FrozenEncoderClassifier):
 
     kind = "embedding-cosine"
 
+    @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(embed(self.encoder, input_ids, attention_mask))
 
     @staticmethod
+    @override
     def head_from_weights(weights: dict[str, torch.Tensor]) -> CosineHead:
         return CosineHead(weights["label_embeddings"], weights["scale"])
 
@@ -198,6 +239,7 @@ class TokenEmbeddingClassifier(EmbeddingClassifier):
 
     kind = "token-embedding-linear"
 
+    @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)
 
@@ -207,10 +249,12 @@ class LayerMixClassifier(FrozenEncoderClassifier):
 
     kind = "layer-mix"
 
+    @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(embed_layers(self.encoder, input_ids, attention_mask))
 
     @staticmethod
+    @override
     def head_from_weights(weights: dict[str, torch.Tensor]) -> ScalarMixHead:
         classes, dim = weights["linear.weight"].shape
         head = ScalarMixHead(weights["mix_logits"].shape[0], dim, classes)
@@ -229,15 +273,18 @@ class MultiTaskClassifier(TextClassifier):
     HEADS_FILE = "heads.safetensors"
     LABELS_FILE = "heads.json"
 
-    def __init__(self, encoder: nn.Module, head_labels: dict[str, list[str]], dropout: float = 0.1) -> None:
+    def __init__(self, encoder: Any, head_labels: dict[str, list[str]], dropout: float = 0.1) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = encoder  # a transformers encoder (AutoModel)
         self.head_labels = head_labels  # column name -> class names, main column first
         self.dropout = nn.Dropout(dropout)
         dim = encoder.config.hidden_size
         self.heads = nn.ModuleList(nn.Linear(dim, len(labels)) for labels in head_labels.values())
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, all_heads: bool = False) -> torch.Tensor:
+    @override
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, all_heads: bool = False
+    ) -> torch.Tensor:
         pooled = self.dropout(embed(self.encoder, input_ids, attention_mask))
         if not all_heads:
             return self.heads[0](pooled)
@@ -246,15 +293,20 @@ class MultiTaskClassifier(TextClassifier):
     def split_logits(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """The output of forward(all_heads=True), cut back into one tensor per head."""
         sizes = [len(labels) for labels in self.head_labels.values()]
-        return dict(zip(self.head_labels, logits.split(sizes, dim=-1)))
+        return dict(zip(self.head_labels, logits.split(sizes, dim=-1), strict=True))
 
+    @override
     def save(self, directory: Path) -> None:
         self.encoder.save_pretrained(directory)
-        save_file({k: v.detach().contiguous() for k, v in self.heads.state_dict().items()}, str(directory / self.HEADS_FILE))
+        save_file(
+            {k: v.detach().contiguous() for k, v in self.heads.state_dict().items()},
+            str(directory / self.HEADS_FILE),
+        )
         (directory / self.LABELS_FILE).write_text(json.dumps(self.head_labels), encoding="utf-8")
         self._write_kind(directory)
 
     @classmethod
+    @override
     def load(cls, directory: Path, allow_pickle: bool = False) -> MultiTaskClassifier:
         head_labels = json.loads((directory / cls.LABELS_FILE).read_text(encoding="utf-8"))
         classifier = cls(load_encoder(directory, allow_pickle), head_labels)
@@ -262,7 +314,8 @@ class MultiTaskClassifier(TextClassifier):
         return classifier
 
 
-def load_encoder(path: Path, allow_pickle: bool = False) -> nn.Module:
+def load_encoder(path: Path, allow_pickle: bool = False) -> Any:
+    """The encoder of a model folder, without a pooler (mean pooling replaces it)."""
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     extra = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta", "xlm-roberta"} else {}
     return load_pretrained(AutoModel, path, allow_pickle, **extra)
@@ -280,10 +333,17 @@ CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
 
 
 def load_classifier(directory: Path, allow_pickle: bool = False) -> TextClassifier:
+    """The classifier saved in a run's model folder, whatever its kind."""
     marker = directory / CLASSIFIER_FILE
     if not marker.is_file():
-        raise RunError(f"'{directory}' holds no headstart classifier ({CLASSIFIER_FILE} missing); pass a run directory made by `headstart train`.")
+        raise RunError(
+            f"'{directory}' holds no headstart classifier ({CLASSIFIER_FILE} "
+            "missing); pass a run directory made by `headstart train`."
+        )
     kind = json.loads(marker.read_text(encoding="utf-8"))["kind"]
     if kind not in CLASSIFIER_KINDS:
-        raise RunError(f"Classifier kind '{kind}' in '{directory}' is unknown to this headstart version; upgrade headstart.")
+        raise RunError(
+            f"Classifier kind '{kind}' in '{directory}' is unknown "
+            "to this headstart version; upgrade headstart."
+        )
     return CLASSIFIER_KINDS[kind].load(directory, allow_pickle)

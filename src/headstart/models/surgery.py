@@ -1,6 +1,11 @@
-"""Structural edits of a transformers encoder: drop whole layers, cut attention heads out."""
+"""Structural edits of a transformers encoder: drop whole layers, cut attention heads out.
+
+Models and blocks are typed Any: their attributes (config, query, output.dense, ...) are the
+architecture's, which torch's typing cannot know."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -9,15 +14,22 @@ from torch import nn
 from headstart.errors import ConfigError
 
 
-def keep_layers(model: nn.Module, count: int) -> list[int]:
+def keep_layers(model: Any, count: int) -> list[int]:
     """Keep `count` of a transformers model's encoder layers, spread evenly with the first and the
     last kept; returns the kept indices."""
     total = model.config.num_hidden_layers
     if count > total:
-        raise ConfigError(f"The teacher has {total} layers; ask for at most {total} (e.g. --layers {max(1, total // 2)}).")
-    stacks = [module for module in model.modules() if isinstance(module, nn.ModuleList) and len(module) == total]
+        raise ConfigError(
+            f"The teacher has {total} layers; ask for at most {total} (e.g. --layers {max(1, total // 2)})."
+        )
+    stacks = [
+        module for module in model.modules() if isinstance(module, nn.ModuleList) and len(module) == total
+    ]
     if not stacks:
-        raise ConfigError(f"Cannot find the layer stack of this {model.config.model_type} model; distil into --student MODEL instead.")
+        raise ConfigError(
+            f"Cannot find the layer stack of this {model.config.model_type} "
+            "model; distil into --student MODEL instead."
+        )
     kept = sorted({int(round(i)) for i in np.linspace(0, total - 1, count)})
     layers = stacks[0]
     kept_modules = [layers[i] for i in kept]
@@ -28,17 +40,21 @@ def keep_layers(model: nn.Module, count: int) -> list[int]:
     return kept
 
 
-def attention_blocks(model: nn.Module) -> list[nn.Module]:
+def attention_blocks(model: Any) -> list[Any]:
     """The attention modules of a BERT-family encoder, in layer order: `.self` holds query/key/value,
     `.output.dense` the output projection."""
-    blocks = [m for m in model.modules() if hasattr(m, "self") and hasattr(m.self, "query") and hasattr(m, "output")]
+    blocks = [
+        m for m in model.modules() if hasattr(m, "self") and hasattr(m.self, "query") and hasattr(m, "output")
+    ]
     if not blocks:
-        raise ConfigError(f"Head pruning supports BERT-family encoders (BERT, RoBERTa, XLM-R, MiniLM, E5), not "
-                          f"'{model.config.model_type}'; use --sparsity instead.")
+        raise ConfigError(
+            f"Head pruning supports BERT-family encoders (BERT, RoBERTa, XLM-R, MiniLM, E5), not "
+            f"'{model.config.model_type}'; use --sparsity instead."
+        )
     return blocks
 
 
-def remove_heads(block: nn.Module, removed: list[int]) -> int:
+def remove_heads(block: Any, removed: list[int]) -> int:
     """Cut heads out of one attention block's query/key/value rows and output-projection columns;
     returns the heads it keeps."""
     attention = block.self
@@ -53,7 +69,7 @@ def remove_heads(block: nn.Module, removed: list[int]) -> int:
     return len(keep)
 
 
-def shrink_to(model: nn.Module, heads_per_layer: dict[str, int]) -> None:
+def shrink_to(model: Any, heads_per_layer: dict[str, int]) -> None:
     """Give layers the saved head counts of a pruned model (which heads does not matter: the saved
     weights are loaded over them)."""
     blocks = attention_blocks(model)

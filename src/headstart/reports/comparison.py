@@ -28,10 +28,17 @@ def table_rows(board: pd.DataFrame) -> list[dict[str, str]]:
     quality = quality_metrics(board)
     return [
         {
-            "model": row["model"], "strategy": row["strategy"] + (" ★" if row["pareto"] else ""), "seeds": str(row["seeds"]),
-            **{METRIC_NAMES.get(name, name): _fmt(row[f"{name}_mean"], row[f"{name}_std"]) for name in quality},
-            "train s": f"{row['train_seconds']:.1f}", "latency p50 ms": f"{row['latency_ms_p50']:.1f}",
-            "texts/s": f"{row['batch_texts_per_second']:.1f}", "size MiB": f"{row['model_size_bytes'] / 2**20:.1f}",
+            "model": row["model"],
+            "strategy": row["strategy"] + (" ★" if row["pareto"] else ""),
+            "seeds": str(row["seeds"]),
+            **{
+                METRIC_NAMES.get(name, name): _fmt(row[f"{name}_mean"], row[f"{name}_std"])
+                for name in quality
+            },
+            "train s": f"{row['train_seconds']:.1f}",
+            "latency p50 ms": f"{row['latency_ms_p50']:.1f}",
+            "texts/s": f"{row['batch_texts_per_second']:.1f}",
+            "size MiB": f"{row['model_size_bytes'] / 2**20:.1f}",
             "trainable": f"{row['parameters_trainable']:,.0f}",
         }
         for row in board.to_dict("records")
@@ -40,7 +47,8 @@ def table_rows(board: pd.DataFrame) -> list[dict[str, str]]:
 
 def pareto_note(board: pd.DataFrame) -> str:
     """The legend of the leaderboard's star."""
-    return f"★ on the Pareto front of {METRIC_NAMES.get(quality_metrics(board)[-1], 'score')} against single-text latency."
+    metric = METRIC_NAMES.get(quality_metrics(board)[-1], "score")
+    return f"★ on the Pareto front of {metric} against single-text latency."
 
 
 def markdown_table(rows: list[dict[str, str]], note: str) -> str:
@@ -55,20 +63,28 @@ def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def html_report(rows: list[dict[str, str]], runs: pd.DataFrame, pareto_png: Path, note: str, ranking: str) -> str:
+def html_report(
+    rows: list[dict[str, str]], runs: pd.DataFrame, pareto_png: Path, note: str, ranking: str
+) -> str:
     """A self-contained HTML page: the leaderboard, the Pareto plot and each run's confusion matrix."""
     header = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>" for row in rows
+    )
     matrices = "".join(
-        f'<figure><img alt="confusion matrix of {html.escape(Path(run).name)}" src="{_png_data_uri(Path(run) / "confusion_matrix.png")}">'
-        f"<figcaption>{html.escape(Path(run).name)}: {METRIC_NAMES.get(ranking, ranking)} {score:.4f}</figcaption></figure>"
-        for run, score in zip(runs["run"], runs[ranking]) if (Path(run) / "confusion_matrix.png").is_file()
+        f'<figure><img alt="confusion matrix of {html.escape(Path(run).name)}" '
+        f'src="{_png_data_uri(Path(run) / "confusion_matrix.png")}">'
+        f"<figcaption>{html.escape(Path(run).name)}: {METRIC_NAMES.get(ranking, ranking)} "
+        f"{score:.4f}</figcaption></figure>"
+        for run, score in zip(runs["run"], runs[ranking], strict=True)
+        if (Path(run) / "confusion_matrix.png").is_file()
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>headstart comparison</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 th {{ background: #eef; }} td:nth-child(-n+2) {{ text-align: left; }}
 figure {{ display: inline-block; margin: 8px; }} figure img {{ width: 320px; }}
 </style></head><body>

@@ -17,18 +17,32 @@ from headstart.strategies.peft_tuning import PeftTuning
 class AdaptersConfig(StrategyConfig):
     """Which modules are rescaled."""
 
-    target_modules: list | None = option(None, "Modules to rescale; None uses peft's default (key, value, output.dense for BERT).")
-    feedforward_modules: list | None = option(None, "Which of them are feed-forward layers (rescaled on their input); None: peft's default.")
+    target_modules: list | None = option(
+        None, "Modules to rescale; None uses peft's default (key, value, output.dense for BERT)."
+    )
+    feedforward_modules: list | None = option(
+        None, "Which of them are feed-forward layers (rescaled on their input); None: peft's default."
+    )
 
 
 @register_strategy
 class Adapters(PeftTuning):
+    """(IA)³: learned rescaling of keys, values and feed-forward activations."""
+
     name = "adapters"
-    summary = "(IA)³ adapters through peft: learned rescaling vectors and the head train; merged into the saved model."
+    summary = (
+        "(IA)³ adapters through peft: learned rescaling vectors "
+        "and the head train; merged into the saved model."
+    )
     default_lr = 1e-3
     config_class = AdaptersConfig
+    config: AdaptersConfig
 
     @override
-    def peft_config(self) -> PeftConfig:
-        return IA3Config(task_type=TaskType.SEQ_CLS, target_modules=self.config.target_modules,
-                         feedforward_modules=self.config.feedforward_modules)
+    def peft_config(self, modules_to_save: list[str] | None) -> PeftConfig:
+        return IA3Config(
+            task_type=TaskType.SEQ_CLS,
+            modules_to_save=modules_to_save,
+            target_modules=self.config.target_modules,
+            feedforward_modules=self.config.feedforward_modules,
+        )

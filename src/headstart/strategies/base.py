@@ -40,7 +40,10 @@ class StrategyConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"Strategy '{strategy}' has no option(s) {unknown}; its options are {sorted(known) or 'none'}.")
+            raise ConfigError(
+                f"Strategy '{strategy}' has no option(s) {unknown}; "
+                f"its options are {sorted(known) or 'none'}."
+            )
         return cls(**values)
 
 
@@ -50,9 +53,11 @@ class Strategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line, shown by `headstart strategies`
     config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
-    default_lr: ClassVar[float | None] = None  # None: the strategy has no gradient steps to size
-    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "multi-label", "regression", "ner"})
-    soft_labels: ClassVar[bool] = True  # can train on label distributions (crowd posteriors), not only classes
+    default_lr: float | None = None  # None: the strategy has no gradient steps to size
+    tasks: frozenset[str] = frozenset({"classification", "multi-label", "regression", "ner"})
+    soft_labels: ClassVar[bool] = (
+        True  # can train on label distributions (crowd posteriors), not only classes
+    )
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -76,7 +81,7 @@ class EncoderTuning(Strategy):
 
     # Peak AdamW rate when the user gives none: methods that train few weights need larger steps
     # (LoRA, IA3 and BitFit work near 1e-3, full fine-tuning near 1e-4 or below).
-    default_lr: ClassVar[float] = 1e-4
+    default_lr: float | None = 1e-4
 
     def build(self, job: TrainingJob) -> TextClassifier:
         """The classifier to train: the encoder with a new head for the task."""
@@ -93,6 +98,7 @@ class EncoderTuning(Strategy):
         Frozen parameters are included too: a strategy may unfreeze them later (they get no
         gradient while frozen, so AdamW leaves them alone).
         """
+        assert config.lr is not None  # train() resolves it to the strategy's own rate when not given
         depths = layer_depths(model)
         decay = self.layer_lr_decay(config)
         groups: dict[tuple[int, bool], list[nn.Parameter]] = {}
@@ -100,12 +106,18 @@ class EncoderTuning(Strategy):
             decays = parameter.ndim >= 2 and "LayerNorm" not in name
             groups.setdefault((depths[name], decays), []).append(parameter)
         return [
-            {"params": params, "lr": config.lr * decay**depth, "weight_decay": config.weight_decay if decays else 0.0,
-             "depth": depth}
+            {
+                "params": params,
+                "lr": config.lr * decay**depth,
+                "weight_decay": config.weight_decay if decays else 0.0,
+                "depth": depth,
+            }
             for (depth, decays), params in sorted(groups.items())
         ]
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task, class_weights: torch.Tensor | None) -> torch.Tensor:
+    def loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task, class_weights: torch.Tensor | None
+    ) -> torch.Tensor:
         """The loss of one batch: the task's (cross-entropy, binary cross-entropy or MSE)."""
         return task.loss(model(batch["input_ids"], batch["attention_mask"]), batch["labels"], class_weights)
 
@@ -152,7 +164,10 @@ def register_strategy(cls: StrategyClass) -> StrategyClass:
     if not getattr(cls, "name", None) or not getattr(cls, "summary", None):
         raise TypeError(f"{cls.__name__} needs class attributes 'name' and 'summary' to be registered.")
     if cls.name in STRATEGIES:
-        raise ValueError(f"Strategy '{cls.name}' is already registered by {STRATEGIES[cls.name].__name__}; choose another name.")
+        raise ValueError(
+            f"Strategy '{cls.name}' is already registered by "
+            f"{STRATEGIES[cls.name].__name__}; choose another name."
+        )
     STRATEGIES[cls.name] = cls
     return cls
 
@@ -160,7 +175,9 @@ def register_strategy(cls: StrategyClass) -> StrategyClass:
 def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
     """The registered strategy `name` with its options checked."""
     if name not in STRATEGIES:
-        raise ConfigError(f"Unknown strategy '{name}'; choose one of {sorted(STRATEGIES)} (see `headstart strategies`).")
+        raise ConfigError(
+            f"Unknown strategy '{name}'; choose one of {sorted(STRATEGIES)} (see `headstart strategies`)."
+        )
     cls = STRATEGIES[name]
     try:
         config = cls.config_class.from_dict(options or {}, name)

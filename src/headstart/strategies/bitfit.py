@@ -11,6 +11,8 @@ from headstart.training.job import TrainingJob
 
 @register_strategy
 class BitFit(EncoderTuning):
+    """Only the encoder's biases and the new head train."""
+
     name = "bitfit"
     summary = "Only biases train (plus the classification head): ~0.1 % of the weights, little forgetting."
     default_lr = 1e-3

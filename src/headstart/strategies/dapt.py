@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
-
+from transformers import (
+    AutoModelForMaskedLM,
+    DataCollatorForLanguageModeling,
+    get_linear_schedule_with_warmup,
+)
 from typing_extensions import override
 
 from headstart.config import option
@@ -30,7 +34,11 @@ class DAPTConfig(StrategyConfig):
 
     then: str = option("finetune", "Strategy that trains the classifier on the adapted encoder.")
     then_options: dict = option({}, "Options of that strategy.")
-    text_file: str | None = option(None, "Unlabelled in-domain texts: a .txt file (one per line) or a table with a text column; default: the training texts.")
+    text_file: str | None = option(
+        None,
+        "Unlabelled in-domain texts: a .txt file (one per line) or "
+        "a table with a text column; default: the training texts.",
+    )
     epochs: int = option(2, "Masked-LM passes over the unlabelled texts.")
     lr: float = option(5e-5, "Peak learning rate of the masked-LM phase.")
     mlm_probability: float = option(0.15, "Fraction of tokens masked, as in BERT.")
@@ -44,9 +52,15 @@ class DAPTConfig(StrategyConfig):
 
 @register_strategy
 class DAPT(Strategy):
+    """Masked-LM training on in-domain text, then the `then` strategy."""
+
     name = "dapt"
-    summary = "Domain-adaptive pretraining: masked-LM on unlabelled in-domain text first, then another strategy (then=...)."
+    summary = (
+        "Domain-adaptive pretraining: masked-LM on unlabelled "
+        "in-domain text first, then another strategy (then=...)."
+    )
     config_class = DAPTConfig
+    config: DAPTConfig
 
     def __init__(self, config: DAPTConfig | None = None) -> None:
         super().__init__(config)
@@ -85,28 +99,71 @@ def adapt(job: TrainingJob, texts: Encoded, out: Path, settings: DAPTConfig) -> 
     accelerator, config = job.accelerator, job.config
     model = load_pretrained(AutoModelForMaskedLM, job.model_path, config.allow_pickle)
     if model.get_output_embeddings() is None:
-        raise ConfigError(f"Model '{config.model}' has no masked-LM head to adapt; use dapt with a BERT-style encoder.")
+        raise ConfigError(
+            f"Model '{config.model}' has no masked-LM head to adapt; use dapt with a BERT-style encoder."
+        )
     collator = DataCollatorForLanguageModeling(job.tokenizer, mlm_probability=settings.mlm_probability)
-    generator = torch.Generator().manual_seed(config.seed)
-    order = torch.randperm(len(texts), generator=generator).tolist()
-    held_out_count = min(200, len(texts) // 10)
-    held_out = [texts.input_ids[i] for i in order[:held_out_count]]
-    training = [texts.input_ids[i] for i in order[held_out_count:]]
+    held_out, training = _hold_out(texts, config.seed)
 
     def collate(rows: list[list[int]]) -> dict[str, torch.Tensor]:
         return collator([{"input_ids": ids} for ids in rows])
 
     sampler = LengthGroupedBatchSampler([len(ids) for ids in training], config.batch_size, config.seed)
-    loader = torch.utils.data.DataLoader(training, batch_sampler=sampler, collate_fn=collate)
+    loader: torch.utils.data.DataLoader[list[int]] = torch.utils.data.DataLoader(
+        training,  # type: ignore[arg-type]  # a list is a map-style dataset
+        batch_sampler=sampler,
+        collate_fn=collate,
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=config.weight_decay)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * settings.epochs * len(loader)), settings.epochs * len(loader))
-    held_out_loss = functools.partial(masked_lm_loss, accelerator.unwrap_model(model), held_out, collate, config.seed)
-
+    held_out_loss = functools.partial(
+        masked_lm_loss, accelerator.unwrap_model(model), held_out, collate, config.seed
+    )
     before = held_out_loss()
-    info(f"Domain-adaptive pretraining on {len(training)} texts ({held_out_count} held out), masked-LM loss {before:.3f}.")
-    with progress_bar("Masked-LM", total=settings.epochs * len(loader)) as bar:
-        for epoch in range(settings.epochs):
+    info(
+        f"Domain-adaptive pretraining on {len(training)} texts "
+        f"({len(held_out)} held out), masked-LM loss {before:.3f}."
+    )
+    _masked_lm_epochs(model, loader, sampler, optimizer, accelerator, settings.epochs)
+    after = held_out_loss()
+    info(f"Masked-LM loss on held-out in-domain text: {before:.3f} → {after:.3f}.")
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(out)
+        job.tokenizer.save_pretrained(out)
+        (out / "done").touch()
+    accelerator.wait_for_everyone()
+    return {
+        "texts": len(training),
+        "held_out": len(held_out),
+        "epochs": settings.epochs,
+        "held_out_mlm_loss_before": round(before, 4),
+        "held_out_mlm_loss_after": round(after, 4),
+    }
+
+
+def _hold_out(texts: Encoded, seed: int) -> tuple[list[list[int]], list[list[int]]]:
+    """A seeded tenth of the texts (at most 200) held out, and the rest to train on."""
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist()
+    count = min(200, len(texts) // 10)
+    return [texts.input_ids[i] for i in order[:count]], [texts.input_ids[i] for i in order[count:]]
+
+
+def _masked_lm_epochs(
+    model: Any,
+    loader: Any,
+    sampler: LengthGroupedBatchSampler,
+    optimizer: torch.optim.Optimizer,
+    accelerator: Any,
+    epochs: int,
+) -> None:
+    """The masked-LM steps: linear warm-up over 6 % of them, then linear decay; clipping at 1."""
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(0.06 * epochs * len(loader)), epochs * len(loader)
+    )
+    with progress_bar("Masked-LM", total=epochs * len(loader)) as bar:
+        for epoch in range(epochs):
             sampler.set_epoch(epoch)
             model.train()
             for batch in loader:
@@ -118,21 +175,16 @@ def adapt(job: TrainingJob, texts: Encoded, out: Path, settings: DAPTConfig) -> 
                 optimizer.zero_grad(set_to_none=True)
                 bar.advance()
                 bar.update(status=f"loss {loss.item():.3f}")
-    after = held_out_loss()
-    info(f"Masked-LM loss on held-out in-domain text: {before:.3f} → {after:.3f}.")
-
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(out)
-        job.tokenizer.save_pretrained(out)
-        (out / "done").touch()
-    accelerator.wait_for_everyone()
-    return {"texts": len(training), "held_out": held_out_count, "epochs": settings.epochs,
-            "held_out_mlm_loss_before": round(before, 4), "held_out_mlm_loss_after": round(after, 4)}
 
 
 @torch.inference_mode()
-def masked_lm_loss(model: torch.nn.Module, texts: list[list[int]], collate, seed: int, batch_size: int = 32) -> float:  # noqa: ANN001
+def masked_lm_loss(
+    model: torch.nn.Module,
+    texts: list[list[int]],
+    collate: Callable[[list[list[int]]], dict[str, torch.Tensor]],
+    seed: int,
+    batch_size: int = 32,
+) -> float:
     """Mean masked-LM loss over `texts` with masks drawn from `seed` (the same masks every call)."""
     if not texts:
         return float("nan")

@@ -25,9 +25,12 @@ class DiscriminativeLRConfig(StrategyConfig):
 
 @register_strategy
 class DiscriminativeLR(EncoderTuning):
+    """Full fine-tuning with a lower learning rate the lower the layer."""
+
     name = "discriminative-lr"
     summary = "Full fine-tuning with layer-wise learning-rate decay: lr × decay^depth from the top."
     config_class = DiscriminativeLRConfig
+    config: DiscriminativeLRConfig
 
     @staticmethod
     @override

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from typing_extensions import override
 from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from torch import nn
+from typing_extensions import override
 
 from headstart.config import option
 from headstart.encoding import Encoded, forward_in_batches, forward_per_token
@@ -32,14 +32,17 @@ class FeaturesConfig(StrategyConfig):
     """Options of the frozen-encoder head."""
 
     c_values: list[float] = option(
-        [0.01, 0.1, 1.0, 10.0], "Inverse L2 strengths tried for the head; the best on dev (the task's main metric) "
-        "is kept.")
+        [0.01, 0.1, 1.0, 10.0],
+        "Inverse L2 strengths tried for the head; the best on dev (the task's main metric) is kept.",
+    )
     max_iter: int = option(3000, "Iteration limit of the logistic-regression solver.")
 
     def __post_init__(self) -> None:
         if not self.c_values or any(c <= 0 for c in self.c_values) or self.max_iter < 1:
-            raise ValueError(f"c_values needs at least one value > 0 and max_iter >= 1, got {self.c_values} and "
-                             f"{self.max_iter}")
+            raise ValueError(
+                "c_values needs at least one value > 0 and max_iter "
+                f">= 1, got {self.c_values} and {self.max_iter}"
+            )
 
 
 def model_fingerprint(path: Path) -> str:
@@ -59,8 +62,15 @@ def data_fingerprint(encoded: Encoded) -> str:
     return digest.hexdigest()
 
 
-def cached_embeddings(encoder: nn.Module, encoded: Encoded, model_key: str, pad_id: int, batch_size: int, name: str,
-                      layers: bool = False) -> torch.Tensor:
+def cached_embeddings(
+    encoder: nn.Module,
+    encoded: Encoded,
+    model_key: str,
+    pad_id: int,
+    batch_size: int,
+    name: str,
+    layers: bool = False,
+) -> torch.Tensor:
     """Mean-pooled embeddings of the last layer (or of every layer: (texts, layers + 1, dim)), cached
     on disk and keyed by the model files and the token ids (which fix text, tokenizer and length)."""
     kind = "layers" if layers else "mean"
@@ -107,9 +117,14 @@ def linear_head(scaler: StandardScaler, coef: np.ndarray, intercept: np.ndarray)
 
 @register_strategy
 class Features(Strategy):
+    """A frozen encoder's cached embeddings and a linear head chosen on dev."""
+
     name = "features"
-    summary = "Frozen encoder: mean-pooled embeddings computed once and cached, a logistic-regression head on them."
+    summary = (
+        "Frozen encoder: mean-pooled embeddings computed once and cached, a logistic-regression head on them."
+    )
     config_class = FeaturesConfig
+    config: FeaturesConfig
     soft_labels = False  # scikit-learn's logistic regression takes classes only
 
     @override
@@ -118,7 +133,9 @@ class Features(Strategy):
             return self.fit_tokens(job)
         encoder, train_x, dev_x = frozen_embeddings(job)
         assert job.train.label_ids is not None  # training rows always carry targets
-        best, report = self.select_head(job, train_x.numpy(), job.train.label_ids, job.task.name, lambda head: head(dev_x))
+        best, report = self.select_head(
+            job, train_x.numpy(), job.train.label_ids, job.task.name, lambda head: head(dev_x)
+        )
         return Fitted(EmbeddingClassifier(encoder, best), report)
 
     def fit_tokens(self, job: TrainingJob) -> Fitted:
@@ -127,20 +144,38 @@ class Features(Strategy):
         encoder = frozen_encoder(job)
 
         def states(part: Encoded, name: str) -> list[torch.Tensor]:
-            return forward_per_token(lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state,
-                                     part, config.eval_batch_size, job.tokenizer.pad_token_id, f"Embedding {name}")
+            return forward_per_token(
+                lambda ids, mask: encoder(input_ids=ids, attention_mask=mask).last_hidden_state,
+                part,
+                config.eval_batch_size,
+                job.tokenizer.pad_token_id,
+                f"Embedding {name}",
+            )
 
         train_rows, dev_rows = states(job.train, "train"), states(job.dev, "dev")
         assert job.train.label_ids is not None  # training rows always carry targets
         labels = torch.tensor([tag for row in job.train.label_ids for tag in row])
         x = torch.cat(train_rows)[labels != -100].numpy()
         y = labels[labels != -100].tolist()
-        best, report = self.select_head(job, x, y, "classification", lambda head: [head(row) for row in dev_rows],
-                                        outputs=job.task.outputs)
+        best, report = self.select_head(
+            job,
+            x,
+            y,
+            "classification",
+            lambda head: [head(row) for row in dev_rows],
+            outputs=job.task.outputs,
+        )
         return Fitted(TokenEmbeddingClassifier(encoder, best), report)
 
-    def select_head(self, job: TrainingJob, x: np.ndarray, targets: list[Any], task: str,
-                    dev_logits: Callable[[nn.Linear], Any], outputs: int | None = None) -> tuple[nn.Linear, FitReport]:
+    def select_head(
+        self,
+        job: TrainingJob,
+        x: np.ndarray,
+        targets: list[Any],
+        task: str,
+        dev_logits: Callable[[nn.Linear], Any],
+        outputs: int | None = None,
+    ) -> tuple[nn.Linear, FitReport]:
         """Fit the task's linear model on standardised `x` at each C; keep the head whose dev logits
         score best. With `outputs`, classes never seen in training get rows too (token tags)."""
         config = job.config
@@ -162,25 +197,39 @@ class Features(Strategy):
         return best, FitReport(history=history, best_dev_score=float(best_score), samples_seen=len(job.train))
 
     @staticmethod
-    def all_classes(coef: np.ndarray, intercept: np.ndarray, seen: list[int], classes: int) -> tuple[np.ndarray, np.ndarray]:
+    def all_classes(
+        coef: np.ndarray, intercept: np.ndarray, seen: list[int], classes: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rows for every class: tags never seen in training get a logit far below the others."""
         full_coef, full_intercept = np.zeros((classes, coef.shape[1])), np.full(classes, -1e4)
         full_coef[seen], full_intercept[seen] = coef, intercept
         return full_coef, full_intercept
 
-    def fit_linear(self, x: np.ndarray, targets: list[Any], task: str, c: float, balanced: bool,
-                   seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Weights (outputs, dim) and biases of the linear model the task calls for, at inverse strength `c`."""
+    def fit_linear(
+        self, x: np.ndarray, targets: list[Any], task: str, c: float, balanced: bool, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Weights (outputs, dim) and biases of the linear model the task calls for, at inverse
+        strength `c`."""
         if task == "regression":
             ridge = Ridge(alpha=1.0 / c).fit(x, targets)
             return ridge.coef_.reshape(1, -1), np.atleast_1d(ridge.intercept_)
-        if task == "multi-label":  # one logistic regression per label; a label constant in training gets a constant logit
+        if (
+            task == "multi-label"
+        ):  # one logistic regression per label; a label constant in training gets a constant logit
             columns = np.asarray(targets, dtype=int).T
-            fitted = [self.fit_linear(x, list(column), "classification", c, balanced, seed) if 0 < column.sum() < len(column)
-                      else (np.zeros((2, x.shape[1])), np.array([0.0, 10.0 if column.any() else -10.0])) for column in columns]
+            fitted = [
+                self.fit_linear(x, list(column), "classification", c, balanced, seed)
+                if 0 < column.sum() < len(column)
+                else (np.zeros((2, x.shape[1])), np.array([0.0, 10.0 if column.any() else -10.0]))
+                for column in columns
+            ]
             return np.stack([w[1] - w[0] for w, _ in fitted]), np.array([b[1] - b[0] for _, b in fitted])
-        model = LogisticRegression(C=c, max_iter=self.config.max_iter, class_weight="balanced" if balanced else None,
-                                   random_state=seed).fit(x, targets)
+        model = LogisticRegression(
+            C=c,
+            max_iter=self.config.max_iter,
+            class_weight="balanced" if balanced else None,
+            random_state=seed,
+        ).fit(x, targets)
         coef, intercept = model.coef_, model.intercept_
         if coef.shape[0] == 1:  # sklearn keeps one row for two classes: logits (0, z) give the same softmax
             coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])

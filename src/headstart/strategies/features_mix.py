@@ -26,7 +26,9 @@ class FeaturesMixConfig(StrategyConfig):
     lr: float = option(3e-3, "AdamW learning rate of the mix and the head.")
     weight_decay: float = option(0.01, "AdamW weight decay of the head.")
     batch_size: int = option(64, "Texts per step.")
-    patience: int = option(10, "Stop after this many epochs without a better dev score (the task's main metric).")
+    patience: int = option(
+        10, "Stop after this many epochs without a better dev score (the task's main metric)."
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.batch_size < 1 or self.patience < 0:
@@ -35,9 +37,15 @@ class FeaturesMixConfig(StrategyConfig):
 
 @register_strategy
 class FeaturesMix(Strategy):
+    """A frozen encoder's layers mixed by learned weights, with a head."""
+
     name = "features-mix"
-    summary = "Frozen encoder: a learned softmax mix of all layers (ELMo scalar mix) feeds the head; layer outputs cached."
+    summary = (
+        "Frozen encoder: a learned softmax mix of all layers "
+        "(ELMo scalar mix) feeds the head; layer outputs cached."
+    )
     config_class = FeaturesMixConfig
+    config: FeaturesMixConfig
     tasks = frozenset({"classification", "multi-label", "regression"})  # a head over pooled text vectors
 
     @override
@@ -61,8 +69,13 @@ class FeaturesMix(Strategy):
             head.eval()
             with torch.inference_mode():
                 score = job.dev_scores(head(dev_x))["score"]
-            history.append({"epoch": epoch + 1, f"dev_{job.task.primary_metric}": score,
-                            "mix_weights": np.round(head.mix_weights().detach().numpy(), 4).tolist()})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    f"dev_{job.task.primary_metric}": score,
+                    "mix_weights": np.round(head.mix_weights().detach().numpy(), 4).tolist(),
+                }
+            )
             if score > best_score:
                 best_state, best_score, without_gain = copy.deepcopy(head.state_dict()), score, 0
             else:
@@ -71,6 +84,10 @@ class FeaturesMix(Strategy):
                     break
         head.load_state_dict(best_state)
         mix_weights = np.round(head.mix_weights().detach().numpy(), 4).tolist()
-        report = FitReport(history=history, best_dev_score=float(best_score), samples_seen=len(job.train) * len(history),
-                           details={"mix_weights": mix_weights})
+        report = FitReport(
+            history=history,
+            best_dev_score=float(best_score),
+            samples_seen=len(job.train) * len(history),
+            details={"mix_weights": mix_weights},
+        )
         return Fitted(LayerMixClassifier(encoder, head), report)

@@ -7,5 +7,9 @@ from headstart.strategies.base import EncoderTuning, register_strategy
 
 @register_strategy
 class Finetune(EncoderTuning):
+    """Every weight trains: plain fine-tuning through the shared loop."""
+
     name = "finetune"
-    summary = "All weights train (AdamW, linear warm-up then decay, clipping, early stopping on the dev score)."
+    summary = (
+        "All weights train (AdamW, linear warm-up then decay, clipping, early stopping on the dev score)."
+    )

@@ -11,6 +11,8 @@ from headstart.strategies.base import EncoderTuning, layer_depths, register_stra
 
 @register_strategy
 class GradualUnfreeze(EncoderTuning):
+    """The head first, then one more layer per epoch from the top."""
+
     name = "gradual-unfreeze"
     summary = "ULMFiT: epoch 1 trains the head only; each later epoch unfreezes the next layer down."
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
 from typing_extensions import override
 
 from headstart.config import TrainConfig, option
@@ -31,9 +30,12 @@ class L2SPConfig(StrategyConfig):
 
 @register_strategy
 class L2SP(EncoderTuning):
+    """Fine-tuning pulled toward the pretrained weights."""
+
     name = "l2sp"
     summary = "Full fine-tuning with the penalty α/2‖w − w₀‖² toward the pretrained weights plus β/2‖head‖²."
     config_class = L2SPConfig
+    config: L2SPConfig
 
     @staticmethod
     @override
@@ -56,6 +58,6 @@ class L2SP(EncoderTuning):
 
     @override
     def penalty(self, model: nn.Module) -> torch.Tensor:
-        start = sum(((p - p0) ** 2).sum() for p, p0 in self._pretrained)
-        head = sum((p**2).sum() for p in self._head)
+        start = sum((((p - p0) ** 2).sum() for p, p0 in self._pretrained), torch.zeros(()))
+        head = sum(((p**2).sum() for p in self._head), torch.zeros(()))
         return self.config.alpha / 2 * start + self.config.beta / 2 * head

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
-
 from typing_extensions import override
 
 from headstart.config import option
@@ -36,29 +35,48 @@ from headstart.training.loop import train_classifier
 class PruneConfig(StrategyConfig):
     """What to remove from the source run, and whether to recover afterwards."""
 
-    source: str | None = option(None, "Run directory to prune (a fine-tuned run: finetune, l2sp, distill, ...).")
-    heads: float = option(0.0, "Fraction of all attention heads to remove, least important first (every layer keeps one).")
-    sparsity: float = option(0.0, "Fraction of the encoder's linear weights to zero, smallest magnitude first.")
-    recover: bool = option(True, "Fine-tune the pruned model for the run's epochs; off: keep the pruned weights as they are.")
+    source: str | None = option(
+        None, "Run directory to prune (a fine-tuned run: finetune, l2sp, distill, ...)."
+    )
+    heads: float = option(
+        0.0, "Fraction of all attention heads to remove, least important first (every layer keeps one)."
+    )
+    sparsity: float = option(
+        0.0, "Fraction of the encoder's linear weights to zero, smallest magnitude first."
+    )
+    recover: bool = option(
+        True, "Fine-tune the pruned model for the run's epochs; off: keep the pruned weights as they are."
+    )
     importance_batches: int = option(32, "Training batches used to score the heads.")
 
     def __post_init__(self) -> None:
         if not 0 <= self.heads < 1 or not 0 <= self.sparsity < 1:
-            raise ValueError(f"--heads and --sparsity are fractions in [0, 1), got heads={self.heads}, sparsity={self.sparsity}")
+            raise ValueError(
+                "--heads and --sparsity are fractions in [0, 1), "
+                f"got heads={self.heads}, sparsity={self.sparsity}"
+            )
 
 
 @register_strategy
 class Prune(EncoderTuning):
+    """Attention heads or weights removed from a trained run, then recovery."""
+
     name = "prune"
-    summary = "Prune a trained run (least important attention heads and/or smallest weights), then a short recovery fine-tune."
+    summary = (
+        "Prune a trained run (least important attention heads "
+        "and/or smallest weights), then a short recovery fine-tune."
+    )
     config_class = PruneConfig
+    config: PruneConfig
     tasks = frozenset({"classification", "multi-label", "regression", "ner"})
 
     @override
     def fit(self, job: TrainingJob) -> Fitted:
         if self.config.source is None or self.config.heads == self.config.sparsity == 0:
-            raise ConfigError("prune needs a run and something to remove: `headstart prune RUN --out OUT` with --heads "
-                              "and/or --sparsity as fractions, e.g. --heads 0.25.")
+            raise ConfigError(
+                "prune needs a run and something to remove: `headstart prune RUN --out OUT` with --heads "
+                "and/or --sparsity as fractions, e.g. --heads 0.25."
+            )
         model = self.build(job)
         report: dict[str, object] = {"source": str(self.config.source)}
         if self.config.heads:
@@ -68,9 +86,15 @@ class Prune(EncoderTuning):
                 model.attention_heads[str(index)] = remove_heads(blocks[index], heads)
             report["heads_kept"] = sum(block.self.num_attention_heads for block in blocks)
             report["heads_before"] = sum(len(layer) for layer in scores)
-        weights = [(module, "weight") for name, module in model.named_modules() if isinstance(module, nn.Linear) and "encoder" in name]
+        weights = [
+            (module, "weight")
+            for name, module in model.named_modules()
+            if isinstance(module, nn.Linear) and "encoder" in name
+        ]
         if self.config.sparsity:
-            torch_prune.global_unstructured(weights, pruning_method=torch_prune.L1Unstructured, amount=self.config.sparsity)
+            torch_prune.global_unstructured(
+                weights, pruning_method=torch_prune.L1Unstructured, amount=self.config.sparsity
+            )
         fitted = Fitted(model, FitReport())
         if self.config.recover:
             fitted = train_classifier(model, self, job)  # masks stay in force: pruned weights stay zero
@@ -78,7 +102,9 @@ class Prune(EncoderTuning):
             for module, name in weights:
                 torch_prune.remove(module, name)
             zeros = sum(int((module.weight == 0).sum()) for module, _ in weights)
-            report["encoder_linear_sparsity"] = round(zeros / sum(module.weight.numel() for module, _ in weights), 4)
+            report["encoder_linear_sparsity"] = round(
+                zeros / sum(module.weight.numel() for module, _ in weights), 4
+            )
         fitted.report.details["prune"] = report
         return fitted
 
@@ -87,8 +113,10 @@ class Prune(EncoderTuning):
         assert self.config.source is not None  # checked by fit
         model = load_classifier(Path(self.config.source) / MODEL_DIR, job.config.allow_pickle)
         if not isinstance(model, TransformersClassifier):
-            raise ConfigError(f"'{self.config.source}' holds a {model.kind} model; pruning needs a fine-tuned encoder "
-                              "(strategies finetune, l2sp, lora, distill, ...).")
+            raise ConfigError(
+                f"'{self.config.source}' holds a {model.kind} model; pruning needs a fine-tuned encoder "
+                "(strategies finetune, l2sp, lora, distill, ...)."
+            )
         return model
 
 
@@ -97,13 +125,17 @@ def head_importance(classifier: TransformersClassifier, job: TrainingJob, batche
     blocks = attention_blocks(classifier.model)
     scores = [torch.zeros(block.self.num_attention_heads) for block in blocks]
     classifier.eval()  # no dropout: score the model as it predicts
-    loader = make_loader(job.train, job.config.batch_size, job.tokenizer.pad_token_id, seed=job.config.seed, shuffle=True)
+    loader = make_loader(
+        job.train, job.config.batch_size, job.tokenizer.pad_token_id, seed=job.config.seed, shuffle=True
+    )
     for step, batch in enumerate(loader):
         if step == batches:
             break
         classifier.zero_grad(set_to_none=True)
-        job.task.loss(classifier(batch["input_ids"], batch["attention_mask"]), batch["labels"], None).backward()
-        for score, block in zip(scores, blocks):
+        job.task.loss(
+            classifier(batch["input_ids"], batch["attention_mask"]), batch["labels"], None
+        ).backward()
+        for score, block in zip(scores, blocks, strict=True):
             dense = block.output.dense.weight
             per_column = (dense.grad * dense).sum(dim=0)  # (heads × head size,)
             score += per_column.view(block.self.num_attention_heads, -1).sum(dim=1).abs().detach()
@@ -114,7 +146,11 @@ def head_importance(classifier: TransformersClassifier, job: TrainingJob, batche
 def least_important(scores: list[torch.Tensor], fraction: float) -> dict[int, list[int]]:
     """The heads to remove: the globally least important `fraction`, each layer keeping at least one.
     Scores are normalised per layer (L2), as Michel et al. do, so layers compare fairly."""
-    ranked = sorted((float(s / (layer.norm() + 1e-12)), index, head) for index, layer in enumerate(scores) for head, s in enumerate(layer))
+    ranked = sorted(
+        (float(s / (layer.norm() + 1e-12)), index, head)
+        for index, layer in enumerate(scores)
+        for head, s in enumerate(layer)
+    )
     budget = int(round(fraction * len(ranked)))
     removed: dict[int, list[int]] = {}
     for _, index, head in ranked:

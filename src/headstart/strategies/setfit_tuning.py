@@ -29,7 +29,9 @@ from headstart.training.job import Fitted, TrainingJob
 class SetFitConfig(FeaturesConfig):
     """Options of the contrastive phase, on top of the features head's."""
 
-    iterations: int = option(20, "Pairs drawn per labelled example (positive and negative each), as setfit's num_iterations.")
+    iterations: int = option(
+        20, "Pairs drawn per labelled example (positive and negative each), as setfit's num_iterations."
+    )
     max_pairs: int = option(20_000, "At most this many pairs in all; iterations shrink on larger data.")
     body_epochs: int = option(1, "Epochs of contrastive training over the pairs.")
     body_lr: float = option(2e-5, "Learning rate of the contrastive encoder training.")
@@ -38,14 +40,22 @@ class SetFitConfig(FeaturesConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if min(self.iterations, self.max_pairs, self.body_epochs, self.batch_size) < 1 or self.body_lr <= 0:
-            raise ValueError("iterations, max_pairs, body_epochs and batch_size must be at least 1 and body_lr > 0")
+            raise ValueError(
+                "iterations, max_pairs, body_epochs and batch_size must be at least 1 and body_lr > 0"
+            )
 
 
 @register_strategy
 class SetFit(Features):
+    """Contrastive encoder tuning on pairs, then the features head."""
+
     name = "setfit"
-    summary = "SetFit: contrastive fine-tuning on pairs of the few labelled examples (setfit library), then a logistic-regression head."
+    summary = (
+        "SetFit: contrastive fine-tuning on pairs of the few labelled examples (setfit library), "
+        "then a logistic-regression head."
+    )
     config_class = SetFitConfig
+    config: SetFitConfig
     tasks = frozenset({"classification"})
 
     @override
@@ -66,18 +76,30 @@ class SetFit(Features):
 
         settings = self.config
         texts = job.train_inputs
+        assert job.train.label_ids is not None  # training rows always carry targets
         first_row: dict[int, int] = {}  # one label per text: with --stride a text's windows repeat it
         for row, doc in enumerate(job.train.doc_ids or range(len(texts))):
             first_row.setdefault(doc, row)
         labels = [job.labels[job.train.label_ids[first_row[doc]]] for doc in range(len(texts))]
         iterations = max(1, min(settings.iterations, settings.max_pairs // (2 * len(texts))))
         model = SetFitModel.from_pretrained(str(job.model_path), trust_remote_code=False)
-        args = TrainingArguments(output_dir=str(job.workdir / "setfit-checkpoints"), batch_size=settings.batch_size,
-                                 max_length=job.max_length, num_epochs=settings.body_epochs, num_iterations=iterations,
-                                 body_learning_rate=settings.body_lr, seed=job.config.seed, report_to="none",
-                                 show_progress_bar=True, save_strategy="no", logging_strategy="no")
+        args = TrainingArguments(
+            output_dir=str(job.workdir / "setfit-checkpoints"),
+            batch_size=settings.batch_size,
+            max_length=job.max_length,
+            num_epochs=settings.body_epochs,
+            num_iterations=iterations,
+            body_learning_rate=settings.body_lr,
+            seed=job.config.seed,
+            report_to="none",
+            show_progress_bar=True,
+            save_strategy="no",
+            logging_strategy="no",
+        )
         logging.getLogger("setfit").setLevel(logging.WARNING)
-        trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": list(texts), "label": labels}))
+        trainer = Trainer(
+            model=model, args=args, train_dataset=Dataset.from_dict({"text": list(texts), "label": labels})
+        )
         with contextlib.redirect_stdout(sys.stderr):  # the trainer prints loss lines; stdout stays for --json
             trainer.train_embeddings(*trainer.dataset_to_parameters(trainer.train_dataset), args=args)
         # The tuned transformer as a plain Hugging Face folder: the features head is fitted on it.

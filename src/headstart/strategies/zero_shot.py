@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
 from typing_extensions import override
 
 from headstart.config import option
@@ -27,9 +26,13 @@ from headstart.training.job import FitReport, Fitted, TrainingJob
 class ZeroShotConfig(StrategyConfig):
     """How labels are described in words."""
 
-    descriptions: dict = option({}, "Label → description, e.g. {sport: 'football, tennis and athletics'}; default: the label's name.")
+    descriptions: dict = option(
+        {}, "Label → description, e.g. {sport: 'football, tennis and athletics'}; default: the label's name."
+    )
     template: str = option("{}", "Pattern a description is put into, e.g. 'This news article is about {}.'")
-    scale: float = option(20.0, "Cosine similarities are multiplied by this before the softmax (sharper probabilities).")
+    scale: float = option(
+        20.0, "Cosine similarities are multiplied by this before the softmax (sharper probabilities)."
+    )
 
     def __post_init__(self) -> None:
         if "{}" not in self.template:
@@ -38,9 +41,15 @@ class ZeroShotConfig(StrategyConfig):
 
 @register_strategy
 class ZeroShot(Strategy):
+    """Cosine similarity to label descriptions: nothing trains."""
+
     name = "zero-shot"
-    summary = "No training: the label whose description (in words) embeds closest to the text, on the frozen encoder."
+    summary = (
+        "No training: the label whose description (in words) "
+        "embeds closest to the text, on the frozen encoder."
+    )
     config_class = ZeroShotConfig
+    config: ZeroShotConfig
     tasks = frozenset({"classification"})
     soft_labels = False
 
@@ -48,9 +57,16 @@ class ZeroShot(Strategy):
     def fit(self, job: TrainingJob) -> Fitted:
         unknown = sorted(set(self.config.descriptions) - set(job.labels))
         if unknown:
-            raise ConfigError(f"Descriptions given for unknown label(s) {unknown}; the labels are {job.labels}.")
+            raise ConfigError(
+                f"Descriptions given for unknown label(s) {unknown}; the labels are {job.labels}."
+            )
         encoder = frozen_encoder(job)
-        prompts = [self.config.template.format(self.config.descriptions.get(label, label)) for label in job.labels]
+        prompts = [
+            self.config.template.format(self.config.descriptions.get(label, label)) for label in job.labels
+        ]
         label_embeddings = embed_texts(encoder, job.tokenizer, prompts, job.max_length, show_progress=False)
         classifier = CosineClassifier(encoder, CosineHead(label_embeddings, torch.tensor(self.config.scale)))
-        return Fitted(classifier, FitReport(details={"zero_shot": {"prompts": dict(zip(job.labels, prompts))}}))
+        return Fitted(
+            classifier,
+            FitReport(details={"zero_shot": {"prompts": dict(zip(job.labels, prompts, strict=True))}}),
+        )

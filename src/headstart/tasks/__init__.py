@@ -15,7 +15,9 @@ from headstart.tasks.classification import Classification, MultiLabel
 from headstart.tasks.ner import NamedEntities
 from headstart.tasks.regression import Regression
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Classification, MultiLabel, Regression, NamedEntities)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (Classification, MultiLabel, Regression, NamedEntities)
+}
 
 
 def task_from_dict(values: dict[str, Any]) -> Task:

@@ -13,7 +13,11 @@ from headstart.encoding import Encoded
 
 class Task(ABC):
     """A task turns labels into training targets, names the loss, turns logits into outputs
-    (probabilities or values) and decisions, and scores them. `to_dict` is saved as task.json."""
+    (probabilities or values) and decisions, and scores them. `to_dict` is saved as task.json.
+
+    Outputs are an array (texts × outputs) for text tasks, and a list of (words × tags) arrays,
+    one per text, for token tasks.
+    """
 
     name: ClassVar[str]
     primary_metric: ClassVar[str]  # chooses epochs and hyper-parameters on dev; higher is better
@@ -33,8 +37,9 @@ class Task(ABC):
         """What the loss compares the logits with, per row."""
 
     @abstractmethod
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor,
-             class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The training loss of a batch."""
 
     @abstractmethod
@@ -42,11 +47,11 @@ class Task(ABC):
         """Model outputs as people read them: probabilities, or values."""
 
     @abstractmethod
-    def decide(self, outputs: np.ndarray) -> list[Any]:
+    def decide(self, outputs: Any) -> list[Any]:
         """Predicted labels (or values) from `predict`'s outputs."""
 
     @abstractmethod
-    def metrics(self, outputs: np.ndarray, labels: list[Any]) -> dict[str, Any]:
+    def metrics(self, outputs: Any, labels: list[Any]) -> dict[str, Any]:
         """Test metrics of outputs against true labels; holds `primary_metric`."""
 
     def text_outputs(self, rows: torch.Tensor | list[torch.Tensor], encoded: Encoded, pool: str) -> Any:
@@ -54,7 +59,7 @@ class Task(ABC):
         logits = torch.stack(rows) if isinstance(rows, list) else rows
         return self.predict(encoded.pool(logits, pool))
 
-    def fit_decision(self, outputs: np.ndarray, labels: list[Any]) -> None:
+    def fit_decision(self, outputs: Any, labels: list[Any]) -> None:  # noqa: B027 - most tasks learn nothing
         """Learn what turns outputs into decisions from dev data (nothing by default)."""
 
     def to_dict(self) -> dict[str, Any]:

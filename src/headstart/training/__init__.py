@@ -1,0 +1,1 @@
+"""The shared training loop, its job and hooks, and resumable checkpoints."""

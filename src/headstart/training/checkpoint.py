@@ -19,6 +19,8 @@ from headstart.files import write_text_atomic
 
 @dataclass
 class TrainState:
+    """Where training stands: epoch, batch, step, best dev score, history."""
+
     epoch: int = 0  # the epoch in progress
     batches_done: int = 0  # batches of that epoch already trained (this process)
     step: int = 0
@@ -37,12 +39,17 @@ class Checkpointer:
 
     @property
     def latest_file(self) -> Path:
+        """The file naming the newest checkpoint."""
         return self.directory / "latest.json"
 
     def exists(self) -> bool:
+        """Whether there is a checkpoint to resume from."""
         return self.latest_file.is_file()
 
-    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainState) -> None:
+    def save(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainState
+    ) -> None:
+        """Save weights, optimiser, schedule, RNG and state; older checkpoints go."""
         if not self.is_writer:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -52,8 +59,14 @@ class Checkpointer:
         staging.mkdir()
         save_model(model, str(staging / "model.safetensors"))
         # Optimizer moments and RNG state hold only tensors and numbers: loaded back with weights_only=True.
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "rng": torch.get_rng_state()}, staging / "optimizer.pt")
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+            },
+            staging / "optimizer.pt",
+        )
         (staging / "state.json").write_text(json.dumps(dataclasses.asdict(state)), encoding="utf-8")
         target = self.directory / name
         shutil.rmtree(target, ignore_errors=True)
@@ -64,6 +77,7 @@ class Checkpointer:
                 shutil.rmtree(old, ignore_errors=True)
 
     def load(self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> TrainState:
+        """Restore the newest checkpoint into the model, optimiser and schedule."""
         folder = self.directory / json.loads(self.latest_file.read_text(encoding="utf-8"))["checkpoint"]
         load_model(model, str(folder / "model.safetensors"))
         saved = torch.load(folder / "optimizer.pt", weights_only=True)
@@ -73,6 +87,7 @@ class Checkpointer:
         return TrainState(**json.loads((folder / "state.json").read_text(encoding="utf-8")))
 
     def save_best(self, model: nn.Module) -> None:
+        """Keep the weights of the best dev epoch so far."""
         if not self.is_writer:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -81,6 +96,7 @@ class Checkpointer:
         os.replace(temporary, self.directory / "best.safetensors")
 
     def load_best(self, model: nn.Module) -> bool:
+        """Load the best epoch's weights; False when none was saved."""
         best = self.directory / "best.safetensors"
         if not best.is_file():
             return False

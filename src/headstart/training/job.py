@@ -40,7 +40,9 @@ class TrainingJob:
     def dev_scores(self, logits: torch.Tensor | list[torch.Tensor]) -> dict[str, float]:
         """The task's scalar metrics on dev from the logits of each dev row (windows pooled);
         `score` is the task's main metric, which picks the best epoch or setting."""
-        metrics = self.task.metrics(self.task.text_outputs(logits, self.dev, self.config.pool), self.dev_labels)
+        metrics = self.task.metrics(
+            self.task.text_outputs(logits, self.dev, self.config.pool), self.dev_labels
+        )
         scalars = {name: value for name, value in metrics.items() if isinstance(value, float)}
         return {**scalars, "score": metrics[self.task.primary_metric]}
 
@@ -52,8 +54,9 @@ class TrainingHooks(Protocol):
         """AdamW parameter groups: which weights train, at which learning rate and decay."""
         ...
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task,
-             class_weights: torch.Tensor | None) -> torch.Tensor:
+    def loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], task: Task, class_weights: torch.Tensor | None
+    ) -> torch.Tensor:
         """The loss of one batch."""
         ...
 
@@ -79,8 +82,13 @@ class FitReport:
 
     def to_record(self) -> dict[str, Any]:
         """The report as metrics.json holds it: the fields set, and each detail as its own key."""
-        facts = {"history": self.history, "steps": self.steps, "samples_seen": self.samples_seen,
-                 "best_dev_score": self.best_dev_score, "parameters_trainable": self.parameters_trainable}
+        facts = {
+            "history": self.history,
+            "steps": self.steps,
+            "samples_seen": self.samples_seen,
+            "best_dev_score": self.best_dev_score,
+            "parameters_trainable": self.parameters_trainable,
+        }
         return {**{key: value for key, value in facts.items() if value is not None}, **self.details}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,21 +18,24 @@ from accelerate import Accelerator
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
-from headstart.encoding import make_loader
+from headstart.encoding import LengthGroupedBatchSampler, make_loader
 from headstart.models.classifiers import TextClassifier
 from headstart.progress import info, progress_bar
 from headstart.training.checkpoint import Checkpointer, TrainState
 from headstart.training.job import FitReport, Fitted, TrainingHooks, TrainingJob
 
 
-def class_weights(label_ids: list[int], num_classes: int) -> torch.Tensor:
-    """Inverse class frequency, normalised so that the weights average to 1 (unlabelled rows, -100, skipped)."""
+def class_weights(label_ids: list[Any], num_classes: int) -> torch.Tensor:
+    """Inverse class frequency, normalised so that the weights average to 1 (unlabelled rows, -100,
+    skipped)."""
     counts = np.bincount([i for i in label_ids if i >= 0], minlength=num_classes).astype(np.float64)
     weights = counts.sum() / (num_classes * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def slanted_triangular(total_steps: int, cut_fraction: float = 0.1, ratio: float = 32.0) -> Callable[[int], float]:
+def slanted_triangular(
+    total_steps: int, cut_fraction: float = 0.1, ratio: float = 32.0
+) -> Callable[[int], float]:
     """ULMFiT's schedule (Howard & Ruder 2018): a short linear rise to the peak, then a long linear
     fall to peak / ratio. Returns the multiplier of the peak learning rate for each step."""
     cut = max(1, int(total_steps * cut_fraction))
@@ -43,7 +47,9 @@ def slanted_triangular(total_steps: int, cut_fraction: float = 0.1, ratio: float
     return multiplier
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: float, total_steps: int) -> LambdaLR:
+def make_schedule(
+    optimizer: torch.optim.Optimizer, name: str, warmup_ratio: float, total_steps: int
+) -> LambdaLR:
     """The learning-rate schedule: linear or cosine decay after a linear warm-up, or ULMFiT's STLR."""
     warmup = int(warmup_ratio * total_steps)
     if name == "cosine":
@@ -54,18 +60,19 @@ def make_schedule(optimizer: torch.optim.Optimizer, name: str, warmup_ratio: flo
 
 
 @torch.inference_mode()
-def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator,
-                    job: TrainingJob) -> dict[str, float]:
+def evaluate_loader(
+    model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator, job: TrainingJob
+) -> dict[str, float]:
     """Dev scores of the model, its rows gathered from every process in their original order."""
     model.eval()
-    rows: list[torch.Tensor | None] = [None] * len(job.dev)
+    rows: list[torch.Tensor] = [torch.empty(0)] * len(job.dev)
     for batch in loader:
         logits = model(batch["input_ids"], batch["attention_mask"])
         lengths = batch["attention_mask"].sum(dim=1)
         if job.task.token_level:  # processes' batches differ in length: pad before gathering
             logits = accelerator.pad_across_processes(logits, dim=1)
         logits, index, lengths = accelerator.gather_for_metrics((logits, batch["index"], lengths))
-        for row, position, length in zip(logits.float().cpu(), index.tolist(), lengths.tolist()):
+        for row, position, length in zip(logits.float().cpu(), index.tolist(), lengths.tolist(), strict=True):
             rows[position] = row[:length] if job.task.token_level else row
     return job.dev_scores(rows if job.task.token_level else torch.stack(rows))
 
@@ -78,16 +85,23 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
     # Data: length-grouped batches in a seeded order per epoch; each batch padded to its longest text.
     train_loader = make_loader(job.train, config.batch_size, pad_id, seed=config.seed, shuffle=True)
     sampler = train_loader.batch_sampler
+    assert isinstance(sampler, LengthGroupedBatchSampler)  # make_loader's: its order follows the epoch
     dev_loader = make_loader(job.dev, config.eval_batch_size, pad_id)
 
-    optimizer = torch.optim.AdamW(strategy.parameter_groups(model, config), lr=config.lr)
-    model, optimizer, train_loader, dev_loader = accelerator.prepare(model, optimizer, train_loader, dev_loader)
+    optimizer = torch.optim.AdamW(strategy.parameter_groups(model, config))  # every group sets its lr
+    model, optimizer, train_loader, dev_loader = accelerator.prepare(
+        model, optimizer, train_loader, dev_loader
+    )
     unwrapped = accelerator.unwrap_model(model)
     steps_per_epoch = len(train_loader)  # per process, after Accelerate shards the batches
     total_steps = config.epochs * steps_per_epoch
     # Not passed to prepare(): Accelerate would step it once per process per optimiser step.
     scheduler = make_schedule(optimizer, config.schedule, config.warmup_ratio, total_steps)
-    weights = class_weights(job.train.label_ids, len(job.labels)).to(accelerator.device) if config.class_weights else None
+    weights = (
+        class_weights(job.train.label_ids or [], len(job.labels)).to(accelerator.device)
+        if config.class_weights
+        else None
+    )
 
     checkpoints = Checkpointer(job.workdir / "checkpoints", is_writer=accelerator.is_main_process)
     state = TrainState()
@@ -128,11 +142,14 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
                     checkpoints.save(unwrapped, optimizer, scheduler, state)
 
             dev = evaluate_loader(model, dev_loader, accelerator, job)
-            state.history.append({
-                "epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
-                **{f"dev_{name}": value for name, value in dev.items() if name != "score"},
-                "seconds": round(time.perf_counter() - started, 2),
-            })
+            state.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": float(np.mean(losses)) if losses else None,
+                    **{f"dev_{name}": value for name, value in dev.items() if name != "score"},
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
+            )
             info(f"epoch {epoch + 1}: dev {job.task.primary_metric} {dev['score']:.4f}")
             state.epoch, state.batches_done = epoch + 1, 0
             if dev["score"] > state.best_score:
@@ -144,6 +161,10 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
 
     accelerator.wait_for_everyone()
     checkpoints.load_best(unwrapped)
-    report = FitReport(history=state.history, steps=state.step, samples_seen=state.samples_seen,
-                       best_dev_score=state.best_score)
+    report = FitReport(
+        history=state.history,
+        steps=state.step,
+        samples_seen=state.samples_seen,
+        best_dev_score=state.best_score,
+    )
     return Fitted(unwrapped, report)

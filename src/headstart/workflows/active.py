@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def uncertainty(probabilities: np.ndarray, method: str) -> np.ndarray:
     return 1.0 - (top_two[:, 1] - top_two[:, 0])
 
 
-def cluster_picks(embeddings: np.ndarray, candidates: Sequence[int], k: int, seed: int = 0) -> list[int]:
+def cluster_picks(
+    embeddings: np.ndarray, candidates: Sequence[int] | np.ndarray, k: int, seed: int = 0
+) -> list[int]:
     """k of the candidates, one per k-means cluster of their embeddings (the member nearest each
     centre): a batch covers different kinds of text, without the outliers farthest-first picks."""
     pool = np.asarray(candidates)
@@ -64,21 +67,37 @@ def cluster_picks(embeddings: np.ndarray, candidates: Sequence[int], k: int, see
     return picks
 
 
-def choose(probabilities: np.ndarray, embeddings: np.ndarray, k: int, method: str = "margin", labelled: Sequence[int] = (),
-           candidates: int = 5, seed: int = 0) -> list[int]:
+def choose(
+    probabilities: np.ndarray,
+    embeddings: np.ndarray,
+    k: int,
+    method: str = "margin",
+    labelled: Sequence[int] = (),
+    candidates: int = 5,
+    seed: int = 0,
+) -> list[int]:
     """Indices of the k pool rows to label next (rows in `labelled` are never chosen)."""
     if method not in METHODS:
         raise ConfigError(f"Unknown selection '{method}'; choose one of {', '.join(METHODS)}.")
     open_rows = np.setdiff1d(np.arange(len(probabilities)), np.asarray(labelled, dtype=int))
     if method == "random":
-        return sorted(np.random.default_rng(seed).choice(open_rows, size=min(k, len(open_rows)), replace=False).tolist())
+        return sorted(
+            np.random.default_rng(seed).choice(open_rows, size=min(k, len(open_rows)), replace=False).tolist()
+        )
     scores = uncertainty(probabilities[open_rows], method)
     shortlist = open_rows[np.argsort(-scores)[: candidates * k]]
     return cluster_picks(embeddings, shortlist, k, seed)
 
 
-def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, method: str = "margin", text_col: str | None = None,
-            candidates: int = 5) -> pd.DataFrame:
+def suggest(
+    pool: str | Path,
+    run_path: str | Path,
+    k: int,
+    out: str | Path,
+    method: str = "margin",
+    text_col: str | None = None,
+    candidates: int = 5,
+) -> pd.DataFrame:
     """The k texts of an unlabelled file to annotate next, written as annotation tasks (item, text,
     uncertainty, predicted label): the crowd format `headstart labels aggregate` reads back once
     annotators have added their `annotator` and `label` columns."""
@@ -86,7 +105,9 @@ def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, met
         raise ConfigError(f"-k must be at least 1, got {k}.")
     run = load_run(run_path)
     if run.task.name != "classification":
-        raise ConfigError(f"suggest needs a single-label classification run; '{run_path}' is {run.task.name}.")
+        raise ConfigError(
+            f"suggest needs a single-label classification run; '{run_path}' is {run.task.name}."
+        )
     frame = read_table(pool)
     source = f"'{Path(pool).name}'"
     texts = check_texts(frame[find_text_column(frame, text_col, source)], source)
@@ -95,9 +116,16 @@ def suggest(pool: str | Path, run_path: str | Path, k: int, out: str | Path, met
     picked = choose(probabilities, embeddings, k, method, candidates=candidates, seed=run.config.seed)
     item_col = next((c for c in frame.columns if str(c).lower() in ("item", "item_id", "id")), None)
     items = frame[item_col].astype(str).tolist() if item_col else [str(i) for i in frame.index]
-    tasks = pd.DataFrame({"item": [items[i] for i in picked], "text": [texts[i] for i in picked],
-                          "uncertainty": np.round(uncertainty(probabilities[picked], "margin" if method == "random" else method), 4),
-                          "predicted": [run.labels[j] for j in probabilities[picked].argmax(axis=1)]})
+    tasks = pd.DataFrame(
+        {
+            "item": [items[i] for i in picked],
+            "text": [texts[i] for i in picked],
+            "uncertainty": np.round(
+                uncertainty(probabilities[picked], "margin" if method == "random" else method), 4
+            ),
+            "predicted": [run.labels[j] for j in probabilities[picked].argmax(axis=1)],
+        }
+    )
     write_table_atomic(tasks, out)
     return tasks
 
@@ -106,77 +134,142 @@ def run_embeddings(run: Run, texts: list[str]) -> np.ndarray:
     """Mean-pooled embeddings from the run's own encoder (what its predictions rest on)."""
     predictor = run.predictor
     classifier = getattr(predictor, "classifier", None)
-    encoder = getattr(classifier, "encoder", None) or getattr(getattr(classifier, "model", None), "base_model", None)
+    encoder = getattr(classifier, "encoder", None) or getattr(
+        getattr(classifier, "model", None), "base_model", None
+    )
     if encoder is None or not isinstance(predictor, ModelPredictor):
-        raise ConfigError("suggest needs one run's fp32 model (its encoder gives the embeddings for diversity); "
-                          "pass a single run, not an ensemble or a quantised variant.")
+        raise ConfigError(
+            "suggest needs one run's fp32 model (its encoder gives the embeddings for diversity); "
+            "pass a single run, not an ensemble or a quantised variant."
+        )
     pool = embed_texts(encoder, predictor.tokenizer, texts, predictor.window.max_length, "Embedding the pool")
     return pool.numpy()
 
 
-def simulate(data: str | Path | None = None, *, out: str | Path, dataset: str | None = None, model: str = "minilm-l6",
-             method: str = "margin", seeds: int = 3, start: int = 20, step: int = 20, budget: float = 0.3,
-             c: float = 1.0, **options: Any) -> pd.DataFrame:
+def simulate(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    dataset: str | None = None,
+    model: str = "minilm-l6",
+    method: str = "margin",
+    seeds: int = 3,
+    start: int = 20,
+    step: int = 20,
+    budget: float = 0.3,
+    c: float = 1.0,
+    **options: Any,
+) -> pd.DataFrame:
     """Replay active learning against random choice on labelled data; writes simulation.csv/.md/.png
     into `out` and returns the accuracy at every budget, per method and seed."""
     if method == "random":
         raise ConfigError("--method random is the baseline every simulation runs; choose margin or entropy.")
     if seeds < 1 or step < 1 or start < 2 or not 0 < budget <= 1:
-        raise ConfigError(f"The simulation needs --seeds ≥ 1, --step ≥ 1, a seed set ≥ 2 and 0 < --budget ≤ 1; "
-                          f"got seeds={seeds}, step={step}, start={start}, budget={budget}.")
+        raise ConfigError(
+            f"The simulation needs --seeds ≥ 1, --step ≥ 1, a seed set ≥ 2 and 0 < --budget ≤ 1; "
+            f"got seeds={seeds}, step={step}, start={start}, budget={budget}."
+        )
     config = TrainConfig(data=None if data is None else str(data), dataset=dataset, model=model, **options)
+    pool = _embedded_pool(config, c)
+    full, _ = pool.accuracy(list(range(len(pool.y))))
+    budgets = list(range(start, int(budget * len(pool.y)) + 1, step))
+    if len(budgets) < 2:
+        raise ConfigError(
+            f"--budget {budget} of a {len(pool.y)}-text pool leaves no round after the seed set of "
+            f"{start}; raise --budget or lower --step."
+        )
+    rows = []
+    with progress_bar("Simulating", total=2 * seeds * len(budgets)) as bar:
+        for seed in range(seeds):
+            initial = pool.seed_set(start, seed)  # the same for both choosers
+            for chooser in (method, "random"):
+                rows += pool.replay(chooser, initial, budgets, seed)
+                bar.advance(len(budgets))
+    result = pd.DataFrame(rows)
+    write_simulation(Path(out), result, full, method, model, len(pool.y))
+    return result
+
+
+@dataclass
+class _Pool:
+    """The embedded pool and held-out texts; a logistic-regression head refitted on any labelled rows."""
+
+    x: np.ndarray  # pool embeddings, for the diversity of picks
+    z: np.ndarray  # the same standardised, for the head
+    y: np.ndarray
+    test_z: np.ndarray
+    test_y: np.ndarray
+    classes: int
+    c: float
+
+    def accuracy(self, rows: Sequence[int]) -> tuple[float, np.ndarray]:
+        """Held-out accuracy of a head fitted on `rows`, and its probabilities for the whole pool."""
+        head = LogisticRegression(C=self.c, max_iter=3000).fit(self.z[rows], self.y[rows])
+        probabilities = np.zeros((len(self.z), self.classes))
+        probabilities[:, head.classes_] = head.predict_proba(self.z)
+        return float((head.predict(self.test_z) == self.test_y).mean()), probabilities
+
+    def seed_set(self, size: int, seed: int) -> list[int]:
+        """A few rows of every class, so every class is known from the start."""
+        rng = np.random.default_rng(seed)
+        per_class = max(1, size // self.classes)
+        return sorted(
+            int(i)
+            for label in range(self.classes)
+            for i in rng.choice(np.flatnonzero(self.y == label), size=per_class, replace=False)
+        )
+
+    def replay(self, chooser: str, initial: list[int], budgets: list[int], seed: int) -> list[dict[str, Any]]:
+        """Rounds of labels chosen by `chooser` up to each budget, with the accuracy after each."""
+        labelled = list(initial)
+        score, probabilities = self.accuracy(labelled)
+        rows = []
+        for size in budgets:
+            if len(labelled) < size:
+                labelled += choose(
+                    probabilities, self.x, size - len(labelled), chooser, labelled, seed=seed * 10_007 + size
+                )
+                score, probabilities = self.accuracy(labelled)
+            rows.append(
+                {
+                    "method": chooser,
+                    "seed": seed,
+                    "labels": len(labelled),
+                    "fraction": round(len(labelled) / len(self.y), 4),
+                    "accuracy": score,
+                }
+            )
+        return rows
+
+
+def _embedded_pool(config: TrainConfig, c: float) -> _Pool:
+    """The train split as the pool, dev and test as held-out texts (nothing is tuned on dev here,
+    so dev joins test: more texts, less noise), embedded once with the frozen encoder."""
     splits = prepare_splits(config)
     if splits.task != "classification":
         raise ConfigError(f"The simulation needs single-label classes; this data is {splits.task}.")
-    path = resolve_model(model)
+    path = resolve_model(config.model)
     tokenizer, encoder = load_tokenizer(path), load_encoder(path).eval()
     max_length = config.max_length or 256
-    # Nothing is tuned on dev here, so dev joins test as held-out data: more texts, less noise.
     held_out = splits.dev.texts + splits.test.texts
     pool_x = embed_texts(encoder, tokenizer, splits.train.texts, max_length, "Embedding the pool").numpy()
     test_x = embed_texts(encoder, tokenizer, held_out, max_length, "Embedding the held-out texts").numpy()
     classes = splits.labels
-    pool_y = np.array([classes.index(label) for label in splits.train.labels])
-    test_y = np.array([classes.index(label) for label in splits.dev.labels + splits.test.labels])
     scaler = StandardScaler().fit(pool_x)
-    pool_z, test_z = scaler.transform(pool_x), scaler.transform(test_x)
-
-    def accuracy(rows: Sequence[int]) -> tuple[float, np.ndarray]:
-        head = LogisticRegression(C=c, max_iter=3000).fit(pool_z[rows], pool_y[rows])
-        probabilities = np.zeros((len(pool_z), len(classes)))
-        probabilities[:, head.classes_] = head.predict_proba(pool_z)
-        return float((head.predict(test_z) == test_y).mean()), probabilities
-
-    full, _ = accuracy(list(range(len(pool_y))))
-    last = int(budget * len(pool_y))
-    budgets = list(range(start, last + 1, step))
-    if len(budgets) < 2:
-        raise ConfigError(f"--budget {budget} of a {len(pool_y)}-text pool leaves no round after the seed set of {start}; "
-                          "raise --budget or lower --step.")
-    rows = []
-    with progress_bar("Simulating", total=2 * seeds * len(budgets)) as bar:
-        for seed in range(seeds):
-            rng = np.random.default_rng(seed)
-            # The same seed set for both: a few of every class, so every class is known from the start.
-            per_class = max(1, start // len(classes))
-            initial = sorted(int(i) for label in range(len(classes))
-                             for i in rng.choice(np.flatnonzero(pool_y == label), size=per_class, replace=False))
-            for chooser in (method, "random"):
-                labelled = list(initial)
-                score, probabilities = accuracy(labelled)
-                for size in budgets:
-                    if len(labelled) < size:
-                        labelled += choose(probabilities, pool_x, size - len(labelled), chooser, labelled, seed=seed * 10_007 + size)
-                        score, probabilities = accuracy(labelled)
-                    rows.append({"method": chooser, "seed": seed, "labels": len(labelled),
-                                 "fraction": round(len(labelled) / len(pool_y), 4), "accuracy": score})
-                    bar.advance()
-    result = pd.DataFrame(rows)
-    write_simulation(Path(out), result, full, method, model, len(pool_y))
-    return result
+    return _Pool(
+        pool_x,
+        scaler.transform(pool_x),
+        np.array([classes.index(label) for label in splits.train.labels]),
+        scaler.transform(test_x),
+        np.array([classes.index(label) for label in splits.dev.labels + splits.test.labels]),
+        len(classes),
+        c,
+    )
 
 
-def write_simulation(out: Path, result: pd.DataFrame, full: float, method: str, model: str, pool: int) -> None:
+def write_simulation(
+    out: Path, result: pd.DataFrame, full: float, method: str, model: str, pool: int
+) -> None:
     """simulation.csv, summary.json, simulation.md and simulation.png."""
     out.mkdir(parents=True, exist_ok=True)
     write_table_atomic(result, out / "simulation.csv")
@@ -184,17 +277,34 @@ def write_simulation(out: Path, result: pd.DataFrame, full: float, method: str, 
     wide = curve.pivot(index="labels", columns="method", values="mean")
     reached = wide.index[wide[method] >= 0.98 * full]
     summary = {
-        "pool": pool, "full_data_accuracy": full, "method": method, "model": model, "seeds": int(result.seed.nunique()),
+        "pool": pool,
+        "full_data_accuracy": full,
+        "method": method,
+        "model": model,
+        "seeds": int(result.seed.nunique()),
         "labels_for_98_percent": None if reached.empty else int(reached[0]),
         "fraction_for_98_percent": None if reached.empty else round(int(reached[0]) / pool, 4),
         "above_random_at_every_budget": bool((wide[method] > wide["random"]).iloc[1:].all()),
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     lines = [f"| labels | % of pool | {method} | random |", "| --- | --- | --- | --- |"]
-    lines += [f"| {n} | {100 * n / pool:.1f} | {row[method]:.4f} | {row['random']:.4f} |" for n, row in wide.iterrows()]
-    write_text_atomic(out / "simulation.md", "\n".join(lines) + f"\n\nFull data ({pool} labels): held-out accuracy {full:.4f}.\n")
-    plot_curves(curve.rename(columns={"method": "series", "labels": "x"}), out / "simulation.png",
-                title=f"Active learning ({method} + clusters) against random, {model}", xlabel="labelled examples",
-                ylabel="test accuracy", lines={"full data": full, "98 % of full data": 0.98 * full})
-    info(f"Full data {full:.4f}; {method} reaches 98 % of it with {summary['labels_for_98_percent']} labels; "
-         f"above random at every budget: {summary['above_random_at_every_budget']}")
+    lines += [
+        f"| {n} | {100 * n / pool:.1f} | {row[method]:.4f} | {row['random']:.4f} |"
+        for n, row in wide.iterrows()
+    ]
+    write_text_atomic(
+        out / "simulation.md",
+        "\n".join(lines) + f"\n\nFull data ({pool} labels): held-out accuracy {full:.4f}.\n",
+    )
+    plot_curves(
+        curve.rename(columns={"method": "series", "labels": "x"}),
+        out / "simulation.png",
+        title=f"Active learning ({method} + clusters) against random, {model}",
+        xlabel="labelled examples",
+        ylabel="test accuracy",
+        lines={"full data": full, "98 % of full data": 0.98 * full},
+    )
+    info(
+        f"Full data {full:.4f}; {method} reaches 98 % of it with {summary['labels_for_98_percent']} labels; "
+        f"above random at every budget: {summary['above_random_at_every_budget']}"
+    )

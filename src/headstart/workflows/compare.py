@@ -16,20 +16,31 @@ import pandas as pd
 
 from headstart.api import train
 from headstart.config import TrainConfig
-from headstart.data.dataset import SOFT_COLUMN, LabelledTexts
+from headstart.data.dataset import SOFT_COLUMN
 from headstart.data.io import write_table_atomic
+from headstart.data.labelled import LabelledTexts
 from headstart.errors import ConfigError
 from headstart.files import write_text_atomic
 from headstart.preparation import prepare_splits
 from headstart.progress import info
-from headstart.record import METRICS_FILE, RunRecord, read_record
+from headstart.record import CONFIG_FILE, METRICS_FILE, RunRecord, read_record
 from headstart.reports.comparison import write_comparison
 from headstart.strategies import make_strategy
 
 # The two quality columns of a task's leaderboard; the second is its main metric, which ranks.
-QUALITY = {"classification": ("accuracy", "macro_f1"), "multi-label": ("micro_f1", "macro_f1"),
-           "regression": ("pearson", "spearman"), "ner": ("macro_f1", "f1")}
-COST_COLUMNS = ("train_seconds", "latency_ms_p50", "batch_texts_per_second", "model_size_bytes", "parameters_trainable")
+QUALITY = {
+    "classification": ("accuracy", "macro_f1"),
+    "multi-label": ("micro_f1", "macro_f1"),
+    "regression": ("pearson", "spearman"),
+    "ner": ("macro_f1", "f1"),
+}
+COST_COLUMNS = (
+    "train_seconds",
+    "latency_ms_p50",
+    "batch_texts_per_second",
+    "model_size_bytes",
+    "parameters_trainable",
+)
 
 
 def cell_name(model: str, strategy: str, seed: int) -> str:
@@ -61,32 +72,47 @@ def compare(
     if unused:
         raise ConfigError(f"Options given for {unused}, which are not among --strategies {strategies}.")
     # Fail on a typo before hours of training; keep the label columns any strategy needs.
-    extra_cols = sorted({column for strategy in strategies
-                         for column in make_strategy(strategy, strategy_options.get(strategy)).extra_label_columns()})
+    extra_cols = sorted(
+        {
+            column
+            for strategy in strategies
+            for column in make_strategy(strategy, strategy_options.get(strategy)).extra_label_columns()
+        }
+    )
     out = Path(out)
-    base = fixed_split(TrainConfig(data=None if data is None else str(data), dataset=dataset, **options), out / "data", tuple(extra_cols))
+    base = fixed_split(
+        TrainConfig(data=None if data is None else str(data), dataset=dataset, **options),
+        out / "data",
+        tuple(extra_cols),
+    )
+    assert base.task is not None  # fixed_split records the task
     quality = QUALITY[base.task]
 
     rows = []
     cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]
     for number, (model, strategy, seed) in enumerate(cells, start=1):
         run_dir = out / "runs" / cell_name(model, strategy, seed)
-        if (run_dir / METRICS_FILE).is_file():  # a run folder only appears once complete
-            metrics = read_record(run_dir)
-            info(f"[{number}/{len(cells)}] {run_dir.name}: done before, skipped")
-        else:
-            info(f"[{number}/{len(cells)}] {run_dir.name}")
-            config = base.replace(model=model, strategy=strategy, seed=seed, strategy_options=strategy_options.get(strategy, {}))
-            resume = (run_dir.parent / f".{run_dir.name}.partial" / "config.yaml").is_file()
-            try:
-                metrics = train(out=run_dir, config=config, resume=resume, overwrite=True).metrics
-            except ConfigError:  # the interrupted cell had other options: start it over
-                metrics = train(out=run_dir, config=config, overwrite=True).metrics
-        rows.append(_row(metrics, run_dir, model, strategy, seed, quality))
+        info(f"[{number}/{len(cells)}] {run_dir.name}")
+        config = base.replace(
+            model=model, strategy=strategy, seed=seed, strategy_options=strategy_options.get(strategy, {})
+        )
+        rows.append(_row(cell_record(run_dir, config), run_dir, model, strategy, seed, quality))
     runs = pd.DataFrame(rows)
     board = leaderboard(runs, quality)
     write_comparison(out, runs, board)
     return board
+
+
+def cell_record(run_dir: Path, config: TrainConfig) -> RunRecord:
+    """A cell's record: read when the run is done, else trained (continuing an interrupted run)."""
+    if (run_dir / METRICS_FILE).is_file():  # a run folder only appears once complete
+        info(f"{run_dir.name}: done before, skipped")
+        return read_record(run_dir)
+    resume = (run_dir.parent / f".{run_dir.name}.partial" / CONFIG_FILE).is_file()
+    try:
+        return train(out=run_dir, config=config, resume=resume, overwrite=True).metrics
+    except ConfigError:  # the interrupted cell had other options: start it over
+        return train(out=run_dir, config=config, overwrite=True).metrics
 
 
 def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] = ()) -> TrainConfig:
@@ -100,49 +126,82 @@ def fixed_split(config: TrainConfig, folder: Path, extra_cols: tuple[str, ...] =
             write_table_atomic(_split_table(getattr(splits, name), splits.task), files[name])
         write_text_atomic(facts_file, json.dumps({"task": splits.task, "pairs": splits.pair_col is not None}))
     facts = json.loads(facts_file.read_text(encoding="utf-8"))
-    return config.replace(data=str(files["train"]), dataset=None, dev_data=str(files["dev"]), test_data=str(files["test"]),
-                          text_col="text", label_col="label", text_pair_col="text_pair" if facts["pairs"] else None,
-                          task=facts["task"], label_cols=None, sample=None, annotations=None)
+    return config.replace(
+        data=str(files["train"]),
+        dataset=None,
+        dev_data=str(files["dev"]),
+        test_data=str(files["test"]),
+        text_col="text",
+        label_col="label",
+        text_pair_col="text_pair" if facts["pairs"] else None,
+        task=facts["task"],
+        label_cols=None,
+        sample=None,
+        annotations=None,
+    )
 
 
 def _split_table(part: LabelledTexts, task: str) -> pd.DataFrame:
     """A split as a table the readers give back unchanged: label sets and tags as JSON lists."""
     if task == "ner":
-        return pd.DataFrame({"tokens": [json.dumps(words, ensure_ascii=False) for words in part.words],
-                             "tags": [json.dumps(list(tags)) for tags in part.labels]})
-    labels = [json.dumps(list(row), ensure_ascii=False) for row in part.labels] if task == "multi-label" else part.labels
+        assert part.words is not None  # NER rows carry their words
+        return pd.DataFrame(
+            {
+                "tokens": [json.dumps(words, ensure_ascii=False) for words in part.words],
+                "tags": [json.dumps(list(tags)) for tags in part.labels],
+            }
+        )
+    labels = (
+        [json.dumps(list(row), ensure_ascii=False) for row in part.labels]
+        if task == "multi-label"
+        else part.labels
+    )
     pairs = {} if part.pairs is None else {"text_pair": part.pairs}
     soft = {} if part.soft is None else {SOFT_COLUMN: [json.dumps(row) for row in part.soft]}
     return pd.DataFrame({**part.extra, "text": part.texts, **pairs, "label": labels, **soft})
 
 
-def _row(metrics: RunRecord, run_dir: Path, model: str, strategy: str, seed: int, quality: tuple[str, str]) -> dict[str, Any]:
+def _row(
+    metrics: RunRecord, run_dir: Path, model: str, strategy: str, seed: int, quality: tuple[str, str]
+) -> dict[str, Any]:
     test, cost = metrics["test"], metrics["cost"]
-    return {"model": model, "strategy": strategy, "seed": seed, "run": str(run_dir),
-            **{name: test[name] for name in quality}, **{name: cost[name] for name in COST_COLUMNS}}
+    return {
+        "model": model,
+        "strategy": strategy,
+        "seed": seed,
+        "run": str(run_dir),
+        **{name: test[name] for name in quality},
+        **{name: dict(cost)[name] for name in COST_COLUMNS},
+    }
 
 
 def leaderboard(runs: pd.DataFrame, quality: tuple[str, str] = QUALITY["classification"]) -> pd.DataFrame:
     """One row per (model, strategy): mean and std over seeds of the two `quality` metrics, the best
     on the second (the task's main metric) first, Pareto front (that metric against latency) marked."""
     grouped = runs.groupby(["model", "strategy"], sort=False)
-    board = grouped.agg(
-        seeds=("seed", "count"),
-        **{f"{name}_{stat}": (name, stat) for name in quality for stat in ("mean", "std")},
-        **{f"{name}": (name, "mean") for name in COST_COLUMNS},
-    ).reset_index().fillna({f"{name}_std": 0.0 for name in quality})
+    board = (
+        grouped.agg(
+            seeds=("seed", "count"),
+            **{f"{name}_{stat}": (name, stat) for name in quality for stat in ("mean", "std")},
+            **{f"{name}": (name, "mean") for name in COST_COLUMNS},
+        )
+        .reset_index()
+        .fillna({f"{name}_std": 0.0 for name in quality})
+    )
     ranking = f"{quality[1]}_mean"
     board["pareto"] = pareto_front(board[ranking].to_numpy(), board["latency_ms_p50"].to_numpy())
     return board.sort_values(ranking, ascending=False).reset_index(drop=True)
 
 
 def pareto_front(quality: np.ndarray, cost: np.ndarray) -> list[bool]:
-    """True where no other point is at least as good in both and better in one (higher quality, lower cost)."""
+    """True where no other point is at least as good in both and better in one (higher quality,
+    lower cost)."""
     front = []
     for i in range(len(quality)):
         dominated = any(
             quality[j] >= quality[i] and cost[j] <= cost[i] and (quality[j] > quality[i] or cost[j] < cost[i])
-            for j in range(len(quality)) if j != i
+            for j in range(len(quality))
+            if j != i
         )
         front.append(not dominated)
     return front

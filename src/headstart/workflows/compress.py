@@ -12,7 +12,7 @@ from typing import Any
 
 from headstart.api import train
 from headstart.compression.measure import against, measure, model_bytes
-from headstart.data.dataset import LabelledTexts
+from headstart.data.labelled import LabelledTexts
 from headstart.errors import ConfigError, DataError
 from headstart.files import write_text_atomic
 from headstart.inference.predictor import ModelPredictor
@@ -35,7 +35,9 @@ def quantize(run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-in
     for variant in variants:
         check_variant(variant)
     if "fp32" in variants:
-        raise ConfigError("fp32 is the run's own model and is always measured; ask for int8 and/or onnx-int8.")
+        raise ConfigError(
+            "fp32 is the run's own model and is always measured; ask for int8 and/or onnx-int8."
+        )
     run = _single_model(Run.load(run_path), "quantize each member run instead")
     predictor = run.predictor
     assert isinstance(predictor, ModelPredictor)  # checked by _single_model
@@ -45,32 +47,70 @@ def quantize(run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-in
         export_onnx_int8(predictor.classifier, variant_dir(run_path, "onnx-int8"), run.task.token_level)
     entries = {}
     for variant in ("fp32", *[v for v in VARIANTS if v in variants]):
-        classifier = (predictor.classifier if variant == "fp32"
-                      else load_variant(run_path, variant, run.config.allow_pickle))
-        measured = ModelPredictor(classifier, predictor.tokenizer, run.task, predictor.window, predictor.batch_size)
+        classifier = (
+            predictor.classifier
+            if variant == "fp32"
+            else load_variant(run_path, variant, run.config.allow_pickle)
+        )
+        measured = ModelPredictor(
+            classifier, predictor.tokenizer, run.task, predictor.window, predictor.batch_size
+        )
         entries[variant] = measure(measured, test, model_bytes(run_path, variant, classifier))
     compared = against(entries, "fp32", run.task.primary_metric)
     record_comparison(run, "quantization", CompressionRecord(models=compared))
     return compared
 
 
-def distill(teacher: str | Path, out: str | Path, *, student: str | None = None, layers: int | None = None,
-            temperature: float = DistillConfig.temperature, alpha: float = DistillConfig.alpha,
-            unlabelled: str | None = None, overwrite: bool = False, **options: Any) -> Run:
+def distill(
+    teacher: str | Path,
+    out: str | Path,
+    *,
+    student: str | None = None,
+    layers: int | None = None,
+    temperature: float = DistillConfig.temperature,
+    alpha: float = DistillConfig.alpha,
+    unlabelled: str | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> Run:
     """Distil a teacher run into a student: `student` names an encoder (zoo name, folder or hub id),
     or `layers` keeps that many of the teacher's own layers. `options` are TrainConfig fields."""
     if student is not None and layers is not None:
-        raise ConfigError("Give either --student MODEL or --layers N (the teacher with fewer layers), not both.")
+        raise ConfigError(
+            "Give either --student MODEL or --layers N (the teacher with fewer layers), not both."
+        )
     source = _single_model(Run.load(teacher), "distil one of its member runs, or the ensemble's best member")
     model = str(source.path / MODEL_DIR) if layers is not None else (student or source.config.model)
-    settings = {"teacher": str(source.path), "layers": layers, "temperature": temperature, "alpha": alpha,
-                "unlabelled": unlabelled}
-    return _derive(source, out, "distillation", ("teacher", "student"), overwrite,
-                   model=model, strategy="distill", strategy_options=settings, **options)
+    settings = {
+        "teacher": str(source.path),
+        "layers": layers,
+        "temperature": temperature,
+        "alpha": alpha,
+        "unlabelled": unlabelled,
+    }
+    return _derive(
+        source,
+        out,
+        "distillation",
+        ("teacher", "student"),
+        overwrite,
+        model=model,
+        strategy="distill",
+        strategy_options=settings,
+        **options,
+    )
 
 
-def prune(run: str | Path, out: str | Path, *, heads: float = PruneConfig.heads, sparsity: float = PruneConfig.sparsity,
-          recover_epochs: int = 1, overwrite: bool = False, **options: Any) -> Run:
+def prune(
+    run: str | Path,
+    out: str | Path,
+    *,
+    heads: float = PruneConfig.heads,
+    sparsity: float = PruneConfig.sparsity,
+    recover_epochs: int = 1,
+    overwrite: bool = False,
+    **options: Any,
+) -> Run:
     """Prune a run's attention heads (fraction `heads`) and/or weights (fraction `sparsity`), then
     fine-tune it for `recover_epochs` epochs (0: none)."""
     if recover_epochs < 0:
@@ -78,9 +118,24 @@ def prune(run: str | Path, out: str | Path, *, heads: float = PruneConfig.heads,
     if heads == sparsity == 0:
         raise ConfigError("Nothing to prune: give --heads and/or --sparsity as fractions, e.g. --heads 0.25.")
     source = _single_model(Run.load(run), "prune one of its member runs")
-    settings = {"source": str(source.path), "heads": heads, "sparsity": sparsity, "recover": recover_epochs > 0}
-    return _derive(source, out, "pruning", ("unpruned", "pruned"), overwrite, model=str(source.path / MODEL_DIR),
-                   strategy="prune", strategy_options=settings, epochs=max(1, recover_epochs), **options)
+    settings = {
+        "source": str(source.path),
+        "heads": heads,
+        "sparsity": sparsity,
+        "recover": recover_epochs > 0,
+    }
+    return _derive(
+        source,
+        out,
+        "pruning",
+        ("unpruned", "pruned"),
+        overwrite,
+        model=str(source.path / MODEL_DIR),
+        strategy="prune",
+        strategy_options=settings,
+        epochs=max(1, recover_epochs),
+        **options,
+    )
 
 
 def _single_model(run: Run, instead: str) -> Run:
@@ -89,15 +144,16 @@ def _single_model(run: Run, instead: str) -> Run:
     return run
 
 
-def _derive(source: Run, out: str | Path, section: str, names: tuple[str, str], overwrite: bool,
-            **changes: Any) -> Run:
+def _derive(
+    source: Run, out: str | Path, section: str, names: tuple[str, str], overwrite: bool, **changes: Any
+) -> Run:
     """Train the derived run on the source's data, split, seed and length (with the new strategy's
     own learning rate), then measure both on the shared test split."""
     config = source.config.replace(lr=None, **changes)
     run = train(out=out, config=config, overwrite=overwrite)
     test = same_split(run, source)
     entries = {}
-    for name, each in zip(names, (source, run)):
+    for name, each in zip(names, (source, run), strict=True):
         predictor = each.predictor
         assert isinstance(predictor, ModelPredictor)
         entries[name] = measure(predictor, test, model_bytes(each.path, "fp32", predictor.classifier))
@@ -111,8 +167,10 @@ def rebuilt_test_split(run: Run) -> LabelledTexts:
     splits = prepare_splits(run.config)
     trained_on = run.metrics.get("data", {}).get("fingerprint")
     if trained_on is not None and splits.train.fingerprint() != trained_on:
-        raise DataError(f"The data of '{run.path}' changed since training (fingerprint differs), so its test split "
-                        "cannot be rebuilt; restore the original file or retrain.")
+        raise DataError(
+            f"The data of '{run.path}' changed since training (fingerprint differs), so its test split "
+            "cannot be rebuilt; restore the original file or retrain."
+        )
     return splits.test
 
 
@@ -120,8 +178,10 @@ def same_split(run: Run, source: Run) -> LabelledTexts:
     """The test split two runs share (a derived run keeps its source's data, split and seed)."""
     fields = ("data", "dataset", "test_data", "seed", "test_size", "dev_size", "sample")
     if any(getattr(run.config, f) != getattr(source.config, f) for f in fields):
-        raise DataError(f"'{run.path}' and '{source.path}' were not trained on the same split; compare them with "
-                        "`headstart evaluate --data` on one file instead.")
+        raise DataError(
+            f"'{run.path}' and '{source.path}' were not trained on the same split; compare them with "
+            "`headstart evaluate --data` on one file instead."
+        )
     return rebuilt_test_split(run)
 
 
@@ -133,6 +193,8 @@ def record_comparison(run: Run, section: str, comparison: CompressionRecord) -> 
     write_text_atomic(run.path / CARD_FILE, model_card(run.config.to_dict(), run.metrics, run.task))
     metric = run.task.primary_metric
     for name, entry in comparison.get("models", {}).items():
-        info(f"{section} · {name}: {metric} {entry[metric]:.4f} ({entry['score_change_points']:+.2f} pts), "
-             f"{entry['batch_texts_per_second']:.0f} texts/s (×{entry['speedup']:.2f}), "
-             f"{entry['size_bytes'] / 2**20:.1f} MiB (×{entry['size_ratio']:.2f})")
+        info(
+            f"{section} · {name}: {metric} {entry[metric]:.4f} ({entry['score_change_points']:+.2f} pts), "
+            f"{entry['batch_texts_per_second']:.0f} texts/s (×{entry['speedup']:.2f}), "
+            f"{entry['size_bytes'] / 2**20:.1f} MiB (×{entry['size_ratio']:.2f})"
+        )

@@ -36,24 +36,41 @@ def parse_sizes(text: str) -> list[int | None]:
         elif part.isdigit() and int(part) >= 2:
             sizes.append(int(part))
         else:
-            raise ConfigError(f"--sizes takes whole numbers of at least 2 or 'all', separated by commas; got '{part}'.")
+            raise ConfigError(
+                f"--sizes takes whole numbers of at least 2 or 'all', separated by commas; got '{part}'."
+            )
     if not sizes:
         raise ConfigError("--sizes is empty; give e.g. 8,16,32,64,all.")
     return sizes
 
 
-def learning_curve(data: str | Path | None = None, *, out: str | Path, sizes: list[int | None], strategies: list[str],
-                   seeds: int = 3, dataset: str | None = None, strategy_options: dict[str, dict[str, Any]] | None = None,
-                   **options: Any) -> pd.DataFrame:
-    """Train every (strategy, size, seed) not yet done; write runs.csv, curve.csv/.md/.png; return the curve."""
+def learning_curve(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    sizes: list[int | None],
+    strategies: list[str],
+    seeds: int = 3,
+    dataset: str | None = None,
+    strategy_options: dict[str, dict[str, Any]] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Train every (strategy, size, seed) not yet done; write runs.csv, curve.csv/.md/.png; return
+    the curve."""
     if not strategies or seeds < 1:
         raise ConfigError("learning-curve needs at least one strategy and --seeds of at least 1.")
     out = Path(out)
-    base = fixed_split(TrainConfig(data=None if data is None else str(data), dataset=dataset, **options), out / "data")
+    base = fixed_split(
+        TrainConfig(data=None if data is None else str(data), dataset=dataset, **options), out / "data"
+    )
+    assert base.task is not None  # fixed_split records the task
     metric = QUALITY[base.task][1]
-    cells = [(strategy, None if strategy in NO_TRAINING else size, seed)
-             for strategy in strategies for size in (sizes if strategy not in NO_TRAINING else [None])
-             for seed in range(base.seed, base.seed + (1 if strategy in NO_TRAINING else seeds))]
+    cells = [
+        (strategy, None if strategy in NO_TRAINING else size, seed)
+        for strategy in strategies
+        for size in (sizes if strategy not in NO_TRAINING else [None])
+        for seed in range(base.seed, base.seed + (1 if strategy in NO_TRAINING else seeds))
+    ]
     rows = []
     for number, (strategy, size, seed) in enumerate(cells, start=1):
         run_dir = out / "runs" / f"{strategy}--n{size or 'all'}--seed{seed}"
@@ -61,12 +78,24 @@ def learning_curve(data: str | Path | None = None, *, out: str | Path, sizes: li
             metrics = read_record(run_dir)
         else:
             info(f"[{number}/{len(cells)}] {run_dir.name}")
-            config = base.replace(strategy=strategy, seed=seed, train_size=size,
-                                  strategy_options=(strategy_options or {}).get(strategy, {}))
+            config = base.replace(
+                strategy=strategy,
+                seed=seed,
+                train_size=size,
+                strategy_options=(strategy_options or {}).get(strategy, {}),
+            )
             metrics = train(out=run_dir, config=config, overwrite=True).metrics
         labels = 0 if strategy in NO_TRAINING else metrics["data"]["train"]
-        rows.append({"strategy": strategy, "size": labels, "seed": seed, metric: metrics["test"][metric],
-                     "accuracy": metrics["test"].get("accuracy"), "train_seconds": metrics["cost"]["train_seconds"]})
+        rows.append(
+            {
+                "strategy": strategy,
+                "size": labels,
+                "seed": seed,
+                metric: metrics["test"][metric],
+                "accuracy": metrics["test"].get("accuracy"),
+                "train_seconds": metrics["cost"]["train_seconds"],
+            }
+        )
     runs = pd.DataFrame(rows)
     curve = runs.groupby(["strategy", "size"], sort=False)[metric].agg(["mean", "std", "count"]).reset_index()
     write_curve(out, runs, curve, metric)
@@ -82,7 +111,9 @@ def labels_needed(curve: pd.DataFrame) -> pd.DataFrame:
         row = {"strategy": strategy, "full_data_labels": int(part["size"].iloc[-1]), "full_data": full}
         for target in TARGETS:
             reached = part[part["mean"] >= target * full]
-            row[f"labels_for_{round(100 * target)}pct"] = int(reached["size"].iloc[0]) if len(reached) else None
+            row[f"labels_for_{round(100 * target)}pct"] = (
+                int(reached["size"].iloc[0]) if len(reached) else None
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -94,14 +125,32 @@ def write_curve(out: Path, runs: pd.DataFrame, curve: pd.DataFrame, metric: str)
     needed = labels_needed(curve)
     name = METRIC_NAMES.get(metric, metric)
     lines = [f"| strategy | labelled examples | {name} (mean ± std) | runs |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r.strategy} | {r.size} | {r.mean:.4f} ± {0 if pd.isna(r.std) else r.std:.4f} | {r.count} |" for r in curve.itertuples()]
-    lines += ["", "| strategy | full data | " + " | ".join(f"labels for {round(100 * t)} %" for t in TARGETS) + " |",
-              "| --- | --- | " + " | ".join("---" for _ in TARGETS) + " |"]
-    lines += [f"| {r['strategy']} | {r['full_data']:.4f} ({r['full_data_labels']}) | "
-              + " | ".join(str(r[f"labels_for_{round(100 * t)}pct"]) for t in TARGETS) + " |" for r in needed.to_dict("records")]
+    lines += [
+        f"| {r.strategy} | {r.size} | {r.mean:.4f} ± {0 if pd.isna(r.std) else r.std:.4f} | {r.count} |"
+        for r in curve.itertuples()
+    ]
+    lines += [
+        "",
+        "| strategy | full data | " + " | ".join(f"labels for {round(100 * t)} %" for t in TARGETS) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in TARGETS) + " |",
+    ]
+    lines += [
+        f"| {r['strategy']} | {r['full_data']:.4f} ({r['full_data_labels']}) | "
+        + " | ".join(str(r[f"labels_for_{round(100 * t)}pct"]) for t in TARGETS)
+        + " |"
+        for r in needed.to_dict("records")
+    ]
     write_text_atomic(out / "curve.md", "\n".join(lines) + "\n")
     trained = curve[curve["size"] > 0]
-    references = {f"{s} (no labels)": m for s, m in curve[curve["size"] == 0][["strategy", "mean"]].itertuples(index=False)}
-    plot_curves(trained.rename(columns={"strategy": "series", "size": "x"}), out / "curve.png",
-                title="Learning curve: test quality against labelled examples (mean ± std over seeds)",
-                xlabel="labelled training examples", ylabel=f"test {name}", lines=references)
+    references = {
+        f"{s} (no labels)": m
+        for s, m in curve[curve["size"] == 0][["strategy", "mean"]].itertuples(index=False)
+    }
+    plot_curves(
+        trained.rename(columns={"strategy": "series", "size": "x"}),
+        out / "curve.png",
+        title="Learning curve: test quality against labelled examples (mean ± std over seeds)",
+        xlabel="labelled training examples",
+        ylabel=f"test {name}",
+        lines=references,
+    )

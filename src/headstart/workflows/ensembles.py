@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from headstart.errors import ConfigError, DataError, RunError
@@ -17,8 +18,15 @@ from headstart.record import CONFIG_FILE, ENSEMBLE_FILE, LABELS_FILE, MemberReco
 from headstart.runs import Run
 
 
-def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None = None, text_col: str | None = None,
-             label_col: str | None = None, overwrite: bool = False) -> Run:
+def ensemble(
+    runs: Sequence[str | Path],
+    *,
+    out: str | Path,
+    data: str | Path | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    overwrite: bool = False,
+) -> Run:
     """Save the mean-probability ensemble of `runs` to `out`; evaluate it on `data` when given."""
     if len(runs) < 2:
         raise ConfigError(f"An ensemble needs at least 2 runs, got {len(runs)}.")
@@ -28,11 +36,16 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
     members = [Run.load(run) for run in runs]
     for member in members[1:]:
         if member.labels != members[0].labels or member.task.name != members[0].task.name:
-            raise DataError(f"Runs '{members[0].path}' and '{member.path}' have different labels "
-                            f"({members[0].task.name} {members[0].labels} vs {member.task.name} {member.labels}); "
-                            "ensemble runs trained on the same task and classes.")
+            raise DataError(
+                f"Runs '{members[0].path}' and '{member.path}' have different labels "
+                f"({members[0].task.name} {members[0].labels} vs {member.task.name} {member.labels}); "
+                "ensemble runs trained on the same task and classes."
+            )
         if (member.config.text_pair_col is None) != (members[0].config.text_pair_col is None):
-            raise DataError(f"Runs '{members[0].path}' and '{member.path}' differ in reading sentence pairs; ensemble runs with the same inputs.")
+            raise DataError(
+                f"Runs '{members[0].path}' and '{member.path}' differ in "
+                "reading sentence pairs; ensemble runs with the same inputs."
+            )
 
     record = RunRecord(members=[_member(m) for m in members])
     labels = members[0].labels
@@ -42,14 +55,20 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
         labelled = prepare_labelled(members[0].config, data, predictor.task, text_col, label_col)
         record["test"] = score(predictor.task, predictor.outputs(labelled.inputs()), labelled)
         if "confusion_matrix" in record["test"]:
-            plot_confusion_matrix(record["test"]["confusion_matrix"], labels, staging / "confusion_matrix.png",
-                                  f"Ensemble on {Path(data).name}: confusion matrix")
+            plot_confusion_matrix(
+                record["test"]["confusion_matrix"],
+                labels,
+                staging / "confusion_matrix.png",
+                f"Ensemble on {Path(data).name}: confusion matrix",
+            )
 
     names = []
     for number, member in enumerate(members):
         names.append(f"members/{number}")
         shutil.copytree(member.path, staging / names[-1], ignore=shutil.ignore_patterns("evaluations"))
-    write_text_atomic(staging / ENSEMBLE_FILE, json.dumps({"combine": "mean-probabilities", "members": names}, indent=2))
+    write_text_atomic(
+        staging / ENSEMBLE_FILE, json.dumps({"combine": "mean-probabilities", "members": names}, indent=2)
+    )
     write_text_atomic(staging / LABELS_FILE, json.dumps(labels))
     write_record(staging, record)
     members[0].config.save_yaml(staging / CONFIG_FILE)
@@ -59,5 +78,10 @@ def ensemble(runs: list[str | Path], *, out: str | Path, data: str | Path | None
 
 def _member(run: Run) -> MemberRecord:
     test = {name: value for name, value in run.metrics.get("test", {}).items() if isinstance(value, float)}
-    return MemberRecord(run=str(run.path), model=run.config.model, strategy=run.config.strategy, seed=run.config.seed,
-                        test=test)
+    return MemberRecord(
+        run=str(run.path),
+        model=run.config.model,
+        strategy=run.config.strategy,
+        seed=run.config.seed,
+        test=test,
+    )

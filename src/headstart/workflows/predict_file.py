@@ -16,8 +16,15 @@ from headstart.privacy.pseudonyms import pseudonymize_frame
 from headstart.runs import Run, load_run
 
 
-def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, text_col: str | None = None,
-                 text_pair_col: str | None = None, pseudonymize: str | None = None, variant: str = "fp32") -> int:
+def predict_file(
+    run_dir: str | Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    text_col: str | None = None,
+    text_pair_col: str | None = None,
+    pseudonymize: str | None = None,
+    variant: str = "fp32",
+) -> int:
     """Write the input rows plus the predictions; returns the row count. With a key (`pseudonymize`, or
     the run's own), personal data in the rows is pseudonymized first.
 
@@ -28,8 +35,10 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     """
     output_path = Path(output_path)
     if output_path.suffix.lower() not in FORMATS:
-        raise DataError(f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one "
-                        f"of {', '.join(sorted(FORMATS))}.")
+        raise DataError(
+            f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one "
+            f"of {', '.join(sorted(FORMATS))}."
+        )
     run = load_run(run_dir, variant)
     frame = read_table(input_path)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
@@ -41,14 +50,19 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     return len(result)
 
 
-def _inputs(frame: pd.DataFrame, run: Run, source: str, text_col: str | None,
-            text_pair_col: str | None) -> list[Any]:
+def _inputs(
+    frame: pd.DataFrame, run: Run, source: str, text_col: str | None, text_pair_col: str | None
+) -> list[Any]:
     """The texts of the rows (with their second texts for a run trained on sentence pairs)."""
     texts = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
     if run.config.text_pair_col is None:
         return list(texts)
-    pair_col = find_column(frame, text_pair_col or run.config.text_pair_col, (), "text pair", source, "--text-pair-col")
-    return list(zip(texts, check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')")))
+    pair_col = find_column(
+        frame, text_pair_col or run.config.text_pair_col, (), "text pair", source, "--text-pair-col"
+    )
+    return list(
+        zip(texts, check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')"), strict=True)
+    )
 
 
 def prediction_columns(run: Run, inputs: list[Any]) -> dict[str, Any]:

@@ -57,12 +57,19 @@ class PredictRequest(BaseModel):
 class MicroBatcher:
     """Requests queue here; one worker runs them through the model in shared batches."""
 
-    def __init__(self, predict: Callable[[list[Input]], list[dict[str, Any]]], limits: ServeLimits, batch_sizes: Histogram) -> None:
+    def __init__(
+        self,
+        predict: Callable[[list[Input]], list[dict[str, Any]]],
+        limits: ServeLimits,
+        batch_sizes: Histogram,
+    ) -> None:
         self.predict = predict
         self.limits = limits
         self.batch_sizes = batch_sizes
         self.queue: asyncio.Queue[tuple[list[Input], asyncio.Future]] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-model")  # one forward pass at a time
+        self.executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="headstart-model"
+        )  # one forward pass at a time
         self.worker: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -103,14 +110,16 @@ class MicroBatcher:
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [(inputs, future) for inputs, future in await self._next_batch() if not future.cancelled()]
+            batch = [
+                (inputs, future) for inputs, future in await self._next_batch() if not future.cancelled()
+            ]
             rows = [row for inputs, _ in batch for row in inputs]
             if not rows:
                 continue
             self.batch_sizes.observe(len(rows))
             try:
                 results = await loop.run_in_executor(self.executor, self.predict, rows)
-            except Exception as error:  # noqa: BLE001 - handed to the waiting requests, the worker lives on
+            except Exception as error:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
@@ -133,9 +142,13 @@ def answers(run: Run, inputs: list[Input]) -> list[dict[str, Any]]:
     if task.name == "regression":
         return [{"value": float(value)} for value in decided]
     key = "labels" if task.name == "multi-label" else "label"
-    return [{key: list(choice) if key == "labels" else choice,
-             "probabilities": {label: round(float(p), 6) for label, p in zip(task.classes, row)}}
-            for choice, row in zip(decided, outputs)]
+    return [
+        {
+            key: list(choice) if key == "labels" else choice,
+            "probabilities": {label: round(float(p), 6) for label, p in zip(task.classes, row, strict=True)},
+        }
+        for choice, row in zip(decided, outputs, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -154,17 +167,29 @@ class _Instruments:
         registry = CollectorRegistry()
         return cls(
             registry,
-            Counter("headstart_requests", "Requests by endpoint and status code.", ["endpoint", "status"],
-                    registry=registry),
-            Histogram("headstart_request_seconds", "Time to answer a /predict request.", registry=registry,
-                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)),
-            Histogram("headstart_batch_texts", "Texts per forward pass.", registry=registry,
-                      buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
+            Counter(
+                "headstart_requests",
+                "Requests by endpoint and status code.",
+                ["endpoint", "status"],
+                registry=registry,
+            ),
+            Histogram(
+                "headstart_request_seconds",
+                "Time to answer a /predict request.",
+                registry=registry,
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            ),
+            Histogram(
+                "headstart_batch_texts",
+                "Texts per forward pass.",
+                registry=registry,
+                buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            ),
             Counter("headstart_texts", "Texts predicted.", registry=registry),
         )
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """A request refused with an HTTP status and a reason."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -177,20 +202,26 @@ def _refuse(status: int, message: str) -> JSONResponse:
 
 
 def _checked_inputs(body: PredictRequest, limits: ServeLimits, pairs: bool) -> list[Input]:
-    """The request's inputs, or _Refused when they break a rule or a limit."""
+    """The request's inputs, or _RefusedError when they break a rule or a limit."""
     if (body.text is None) == (body.texts is None):
-        raise _Refused(422, 'Send exactly one of "text" (one input) or "texts" (a list of inputs).')
+        raise _RefusedError(422, 'Send exactly one of "text" (one input) or "texts" (a list of inputs).')
     inputs: list[Input] = [body.text] if body.text is not None else list(body.texts or [])
     if not inputs:
-        raise _Refused(422, '"texts" is empty; send at least one text.')
+        raise _RefusedError(422, '"texts" is empty; send at least one text.')
     if len(inputs) > limits.max_texts:
-        raise _Refused(413, f"{len(inputs)} texts in one request; send at most {limits.max_texts} per request.")
+        raise _RefusedError(
+            413, f"{len(inputs)} texts in one request; send at most {limits.max_texts} per request."
+        )
     if any(isinstance(item, tuple) != pairs for item in inputs):
         shape = "[text, second text] pairs" if pairs else "plain strings"
-        raise _Refused(422, f"This model was trained on {'sentence pairs' if pairs else 'single texts'}; send {shape}.")
+        raise _RefusedError(
+            422, f"This model was trained on {'sentence pairs' if pairs else 'single texts'}; send {shape}."
+        )
     longest = max(len(part) for item in inputs for part in ((item,) if isinstance(item, str) else item))
     if longest > limits.max_chars:
-        raise _Refused(413, f"A text has {longest} characters; the limit is {limits.max_chars}. Split or shorten it.")
+        raise _RefusedError(
+            413, f"A text has {longest} characters; the limit is {limits.max_chars}. Split or shorten it."
+        )
     return inputs
 
 
@@ -207,11 +238,17 @@ def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = Non
         yield
         await batcher.stop()
 
-    app = FastAPI(title="headstart", version="0.1.0", lifespan=lifespan,
-                  description=f"{run.task.name} model from run '{run.path.name}' ({variant}).")
+    app = FastAPI(
+        title="headstart",
+        version="0.1.0",
+        lifespan=lifespan,
+        description=f"{run.task.name} model from run '{run.path.name}' ({variant}).",
+    )
 
     @app.middleware("http")
-    async def limit_and_count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def limit_and_count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         refusal = _body_refusal(request, limits)
         response = refusal if refusal is not None else await call_next(request)
         instruments.requests.labels(request.url.path, str(response.status_code)).inc()
@@ -224,10 +261,12 @@ def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = Non
         try:
             inputs = _checked_inputs(body, limits, pairs)
             results = await asyncio.wait_for(batcher.submit(inputs), limits.timeout)
-        except _Refused as refused:
+        except _RefusedError as refused:
             return _refuse(refused.status, str(refused))
         except TimeoutError:
-            return _refuse(503, f"No answer within {limits.timeout:.0f} s: the server is overloaded; retry later.")
+            return _refuse(
+                503, f"No answer within {limits.timeout:.0f} s: the server is overloaded; retry later."
+            )
         except HeadstartError as error:
             return _refuse(422, str(error))
         instruments.texts.inc(len(inputs))
@@ -246,12 +285,20 @@ def _body_refusal(request: Request, limits: ServeLimits) -> JSONResponse | None:
     if length is None and request.headers.get("transfer-encoding"):
         return _refuse(411, "Send a Content-Length header (chunked bodies are not accepted).")
     if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
-        return _refuse(413, f"Request body over {limits.max_body_bytes} bytes; send fewer or shorter texts per request.")
+        return _refuse(
+            413, f"Request body over {limits.max_body_bytes} bytes; send fewer or shorter texts per request."
+        )
     return None
 
 
-def _add_info_routes(app: FastAPI, run: Run, variant: str, limits: ServeLimits, batcher: MicroBatcher,
-                     instruments: _Instruments) -> None:
+def _add_info_routes(
+    app: FastAPI,
+    run: Run,
+    variant: str,
+    limits: ServeLimits,
+    batcher: MicroBatcher,
+    instruments: _Instruments,
+) -> None:
     """GET /health, /metadata and /metrics."""
 
     @app.get("/health")
@@ -263,24 +310,44 @@ def _add_info_routes(app: FastAPI, run: Run, variant: str, limits: ServeLimits, 
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
         """The model behind this server: encoder, strategy, task, labels, test metrics, limits."""
-        test = {name: value for name, value in run.metrics.get("test", {}).items() if isinstance(value, float)}
-        return {"run": run.path.name, "model": run.config.model, "strategy": run.config.strategy, "variant": variant,
-                "task": run.task.name, "labels": run.task.classes, "max_length": run.config.max_length,
-                "sentence_pairs": run.config.text_pair_col is not None, "test_metrics": test, "limits": asdict(limits)}
+        test = {
+            name: value for name, value in run.metrics.get("test", {}).items() if isinstance(value, float)
+        }
+        return {
+            "run": run.path.name,
+            "model": run.config.model,
+            "strategy": run.config.strategy,
+            "variant": variant,
+            "task": run.task.name,
+            "labels": run.task.classes,
+            "max_length": run.config.max_length,
+            "sentence_pairs": run.config.text_pair_col is not None,
+            "test_metrics": test,
+            "limits": asdict(limits),
+        }
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         """Prometheus text format: requests by status, latency, batch sizes, texts."""
-        return PlainTextResponse(generate_latest(instruments.registry).decode(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(
+            generate_latest(instruments.registry).decode(), media_type=CONTENT_TYPE_LATEST
+        )
 
 
-def serve(run_path: str | Path, variant: str = "fp32", host: str = "127.0.0.1", port: int = 8000,
-          limits: ServeLimits | None = None) -> None:
+def serve(
+    run_path: str | Path,
+    variant: str = "fp32",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    limits: ServeLimits | None = None,
+) -> None:
     """Serve a run over HTTP until interrupted."""
     run = Run.load(run_path, variant)
     predictor = run.predictor
     if isinstance(predictor, ModelPredictor) and isinstance(predictor.classifier, OnnxClassifier):
-        predictor.classifier = OnnxClassifier(predictor.classifier.path, spin=False)  # share cores with the event loop
+        predictor.classifier = OnnxClassifier(
+            predictor.classifier.path, spin=False
+        )  # share cores with the event loop
     app = create_app(run, variant, limits)
     # No access log: one line per request costs time under load, and request logs can leak data.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

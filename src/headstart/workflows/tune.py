@@ -1,5 +1,6 @@
 """`headstart tune`: hyper-parameter search with two objectives, the task's main dev metric (up;
-macro-F1 for classes, Spearman for regression) and single-text latency (down), reported as a Pareto front rather than one "best" trial.
+macro-F1 for classes, Spearman for regression, entity F1 for NER) and single-text latency (down),
+reported as a Pareto front rather than one "best" trial.
 
 Optuna samples each trial (multi-objective TPE); every trial is an ordinary run directory under
 <out>/trials/, trained on one fixed split. The study lives in a journal file, <out>/study.journal,
@@ -66,11 +67,18 @@ class _Prefixed:
 def run_trial(base: TrainConfig, params: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Train one trial's run; returns its objectives and test scores."""
     options = {k: v for k, v in params.items() if not k.startswith(STRATEGY_PREFIX)}
-    strategy_options = {k.removeprefix(STRATEGY_PREFIX): v for k, v in params.items() if k.startswith(STRATEGY_PREFIX)}
+    strategy_options = {
+        k.removeprefix(STRATEGY_PREFIX): v for k, v in params.items() if k.startswith(STRATEGY_PREFIX)
+    }
     config = base.replace(**options, strategy_options={**base.strategy_options, **strategy_options})
     metrics = train(out=run_dir, config=config, overwrite=True).metrics
-    return {"dev_score": metrics["best_dev_score"], "latency_ms_p50": metrics["cost"]["latency_ms_p50"],
-            "test_score": metrics["test"][metrics["dev_metric"]], "metric": metrics["dev_metric"], "run": str(run_dir)}
+    return {
+        "dev_score": metrics["best_dev_score"],
+        "latency_ms_p50": metrics["cost"]["latency_ms_p50"],
+        "test_score": metrics["test"][metrics["dev_metric"]],
+        "metric": metrics["dev_metric"],
+        "run": str(run_dir),
+    }
 
 
 def tune(
@@ -101,8 +109,13 @@ def tune(
         raise ConfigError(f"--max-lengths needs token lengths of at least 8, got {list(max_lengths)}.")
     strategy_object = make_strategy(strategy, strategy_options)
     out = Path(out)
-    config = TrainConfig(data=None if data is None else str(data), dataset=dataset, strategy=strategy,
-                         strategy_options=strategy_options or {}, **options)
+    config = TrainConfig(
+        data=None if data is None else str(data),
+        dataset=dataset,
+        strategy=strategy,
+        strategy_options=strategy_options or {},
+        **options,
+    )
     base = fixed_split(config, out / "data", tuple(strategy_object.extra_label_columns()))
     search = {"base": base.to_dict(), "strategy": strategy, "max_lengths": list(max_lengths), "out": str(out)}
 
@@ -118,7 +131,7 @@ def tune(
     return _report(results, out)
 
 
-def _study(out: Path, strategy: str, seed: int):  # noqa: ANN202 - an optuna.Study
+def _study(out: Path, strategy: str, seed: int) -> Any:  # an optuna Study
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -126,13 +139,20 @@ def _study(out: Path, strategy: str, seed: int):  # noqa: ANN202 - an optuna.Stu
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(out / "study.journal")))
-    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.TPESampler(seed=seed), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=STUDY_NAME,
+        storage=storage,
+        directions=["maximize", "minimize"],
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        load_if_exists=True,
+    )
     known = study.user_attrs.get("strategy")
     if known is None:
         study.set_user_attr("strategy", strategy)
     elif known != strategy:
-        raise ConfigError(f"'{out}' holds a search of strategy '{known}'; use another --out for '{strategy}'.")
+        raise ConfigError(
+            f"'{out}' holds a search of strategy '{known}'; use another --out for '{strategy}'."
+        )
     return study
 
 
@@ -175,7 +195,9 @@ def _in_processes(search: dict[str, Any], trials: int, workers: int, study: Any)
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads or locks inherited
-    processes = [context.Process(target=_worker, args=(search, trials, threads, worker)) for worker in range(workers)]
+    processes = [
+        context.Process(target=_worker, args=(search, trials, threads, worker)) for worker in range(workers)
+    ]
     for process in processes:
         process.start()
     with progress_bar(f"Trials ({workers} workers)", total=trials) as bar:
@@ -187,15 +209,25 @@ def _in_processes(search: dict[str, Any], trials: int, workers: int, study: Any)
         process.join()
     failed = [p.exitcode for p in processes if p.exitcode != 0]
     if failed:
-        raise ConfigError(f"{len(failed)} of {workers} tuning workers failed (exit codes {failed}); rerun with --workers 1 to see why.")
+        raise ConfigError(
+            f"{len(failed)} of {workers} tuning workers failed (exit "
+            f"codes {failed}); rerun with --workers 1 to see why."
+        )
 
 
 def _finished_trials(study: Any) -> pd.DataFrame:
     from optuna.trial import TrialState
 
-    rows = [{"trial": t.number, "dev_score": t.values[0], "latency_ms_p50": t.values[1], **t.user_attrs,
-             **{f"param {k}": v for k, v in t.params.items()}}
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    rows = [
+        {
+            "trial": t.number,
+            "dev_score": t.values[0],
+            "latency_ms_p50": t.values[1],
+            **t.user_attrs,
+            **{f"param {k}": v for k, v in t.params.items()},
+        }
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ]
     return pd.DataFrame(rows).drop(columns=["strategy"], errors="ignore")
 
 
@@ -221,13 +253,21 @@ def _tune_with_ray(search: dict[str, Any], trials: int, workers: int, address: s
         run_dir = out / "trials" / f"ray-{ray_tune.get_context().get_trial_id()}"
         ray_tune.report(run_trial(base, params, run_dir))
 
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
-             **({} if address else {"num_cpus": os.cpu_count()}))
+    ray.init(
+        address=address,
+        ignore_reinit_error=True,
+        include_dashboard=False,
+        log_to_driver=False,
+        num_cpus=None if address else os.cpu_count(),
+    )
     try:
         tuner = ray_tune.Tuner(
             ray_tune.with_resources(trainable, {"cpu": cpus}),
-            tune_config=ray_tune.TuneConfig(search_alg=OptunaSearch(space, metric=list(OBJECTIVES), mode=["max", "min"], seed=base.seed),
-                                            num_samples=trials, max_concurrent_trials=workers),
+            tune_config=ray_tune.TuneConfig(
+                search_alg=OptunaSearch(space, metric=list(OBJECTIVES), mode=["max", "min"], seed=base.seed),
+                num_samples=trials,
+                max_concurrent_trials=workers,
+            ),
             run_config=ray_tune.RunConfig(name="headstart", storage_path=str(out / "ray"), verbose=0),
         )
         frame = tuner.fit().get_dataframe()
@@ -248,7 +288,13 @@ def _report(results: pd.DataFrame, out: Path) -> pd.DataFrame:
     front = results[results.pareto].sort_values("latency_ms_p50").reset_index(drop=True)
     write_table_atomic(results, out / "trials.csv")
     write_table_atomic(front, out / "pareto.csv")
-    write_text_atomic(out / "pareto.md", markdown_table(front_rows(front), f"Pareto front of dev {results['metric'][0]} (higher) against single-text latency (lower)."))
+    write_text_atomic(
+        out / "pareto.md",
+        markdown_table(
+            front_rows(front),
+            f"Pareto front of dev {results['metric'][0]} (higher) against single-text latency (lower).",
+        ),
+    )
     plot_tuning(results, out / "pareto.png")
     return front
 
@@ -257,8 +303,15 @@ def front_rows(front: pd.DataFrame) -> list[dict[str, str]]:
     """The Pareto front as people read it (terminal and Markdown)."""
     params = [c for c in front.columns if c.startswith("param ")]
     return [
-        {"trial": str(row["trial"]), "dev score": f"{row['dev_score']:.3f}", "latency p50 ms": f"{row['latency_ms_p50']:.1f}",
-         "test score": f"{row['test_score']:.3f}",
-         **{c.removeprefix("param "): f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in params}}
+        {
+            "trial": str(row["trial"]),
+            "dev score": f"{row['dev_score']:.3f}",
+            "latency p50 ms": f"{row['latency_ms_p50']:.1f}",
+            "test score": f"{row['test_score']:.3f}",
+            **{
+                c.removeprefix("param "): f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c])
+                for c in params
+            },
+        }
         for row in front.to_dict("records")
     ]
