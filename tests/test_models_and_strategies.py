@@ -140,12 +140,14 @@ def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> Non
     original_forward = encoder.forward
     encoder.forward = lambda *a, **k: calls.append(1) or original_forward(*a, **k)
     data = Encoded([[101, 2000, 102], [101, 2001, 2002, 102]])
-    first = cached_embeddings(encoder, data, "model-a", 0, 8, "train")
+    first = cached_embeddings(encoder, data, "model-a", 0, 8, "train", cache=cache_dir("features"))
     assert len(calls) == 1 and len(list(cache_dir("features").glob("*.safetensors"))) >= 1
-    again = cached_embeddings(encoder, data, "model-a", 0, 8, "train")
+    again = cached_embeddings(encoder, data, "model-a", 0, 8, "train", cache=cache_dir("features"))
     assert len(calls) == 1 and torch_equal(first, again)
-    cached_embeddings(encoder, data, "model-b", 0, 8, "train")
-    cached_embeddings(encoder, Encoded([[101, 2003, 102]]), "model-a", 0, 8, "train")
+    cached_embeddings(encoder, data, "model-b", 0, 8, "train", cache=cache_dir("features"))
+    cached_embeddings(
+        encoder, Encoded([[101, 2003, 102]]), "model-a", 0, 8, "train", cache=cache_dir("features")
+    )
     assert len(calls) == 3
 
 

@@ -141,6 +141,14 @@ def test_windows_of_a_long_sentence_are_merged_back_onto_every_word(minilm_dir: 
     ).all()
 
 
+def test_metrics_without_any_entity_are_zero_not_nan() -> None:
+    task = NamedEntities(["O", "B-x", "I-x"])
+    only_outside = [np.array([[0.9, 0.05, 0.05]] * 3)]  # predicts O for each of three words
+    scores = task.metrics(only_outside, [("O", "O", "O")])
+    assert scores["f1"] == scores["macro_f1"] == 0.0 and scores["token_accuracy"] == 1.0
+    assert scores["per_class"] == {}
+
+
 def test_ner_trains_predicts_spans_and_saves(tmp_path: Path, tiny_options: dict) -> None:
     (tmp_path / "train.conll").write_text(conll_text(synthetic_sentences(200, seed=2)), encoding="utf-8")
     run = headstart.train(

@@ -14,6 +14,7 @@ from headstart.errors import ConfigError, DataError, DataWarning, HeadstartError
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
     from headstart.api import train
+    from headstart.data.bundled import load_bundled as load_dataset
     from headstart.models.zoo import list_models
     from headstart.runs import Run, load_run
     from headstart.workflows.compare import compare
@@ -24,25 +25,27 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "train": "headstart.api",
-    "Run": "headstart.runs",
-    "load_run": "headstart.runs",
-    "list_models": "headstart.models.zoo",
-    "compare": "headstart.workflows.compare",
-    "tune": "headstart.workflows.tune",
-    "learning_curve": "headstart.workflows.curves",
-    "ensemble": "headstart.workflows.ensembles",
-    "distill": "headstart.workflows.compress",
-    "prune": "headstart.workflows.compress",
-    "quantize": "headstart.workflows.compress",
+_LAZY: dict[str, tuple[str, str]] = {  # public name → (module, its name there)
+    "train": ("headstart.api", "train"),
+    "Run": ("headstart.runs", "Run"),
+    "load_run": ("headstart.runs", "load_run"),
+    "list_models": ("headstart.models.zoo", "list_models"),
+    "load_dataset": ("headstart.data.bundled", "load_bundled"),
+    "compare": ("headstart.workflows.compare", "compare"),
+    "tune": ("headstart.workflows.tune", "tune"),
+    "learning_curve": ("headstart.workflows.curves", "learning_curve"),
+    "ensemble": ("headstart.workflows.ensembles", "ensemble"),
+    "distill": ("headstart.workflows.compress", "distill"),
+    "prune": ("headstart.workflows.compress", "prune"),
+    "quantize": ("headstart.workflows.compress", "quantize"),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'headstart' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value  # later look-ups skip this function
     return value
 
@@ -61,6 +64,7 @@ __all__ = [
     "ensemble",
     "learning_curve",
     "list_models",
+    "load_dataset",
     "load_run",
     "prune",
     "quantize",

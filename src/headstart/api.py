@@ -6,10 +6,12 @@ A run is built in `.<out>.partial/` (config and checkpoints, for --resume), writ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig
 from headstart.data.labelled import LabelledTexts, Splits
+from headstart.data.memory import is_path, memory_table
 from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib
@@ -28,8 +31,8 @@ from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.evaluation.scoring import language_metrics
 from headstart.files import folder_size, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
-from headstart.models.zoo import load_tokenizer, model_max_length, resolve_model
-from headstart.preparation import prepare_splits
+from headstart.models.zoo import cache_dir, load_tokenizer, model_max_length, resolve_model
+from headstart.preparation import MemoryData, prepare_splits
 from headstart.progress import info
 from headstart.record import (
     CARD_FILE,
@@ -50,21 +53,24 @@ from headstart.training.job import Fitted, TrainingJob
 
 
 def train(
-    data: str | Path | None = None,
+    data: Any = None,
     *,
     out: str | Path,
     config: TrainConfig | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    texts: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
+    text_pairs: Sequence[str] | None = None,
     **options: Any,
 ) -> Run:
-    """Train a classifier and write a run directory to `out`; options are TrainConfig fields."""
-    if config is None:
-        config = TrainConfig(data=None if data is None else str(data), **options)
-    elif data is not None or options:
-        config = config.replace(
-            **({"data": str(data), "dataset": None} if data is not None else {}), **options
-        )
+    """Train a classifier and write a run directory to `out`; options are TrainConfig fields.
+
+    `data` is a file path, a pandas DataFrame or a `datasets.Dataset`; or give `texts=` and
+    `labels=` (and `text_pairs=`) lists. `dev_data` and `test_data` may be tables too. Data from
+    memory is checked as a file is, and nothing but the run directory is written.
+    """
+    config, memory = training_config(data, config, texts, labels, text_pairs, options)
     strategy = make_strategy(config.strategy, config.strategy_options)
     out = Path(out)
     if out.exists() and not overwrite:
@@ -72,7 +78,7 @@ def train(
     staging = out.with_name(f".{out.name}.partial")
 
     model_path = resolve_model(config.model, config.allow_pickle)
-    splits = prepare_splits(config, tuple(strategy.extra_label_columns()))
+    splits = prepare_splits(config, tuple(strategy.extra_label_columns()), memory)
     task = make_task(splits)
     tokenizer = load_tokenizer(model_path)
     resolved = resolve_config(config, strategy, splits, task, tokenizer, model_path)
@@ -97,6 +103,37 @@ def train(
         info(f"Run saved to {out}")
     accelerator.wait_for_everyone()
     return Run.load(out)
+
+
+def training_config(
+    data: Any,
+    config: TrainConfig | None,
+    texts: Sequence[Any] | None,
+    labels: Sequence[Any] | None,
+    text_pairs: Sequence[str] | None,
+    options: dict[str, Any],
+) -> tuple[TrainConfig, MemoryData]:
+    """The config of a `train` call, and the tables it was given from memory (recorded in the
+    config by kind, size and hash, as `in_memory`)."""
+    tables = {
+        name: options.pop(name)
+        for name in ("dev_data", "test_data")
+        if name in options and options[name] is not None and not is_path(options[name])
+    }
+    memory = MemoryData(**{name: memory_table(value) for name, value in tables.items()})
+    if data is not None and not is_path(data) or texts is not None:
+        memory = dataclasses.replace(
+            memory, data=memory_table(data, texts=texts, labels=labels, text_pairs=text_pairs)
+        )
+    sources: dict[str, Any] = {}
+    if memory.data is not None:
+        sources = {"data": None, "dataset": None, "annotations": None, "in_memory": memory.data.description()}
+    elif data is not None:
+        sources = {"data": str(data), "dataset": None, "annotations": None, "in_memory": None}
+    options = {**options, **sources, **{name: None for name in tables}}
+    if config is None:
+        return TrainConfig.from_dict(options), memory
+    return (config.replace(**options) if options else config), memory
 
 
 def _job(
@@ -127,6 +164,7 @@ def _job(
         dev_labels=splits.dev.labels,
         extra_labels=splits.extra_labels,
         train_inputs=list(splits.train.inputs()),
+        feature_cache=None if config.in_memory is not None else cache_dir("features"),
     )
 
 
@@ -247,6 +285,8 @@ def _test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
         task.fit_decision(
             predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels
         )
+    if len(splits.test) == 0:  # test_size 0: the run is scored on dev only
+        return {}
     heads = predictor.predict_heads(splits.test.inputs(), description="Testing")  # one pass for every head
     test = task.metrics(heads["label"], splits.test.labels)
     if not task.token_level:  # languages of the test split, metrics per language when several
@@ -316,7 +356,9 @@ def _write_run(
         cost=_cost(
             fitted,
             predictor,
-            list(splits.test.inputs()),
+            list(
+                (splits.test if len(splits.test) else splits.dev).inputs()
+            ),  # speed on dev without a test split
             target / MODEL_DIR,
             train_seconds,
             job.accelerator.num_processes,

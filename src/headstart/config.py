@@ -13,10 +13,10 @@ from headstart.errors import ConfigError
 from headstart.files import write_text_atomic
 
 
-def option(default: Any, help: str, panel: str | None = None) -> Any:
-    """A dataclass field that carries its one-line help text (shown by the CLI and docs) and, for
-    the CLI's help, the panel it is listed in."""
-    metadata = {"help": help, "panel": panel}
+def option(default: Any, help: str, panel: str | None = None, flag: bool = True) -> Any:
+    """A dataclass field that carries its one-line help text (shown by the CLI and docs), the CLI
+    help panel it is listed in, and whether it is a CLI flag at all (`flag=False`: set by code)."""
+    metadata = {"help": help, "panel": panel, "flag": flag}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -106,7 +106,24 @@ class TrainConfig:
         0.1, "Fraction of the data held out for early stopping when no dev file is given.", DATA
     )
     test_size: float = option(
-        0.2, "Fraction of the data held out for the final test when no test file is given.", DATA
+        0.2,
+        "Fraction of the data held out for the final test when no test file is given; 0: no test split.",
+        DATA,
+    )
+    encoding: str | None = option(
+        None,
+        "Text encoding of CSV, TSV, JSONL and CoNLL files; by default UTF-8, "
+        "or UTF-16 by its byte-order mark.",
+        DATA,
+    )
+    delimiter: str | None = option(
+        None, "Field delimiter of CSV files; by default sniffed among , ; tab and |.", DATA
+    )
+    in_memory: str | None = option(
+        None,
+        "Set by the Python API when the data came from memory: its kind, size and hash.",
+        DATA,
+        flag=False,
     )
 
     model: str = option("minilm-l6", "Encoder: a zoo name, a local Hugging Face folder, or a hub id.", MODEL)
@@ -182,7 +199,12 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        if sum(source is not None for source in (self.data, self.dataset, self.annotations)) != 1:
+        if self.delimiter in ("tab", "\\t"):  # what people type for a tab on a command line
+            self.delimiter = "\t"
+        if (
+            sum(source is not None for source in (self.data, self.dataset, self.annotations, self.in_memory))
+            != 1
+        ):
             raise ConfigError(
                 "Give exactly one of a data file, --dataset NAME "
                 "(e.g. --dataset bbc-news) or --annotations FILE."
@@ -198,7 +220,8 @@ class TrainConfig:
             ("patience", self.patience >= 0, "0 or more"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
             ("dev_size", 0 < self.dev_size < 1, "in (0, 1)"),
-            ("test_size", 0 < self.test_size < 1, "in (0, 1)"),
+            ("test_size", 0 <= self.test_size < 1, "in [0, 1)"),
+            ("delimiter", self.delimiter is None or len(self.delimiter) == 1, "one character, e.g. ';'"),
             ("length_percentile", 0 < self.length_percentile <= 100, "in (0, 100]"),
             ("sample", self.sample is None or self.sample >= 10, "at least 10"),
             ("shots", self.shots is None or self.shots >= 1, "at least 1"),

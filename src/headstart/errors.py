@@ -25,3 +25,7 @@ class RunError(HeadstartError, FileNotFoundError):
 
 class DataWarning(UserWarning):
     """The data is usable but something in it deserves attention."""
+
+
+class MissingExtraError(HeadstartError, ImportError):
+    """An optional part of headstart is not installed; the message names the extra to install."""

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from headstart.config import TrainConfig
-from headstart.data.dataset import SOFT_COLUMN, SplitRequest, load_frame, load_labelled, split_frame
+from headstart.data.columns import check_texts, find_column, find_text_column
+from headstart.data.dataset import SOFT_COLUMN, SplitRequest, labelled_table, load_table, split_table
 from headstart.data.label_cells import LabelFormat
 from headstart.data.labelled import LabelledTexts, Splits, label_names
+from headstart.data.memory import Table
 from headstart.data.sampling import per_class_sample, stratified_sample
 from headstart.errors import ConfigError, DataError
 from headstart.inference.predictor import load_predictor
@@ -83,16 +87,39 @@ def pseudonymizer_for(
     return Pseudonymizer(read_key(key_file, create=create), name_finder(config.pseudonymize_names))
 
 
-def prepare_splits(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) -> Splits:
-    """Train/dev/test as the config describes them, few-shot sampled and pseudonymized when asked."""
+@dataclass(frozen=True)
+class MemoryData:
+    """Tables given from memory in the Python API, standing in for the config's files."""
+
+    data: Table | None = None
+    dev_data: Table | None = None
+    test_data: Table | None = None
+
+
+def source_table(config: TrainConfig, memory: MemoryData | None = None) -> Table:
+    """The table the config trains on: a file, a bundled dataset, the consensus of crowd answers,
+    or the data from memory it records (which must be given again)."""
+    if config.in_memory is not None:
+        if memory is None or memory.data is None:
+            raise DataError(
+                f"This run was trained on data from memory ({config.in_memory}); pass the same data "
+                "again (data=...) to rebuild its splits."
+            )
+        return memory.data
     if config.annotations is not None:
         frame = consensus_frame(config.annotations, config.aggregation, config.seed)
-        source = f"the consensus of '{Path(config.annotations).name}'"
-    else:
-        frame, source = load_frame(config.data, config.dataset)
+        return Table(frame, f"the consensus of '{Path(config.annotations).name}'")
+    return load_table(config.data, config.dataset, config.encoding, config.delimiter)
+
+
+def prepare_splits(
+    config: TrainConfig, extra_label_cols: tuple[str, ...] = (), memory: MemoryData | None = None
+) -> Splits:
+    """Train/dev/test as the config describes them, few-shot sampled and pseudonymized when asked."""
+    memory = memory or MemoryData()
     request = SplitRequest(
-        config.dev_data,
-        config.test_data,
+        memory.dev_data or config.dev_data,
+        memory.test_data or config.test_data,
         config.text_col,
         config.label_col,
         config.dev_size,
@@ -103,7 +130,7 @@ def prepare_splits(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) 
         config.text_pair_col,
         label_format_for(config),
     )
-    splits = split_frame(frame, source, request)
+    splits = split_table(source_table(config, memory), request)
     if config.shots is not None or config.train_size is not None:
         train = (
             per_class_sample(splits.train, config.shots, config.seed)
@@ -127,17 +154,17 @@ def prepare_splits(config: TrainConfig, extra_label_cols: tuple[str, ...] = ()) 
 
 def prepare_labelled(
     config: TrainConfig,
-    path: str | Path,
+    table: Table,
     task: Task,
     text_col: str | None = None,
     label_col: str | None = None,
     text_pair_col: str | None = None,
     key_file: str | None = None,
 ) -> LabelledTexts:
-    """A labelled file to evaluate a run on, read as its training data was (the same columns unless
+    """Labelled data to evaluate a run on, read as its training data was (the same columns unless
     others are named) and pseudonymized with `key_file` or the run's own key."""
-    labelled = load_labelled(
-        str(path),
+    labelled = labelled_table(
+        table,
         text_col or config.text_col,
         label_col or config.label_col,
         pair_col=text_pair_col or config.text_pair_col,
@@ -150,7 +177,23 @@ def prepare_labelled(
     unseen = sorted(set(label_names(labelled.labels, task.name)) - set(task.classes)) if task.classes else []
     if unseen:
         raise DataError(
-            f"'{Path(path).name}' has label(s) {unseen[:5]} never seen in training (known: "
-            f"{task.classes}); fix the labels or retrain."
+            f"{table.source} has label(s) {unseen[:5]} never seen in training (known: {task.classes}); "
+            "fix the labels or retrain."
         )
     return labelled
+
+
+def prediction_inputs(
+    config: TrainConfig, table: Table, text_col: str | None = None, text_pair_col: str | None = None
+) -> list[Any]:
+    """What a run reads from each row of a table: its text, or (text, second text) for a run
+    trained on sentence pairs (the training columns unless others are named)."""
+    frame, source, first = table.frame, table.source, table.first_row
+    texts = check_texts(frame[find_text_column(frame, text_col or config.text_col, source)], source, first)
+    if config.text_pair_col is None:
+        return list(texts)
+    pair_col = find_column(
+        frame, text_pair_col or config.text_pair_col, (), "text pair", source, "--text-pair-col"
+    )
+    pairs = check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')", first)
+    return list(zip(texts, pairs, strict=True))

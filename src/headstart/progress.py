@@ -48,6 +48,17 @@ def quiet_libraries(debug: bool = False) -> None:
         transformers.logging.disable_progress_bar()
 
 
+@contextmanager
+def quietly(quiet: bool = True) -> Iterator[None]:
+    """Silence bars and status lines for the block when `quiet` (then restore what was set)."""
+    previous = _quiet
+    set_quiet(quiet or previous)
+    try:
+        yield
+    finally:
+        set_quiet(previous)
+
+
 def is_main_process() -> bool:
     """True on the first (or only) process of a distributed run."""
     return os.environ.get("RANK", "0") == "0"

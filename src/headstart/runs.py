@@ -7,18 +7,30 @@ the Predictor's (`headstart.inference`), scoring is `headstart.evaluation`'s.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from headstart.config import TrainConfig
+from headstart.data.memory import file_table, is_data_file, is_path, is_table, memory_table
 from headstart.errors import ConfigError, RunError
 from headstart.evaluation.languages import transfer_report
 from headstart.evaluation.scoring import score, write_evaluation
-from headstart.inference.predictor import Inputs, Predictor, load_predictor
-from headstart.preparation import prepare_labelled
-from headstart.record import CONFIG_FILE, ENSEMBLE_FILE, LABELS_FILE, RUN_FILES, RunRecord, read_record
+from headstart.files import folder_size
+from headstart.inference.predictor import Predictor, load_predictor
+from headstart.preparation import prediction_inputs, prepare_labelled
+from headstart.record import (
+    CONFIG_FILE,
+    ENSEMBLE_FILE,
+    LABELS_FILE,
+    RUN_FILES,
+    TASK_FILE,
+    VARIANTS_DIR,
+    RunRecord,
+    read_record,
+)
 from headstart.tasks import Task
 
 
@@ -65,23 +77,37 @@ class Run:
         """Class names of every head: 'label' first, then each further column of a multi-task run."""
         return self.predictor.head_labels
 
-    def predict_proba(self, inputs: Inputs, show_progress: bool = True) -> np.ndarray:
+    def inputs(self, data: Any, text_col: str | None = None, text_pair_col: str | None = None) -> list[Any]:
+        """What to predict for: texts (or pairs, or word lists) as they are; one text; or the text
+        column(s) of a file, a pandas DataFrame or a `datasets.Dataset`."""
+        if isinstance(data, str) and not is_data_file(data):
+            return [data]
+        if is_data_file(data):
+            table = file_table(data, self.config.encoding, self.config.delimiter)
+        elif is_table(data):
+            table = memory_table(data)
+        else:  # a list, tuple, Series or array of inputs
+            return list(data)
+        return prediction_inputs(self.config, table, text_col, text_pair_col)
+
+    def predict_proba(self, inputs: Any, show_progress: bool = True) -> np.ndarray:
         """Probabilities, one row per input and one column per label in `self.labels` order (independent
-        per label for a multi-label run). Inputs are texts, or (text, second text) tuples for a run
-        trained on sentence pairs."""
+        per label for a multi-label run). Inputs are as `inputs` takes them: texts, or (text, second
+        text) tuples for a run trained on sentence pairs, or a table of them."""
         if self.task.name == "regression":
             raise ConfigError("A regression run predicts numbers, not probabilities; use predict().")
-        probabilities: np.ndarray = self.predictor.outputs(list(inputs), show_progress)
+        probabilities: np.ndarray = self.predictor.outputs(self.inputs(inputs), show_progress)
         return probabilities
 
-    def predict(self, inputs: Inputs, show_progress: bool = True) -> list[Any]:
+    def predict(self, inputs: Any, show_progress: bool = True) -> list[Any]:
         """A class per input; a tuple of labels (multi-label); a number (regression); or for NER the
-        entities of each text: {"start", "end", "label", "text", "score"} with character offsets."""
-        return self.predictor.predict(inputs, show_progress)
+        entities of each text: {"start", "end", "label", "text", "score"} with character offsets.
+        Inputs are as `inputs` takes them."""
+        return self.predictor.predict(self.inputs(inputs), show_progress)
 
-    def predict_heads(self, inputs: Inputs, show_progress: bool = True) -> dict[str, list[str]]:
+    def predict_heads(self, inputs: Any, show_progress: bool = True) -> dict[str, list[str]]:
         """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""
-        probabilities = self.predictor.predict_heads(list(inputs), show_progress)
+        probabilities = self.predictor.predict_heads(self.inputs(inputs), show_progress)
         return {
             name: [self.head_labels[name][i] for i in probs.argmax(axis=1)]
             for name, probs in probabilities.items()
@@ -89,17 +115,31 @@ class Run:
 
     def evaluate(
         self,
-        data: str | Path,
+        data: Any = None,
         text_col: str | None = None,
         label_col: str | None = None,
         out: str | Path | None = None,
         text_pair_col: str | None = None,
         pseudonymize: str | None = None,
+        *,
+        texts: Sequence[Any] | None = None,
+        labels: Sequence[Any] | None = None,
+        text_pairs: Sequence[str] | None = None,
+        encoding: str | None = None,
+        delimiter: str | None = None,
     ) -> dict[str, Any]:
-        """Metrics on a labelled file; written to `out` (default: <run>/evaluations/<file name>). Texts are
-        pseudonymized with `pseudonymize` (a key file), or with the run's own key when it was trained so."""
+        """Metrics on labelled data: a file, a DataFrame, a `datasets.Dataset`, or `texts=` and
+        `labels=` lists. They are written to `out` (default: <run>/evaluations/<file name>, or
+        memory-<hash> for data from memory). Texts are pseudonymized with `pseudonymize` (a key
+        file), or with the run's own key when it was trained so."""
+        if is_path(data):
+            table = file_table(data, encoding or self.config.encoding, delimiter or self.config.delimiter)
+            name = Path(data).stem
+        else:
+            table = memory_table(data, texts=texts, labels=labels, text_pairs=text_pairs)
+            name = f"memory-{table.fingerprint()}"
         labelled = prepare_labelled(
-            self.config, data, self.task, text_col, label_col, text_pair_col, pseudonymize
+            self.config, table, self.task, text_col, label_col, text_pair_col, pseudonymize
         )
         metrics = score(self.task, self.predictor.outputs(labelled.inputs()), labelled)
         metric = self.task.primary_metric
@@ -112,9 +152,44 @@ class Run:
         )
         if transfer is not None:
             metrics["transfer"] = transfer
-        target = Path(out) if out is not None else self.path / "evaluations" / Path(data).stem
-        write_evaluation(target, metrics, self.labels, f"{Path(data).name}: confusion matrix")
+        target = Path(out) if out is not None else self.path / "evaluations" / name
+        title = f"{Path(data).name if is_path(data) else table.source}: confusion matrix"
+        write_evaluation(target, metrics, self.labels, title)
         return metrics
+
+
+def run_facts(path: str | Path) -> dict[str, Any]:
+    """What a run is, read from its files without loading the model: task, labels, encoder,
+    strategy, data, test metrics, variants, size, and how to load it."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        raise RunError(
+            f"'{path}' is not a headstart run (no {CONFIG_FILE}); pass the --out folder of `headstart train`."
+        )
+    config = TrainConfig.from_yaml(path / CONFIG_FILE)
+    record = read_record(path)
+    task = json.loads((path / TASK_FILE).read_text(encoding="utf-8")) if (path / TASK_FILE).is_file() else {}
+    variants = ["fp32", "int8"] + sorted(p.name for p in (path / VARIANTS_DIR).glob("*") if p.is_dir())
+    members = record.get("members")
+    return {
+        "run": str(path),
+        "kind": "ensemble" if members else "model",
+        "task": task.get("name", config.task),
+        "labels": json.loads((path / LABELS_FILE).read_text(encoding="utf-8")),
+        "model": config.model,
+        "strategy": config.strategy,
+        "max_length": config.max_length,
+        "data": config.data or config.dataset or config.annotations or config.in_memory,
+        "fingerprint": record.get("data", {}).get("fingerprint"),
+        "test": {name: value for name, value in record.get("test", {}).items() if isinstance(value, float)},
+        "variants": variants if not members else ["fp32"],
+        "size_bytes": folder_size(path),
+        "members": [member["run"] for member in members or []],
+        "load": {
+            "python": f"headstart.load_run({str(path)!r})",
+            "cli": f"headstart predict {path} texts.csv -o out.csv",
+        },
+    }
 
 
 def load_run(path: str | Path, variant: str = "fp32") -> Run:

@@ -12,11 +12,12 @@ import importlib
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from headstart import __version__
 from headstart.cli.errors import debugging, report
 from headstart.progress import quiet_libraries
 
@@ -63,6 +64,7 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "List encoders usable offline: packaged models, given folders, hub models in the cache.",
     ),
     "strategies": ("catalog", "List adaptation strategies, one line each, with their options."),
+    "info": ("catalog", "What a run is: task, labels, model, strategy, data, test metrics, variants, size."),
 }
 GROUPS = {"labels", "privacy"}
 
@@ -95,13 +97,24 @@ class LazyCommands(TyperGroup):
             self.listing = False
 
 
-app = typer.Typer(
-    cls=LazyCommands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False
-)
+app = typer.Typer(cls=LazyCommands, no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"headstart {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print headstart's version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
     """Transfer learning for text classification: train, evaluate, compress, serve — offline."""
 
 

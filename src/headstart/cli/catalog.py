@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from headstart.cli.options import AsJson
+from headstart.cli.options import AsJson, RunDir
 from headstart.cli.output import Output
 
 app = typer.Typer()
@@ -71,3 +71,26 @@ def strategies(as_json: AsJson = False) -> None:
         return
     output.rows(rows, "Strategies")
     output.table("Combined with any strategy", ["method", "what it does", "how"], COMBINABLE)
+
+
+@app.command()
+def info(run: RunDir, as_json: AsJson = False) -> None:
+    """What a run is: task, labels, model, strategy, data, test metrics, variants, size."""
+    from headstart.runs import run_facts
+
+    output = Output(as_json)
+    facts = run_facts(run)
+    if as_json:
+        output.json(facts)
+        return
+    rows = [(key, value) for key, value in facts.items() if key not in ("test", "load", "labels", "members")]
+    rows[rows.index(("size_bytes", facts["size_bytes"]))] = ("size", f"{facts['size_bytes'] / 2**20:.1f} MiB")
+    rows += [("labels", ", ".join(facts["labels"]) or "(a number per text)")]
+    rows += [(f"test {name}", f"{value:.4f}") for name, value in facts["test"].items()]
+    rows += [("members", ", ".join(facts["members"]))] if facts["members"] else []
+    rows += [("load in Python", facts["load"]["python"]), ("predict a file", facts["load"]["cli"])]
+    output.table(
+        f"Run {run}",
+        ["", ""],
+        [(key, ", ".join(value) if isinstance(value, list) else value) for key, value in rows],
+    )

@@ -16,6 +16,7 @@ import typer
 from typer._click.exceptions import ClickException, UsageError
 
 from headstart.errors import HeadstartError
+from headstart.extras import EXTRAS, missing
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Failure:
     exit_code: int
     message: Callable[[BaseException], str]
     traceback_when_debugging: bool = False
+    applies: Callable[[BaseException], bool] = lambda _: True
 
 
 def _usage(error: BaseException) -> str:
@@ -39,11 +41,22 @@ def _click(error: BaseException) -> str:
     return f"error: {error.format_message()}"
 
 
+def _is_extra(error: BaseException) -> bool:
+    name = getattr(error, "name", None) or ""
+    return name.split(".")[0] in EXTRAS
+
+
+def _missing_extra(error: BaseException) -> str:
+    assert isinstance(error, ModuleNotFoundError)
+    return str(missing(error, "This command"))
+
+
 FAILURES = (  # first match wins
     Failure(UsageError, 2, _usage),
     Failure(ClickException, 2, _click),
     Failure((typer.Abort, KeyboardInterrupt), 130, lambda _: "error: interrupted"),
     Failure(HeadstartError, 2, lambda error: f"error: {error}", traceback_when_debugging=True),
+    Failure(ModuleNotFoundError, 2, lambda error: f"error: {_missing_extra(error)}", applies=_is_extra),
     Failure(
         Exception,
         1,
@@ -64,7 +77,7 @@ def debugging() -> bool:
 def report(error: BaseException) -> tuple[int, str]:
     """The exit code and the line to print for `error`; re-raised when debugging asks for tracebacks."""
     for failure in FAILURES:
-        if isinstance(error, failure.kind):
+        if isinstance(error, failure.kind) and failure.applies(error):
             if failure.traceback_when_debugging and debugging():
                 raise error
             return failure.exit_code, failure.message(error)

@@ -112,7 +112,7 @@ def aggregate(
         )
         for entry in facts["rounds"]
     ]
-    output.table(f"Aggregated {len(result.labels)} items ({method})", ["", ""], rows)
+    output.table(f"Aggregated {len(result.labels)} items ({result.method})", ["", ""], rows)
     output.line(f"Wrote {out}" + (f", {report}" if report else "") + (f", {queue}" if queue else ""))
 
 
@@ -146,17 +146,20 @@ def audit(
     strategy: AuditStrategy = "features",
     folds: Folds = 5,
     quiet: Quiet = False,
+    as_json: AsJson = False,
     **fields: Any,
 ) -> None:
     """Rank likely label errors: out-of-fold probabilities by K-fold cross-validation, ranked by cleanlab."""
     from headstart.workflows.audit import audit as audit_labels
     from headstart.workflows.audit import write_review
 
-    output = Output(quiet=quiet)
+    output = Output(as_json, quiet)
     options = given(fields)
     config = TrainConfig(data=str(data), strategy=strategy, **options)
     result = audit_labels(data, config, folds, options.get("text_col"), options.get("label_col"))
     write_review(result, out)
+    if as_json:
+        output.json({"out": str(out), "flagged": len(result.review), "rows": len(result.probabilities)})
     output.line(
         f"{len(result.review)} of {len(result.probabilities)} labels look wrong; review them in {out}"
     )

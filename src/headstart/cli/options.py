@@ -81,7 +81,8 @@ def config_flags(
     parameters = []
     for field in dataclasses.fields(config_class):
         skipped = field.name in exclude or (only is not None and field.name not in only)
-        if skipped or field.name == "strategy_options":  # strategy options are --option KEY=VALUE
+        # Strategy options are --option KEY=VALUE; fields that are not flags are set by code.
+        if skipped or field.name == "strategy_options" or not field.metadata.get("flag", True):
             continue
         kind, default = _flag_type(hints[field.name]), _default(field)
         panel, text = field.metadata.get("panel"), field.metadata.get("help", "")

@@ -7,6 +7,7 @@ warnings and errors go to stderr, so stdout holds only results.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ from rich.table import Table
 
 from headstart.progress import set_quiet
 
+PIPE_WIDTH = 200
+
 
 class Output:
     """How a command shows its result: human tables or JSON, with or without status notes."""
@@ -22,8 +25,10 @@ class Output:
     def __init__(self, as_json: bool = False, quiet: bool = False) -> None:
         self.as_json = as_json
         self.quiet = quiet
-        # Wide enough that names and numbers are never cut, even when stdout is not a terminal.
-        self.console = Console(highlight=False, soft_wrap=True)
+        # A pipe has no width: give it room (rich would assume 80 columns and wrap every cell).
+        self.console = Console(
+            highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH
+        )
         set_quiet(quiet)
 
     def json(self, payload: Any) -> None:
@@ -41,12 +46,16 @@ class Output:
             self.console.print(text)
 
     def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """A table for people; columns never wrap or shorten their cells."""
-        table = Table(title=title)
-        for column in columns:
+        """A table for people. Its first column (names people copy) is never wrapped or cut; the
+        others wrap when the terminal is narrow."""
+        cells = [[str(cell) for cell in row] for row in rows]
+        table = Table(title=title, show_header=any(columns))  # a list of facts needs no header
+        widest = max([len(columns[0]), *(len(row[0]) for row in cells)])
+        table.add_column(columns[0], no_wrap=True, min_width=widest)
+        for column in columns[1:]:
             table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(str(cell) for cell in row))
+        for row in cells:
+            table.add_row(*row)
         self.console.print(table)
 
     def rows(self, rows: list[dict[str, str]], title: str) -> None:

@@ -77,15 +77,17 @@ def pseudonymize(
     ],
     key_file: KeyFile,
     names_run: NamesRun = None,
+    as_json: AsJson = False,
 ) -> None:
     """Replace personal data by keyed pseudonyms (same value, same pseudonym under one key)."""
     from headstart.preparation import name_finder
     from headstart.privacy.pseudonyms import pseudonymize_file
 
     count = pseudonymize_file(data, out, key_file, name_finder(names_run))
-    Output().line(
-        f"Wrote {out} with {count} distinct value(s) pseudonymized; mapping encrypted in {out}.vault"
-    )
+    output = Output(as_json)
+    if as_json:
+        output.json({"out": str(out), "vault": f"{out}.vault", "values": count})
+    output.line(f"Wrote {out} with {count} distinct value(s) pseudonymized; mapping encrypted in {out}.vault")
 
 
 @app.command("reidentify")
@@ -97,9 +99,13 @@ def reidentify(
         Path, typer.Option("--out", "-o", help="Where to write the original values back.", show_default=False)
     ],
     key_file: KeyFile,
+    as_json: AsJson = False,
 ) -> None:
     """Reverse `privacy pseudonymize` with its key."""
     from headstart.privacy.pseudonyms import reidentify_file
 
     count = reidentify_file(data, out, key_file)
-    Output().line(f"Wrote {out}: {count} pseudonym(s) replaced by their original values")
+    output = Output(as_json)
+    if as_json:
+        output.json({"out": str(out), "replaced": count})
+    output.line(f"Wrote {out}: {count} pseudonym(s) replaced by their original values")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,8 +15,8 @@ from headstart.errors import ConfigError
 
 app = typer.Typer()
 
-COLUMNS = config_flags(TrainConfig, only=("text_col", "label_col"))
-TEXT_COLUMN = config_flags(TrainConfig, only=("text_col",))
+COLUMNS = config_flags(TrainConfig, only=("text_col", "label_col", "encoding", "delimiter"))
+READING = config_flags(TrainConfig, only=("text_col", "encoding", "delimiter"))
 KeyFile = Annotated[
     str | None,
     typer.Option(
@@ -45,43 +46,94 @@ def evaluate(
     as_json: AsJson = False,
     text_col: str | None = None,
     label_col: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> None:
     """Evaluate a run on a labelled file: the task's metrics, per class and per language."""
     from headstart.runs import load_run
 
     output = Output(as_json, quiet)
-    metrics = load_run(run, variant).evaluate(data, text_col, label_col, out, text_pair_col, pseudonymize)
+    metrics = load_run(run, variant).evaluate(
+        data, text_col, label_col, out, text_pair_col, pseudonymize, encoding=encoding, delimiter=delimiter
+    )
     output.metrics(metrics, f"Evaluation on {data.name}")
 
 
+Rows = Annotated[
+    str | None,
+    typer.Argument(
+        help="File of texts (CSV, TSV, JSONL, Parquet or Excel), or - for JSON "
+        "lines or CSV on standard input.",
+        show_default=False,
+    ),
+]
+PredictionsOut = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Where to write the rows with their "
+        "predictions (the format follows the "
+        "extension), or - for standard output.",
+        show_default=False,
+    ),
+]
+Texts = Annotated[
+    list[str] | None,
+    typer.Option("--text", help="Predict this text instead of a file (repeatable).", show_default=False),
+]
+
+
 @app.command()
-@with_flags(TEXT_COLUMN)
+@with_flags(READING)
 def predict(
     run: RunDir,
-    input: Annotated[
-        Path, typer.Argument(help="File of texts (CSV, TSV, JSONL or Parquet).", show_default=False)
-    ],
-    output_file: Annotated[
-        Path,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Where to write predictions; the format follows the extension.",
-            show_default=False,
-        ),
-    ],
+    rows: Rows = None,
+    out: PredictionsOut = None,
+    text: Texts = None,
     text_pair_col: PairCol = None,
     pseudonymize: KeyFile = None,
     variant: Variant = "fp32",
     quiet: Quiet = False,
+    as_json: AsJson = False,
     text_col: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> None:
     """Predict every text of a file: labels and one probability column per class."""
-    from headstart.workflows.predict_file import predict_file
+    from headstart.workflows.predict_file import STDIO, predict_file, predict_texts
 
-    output = Output(quiet=quiet)
-    rows = predict_file(run, input, output_file, text_col, text_pair_col, pseudonymize, variant)
-    output.note(f"Wrote {rows} predictions to {output_file}")
+    if text:
+        output = Output(as_json, quiet)
+        results = predict_texts(run, text, variant)
+        if as_json:
+            output.json(results)
+            return
+        output.table(
+            None, ["text", "prediction"], [(t, _summary(r)) for t, r in zip(text, results, strict=True)]
+        )
+        return
+    if rows is None or out is None:
+        raise ConfigError(
+            "Give a file of texts and --out FILE (- reads standard input, -o - writes standard output), "
+            "or --text TEXT."
+        )
+    output = Output(as_json, quiet or out == STDIO)  # standard output holds the predictions alone
+    count = predict_file(run, rows, out, text_col, text_pair_col, pseudonymize, variant, encoding, delimiter)
+    if as_json and out != STDIO:
+        output.json({"rows": count, "out": out})
+    output.note(f"Wrote {count} predictions to {out}")
+
+
+def _summary(answer: dict[str, Any]) -> str:
+    """One prediction in words: the label and its probability, the labels, a value or entities."""
+    if "entities" in answer:
+        return ", ".join(f"{e['text']} ({e['label']})" for e in answer["entities"]) or "no entities"
+    if "value" in answer:
+        return f"{answer['value']:.4g}"
+    if "labels" in answer:
+        return ", ".join(answer["labels"]) or "no label"
+    return f"{answer['label']} ({answer['probabilities'][answer['label']]:.3f})"
 
 
 @app.command()
@@ -104,12 +156,23 @@ def ensemble(
     as_json: AsJson = False,
     text_col: str | None = None,
     label_col: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> None:
     """Average the probabilities of several runs into one saved predictor (use it like any run)."""
     from headstart.workflows.ensembles import ensemble as make_ensemble
 
     output = Output(as_json, quiet)
-    run = make_ensemble(runs, out=out, data=data, text_col=text_col, label_col=label_col, overwrite=overwrite)
+    run = make_ensemble(
+        runs,
+        out=out,
+        data=data,
+        text_col=text_col,
+        label_col=label_col,
+        overwrite=overwrite,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
     if "test" in run.metrics:
         output.metrics(run.metrics["test"], f"Ensemble of {len(runs)} runs")
     output.line(f"Ensemble saved to {run.path}")
@@ -162,13 +225,14 @@ def suggest(
     step: Step = 20,
     budget: Budget = 0.3,
     quiet: Quiet = False,
+    as_json: AsJson = False,
     text_col: str | None = None,
     model: str | None = None,
 ) -> None:
     """Active learning: the next texts to label, or a replay of the loop (--simulate)."""
     from headstart.workflows import active
 
-    output = Output(quiet=quiet)
+    output = Output(as_json, quiet)
     if simulate is not None or dataset is not None:
         model = model or TrainConfig.model
         active.simulate(
@@ -181,6 +245,8 @@ def suggest(
             step=step,
             budget=budget,
         )
+        if as_json:
+            output.json(json.loads((out / "summary.json").read_text(encoding="utf-8")))
         output.line((out / "simulation.md").read_text(encoding="utf-8"))
         output.note(
             f"Wrote {out / 'simulation.csv'}, {out / 'simulation.md'}, "
@@ -192,6 +258,8 @@ def suggest(
             "Give an unlabelled POOL file and --run RUN (or --simulate DATA / --dataset NAME for a replay)."
         )
     tasks = active.suggest(pool, run, k, out, method, text_col)
+    if as_json:
+        output.json({"out": str(out), "tasks": len(tasks)})
     output.note(
         f"Wrote {len(tasks)} texts to label to {out}; hand them "
         "to annotators, then `headstart labels aggregate`."

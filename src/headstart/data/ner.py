@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -17,29 +18,33 @@ WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # how raw text is cut into words,
 
 
 def read_conll(path: Path) -> pd.DataFrame:
+    """A CoNLL file in UTF-8 (see `parse_conll`)."""
+    return parse_conll(path.read_text(encoding="utf-8").splitlines(), f"'{path}'")
+
+
+def parse_conll(lines: Iterable[str], source: str) -> pd.DataFrame:
     """One word per line, its tag in the last column; blank lines end sentences; -DOCSTART- skipped."""
     rows: list[dict[str, str]] = []
     words: list[str] = []
     tags: list[str] = []
-    with path.open(encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                if words:
-                    rows.append({"tokens": json.dumps(words, ensure_ascii=False), "tags": json.dumps(tags)})
-                    words, tags = [], []
-                continue
-            if len(fields) < 2:
-                raise DataError(
-                    f"Line {number} of '{path}' has a word but no tag; CoNLL lines are 'word<TAB>tag', "
-                    "with a blank line between sentences."
-                )
-            words.append(fields[0])
-            tags.append(fields[-1])
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if words:
+                rows.append({"tokens": json.dumps(words, ensure_ascii=False), "tags": json.dumps(tags)})
+                words, tags = [], []
+            continue
+        if len(fields) < 2:
+            raise DataError(
+                f"Line {number} of {source} has a word but no tag; CoNLL lines are 'word<TAB>tag', with "
+                "a blank line between sentences."
+            )
+        words.append(fields[0])
+        tags.append(fields[-1])
     if words:
         rows.append({"tokens": json.dumps(words, ensure_ascii=False), "tags": json.dumps(tags)})
     if not rows:
-        raise DataError(f"'{path}' holds no sentences; write one 'word<TAB>tag' per line.")
+        raise DataError(f"{source} holds no sentences; write one 'word<TAB>tag' per line.")
     return pd.DataFrame(rows, dtype=object)
 
 

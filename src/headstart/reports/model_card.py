@@ -38,6 +38,11 @@ def _compression(sections: dict[str, Any], metric: str) -> str:
 
 def _results(test: dict[str, Any], task: Task) -> str:
     """The test metrics, then per class and per language when there are such scores."""
+    if not test:
+        return (
+            "No test split (test_size 0): the run was scored on its dev split only "
+            "(metrics.json → training).\n"
+        )
     scores = "\n".join(
         f"| {METRIC_NAMES.get(name, name)} | {value:.4f} |"
         for name, value in test.items()

@@ -22,7 +22,6 @@ from headstart.config import option
 from headstart.encoding import Encoded, forward_in_batches, forward_per_token
 from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, load_encoder
 from headstart.models.embeddings import embed, embed_layers
-from headstart.models.zoo import cache_dir
 from headstart.strategies.base import Strategy, StrategyConfig, register_strategy
 from headstart.training.job import FitReport, Fitted, TrainingJob
 
@@ -70,15 +69,19 @@ def cached_embeddings(
     batch_size: int,
     name: str,
     layers: bool = False,
+    cache: Path | None = None,
 ) -> torch.Tensor:
     """Mean-pooled embeddings of the last layer (or of every layer: (texts, layers + 1, dim)), cached
-    on disk and keyed by the model files and the token ids (which fix text, tokenizer and length)."""
+    in the folder `cache` (none: not cached) and keyed by the model files and the token ids (which
+    fix text, tokenizer and length)."""
+    forward = functools.partial(embed_layers if layers else embed, encoder)
+    if cache is None:
+        return forward_in_batches(forward, encoded, batch_size, pad_id, description=f"Embedding {name}")
     kind = "layers" if layers else "mean"
     key = hashlib.sha256(f"{model_key}|{kind}|{data_fingerprint(encoded)}".encode()).hexdigest()[:32]
-    path = cache_dir("features") / f"{key}.safetensors"
+    path = cache / f"{key}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
-    forward = functools.partial(embed_layers if layers else embed, encoder)
     embeddings = forward_in_batches(forward, encoded, batch_size, pad_id, description=f"Embedding {name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -99,8 +102,11 @@ def frozen_embeddings(job: TrainingJob, layers: bool = False) -> tuple[nn.Module
     config = job.config
     encoder = frozen_encoder(job)
     key, pad_id = model_fingerprint(job.model_path), job.tokenizer.pad_token_id
-    train_x = cached_embeddings(encoder, job.train, key, pad_id, config.eval_batch_size, "train", layers)
-    dev_x = cached_embeddings(encoder, job.dev, key, pad_id, config.eval_batch_size, "dev", layers)
+    cache = job.feature_cache
+    train_x = cached_embeddings(
+        encoder, job.train, key, pad_id, config.eval_batch_size, "train", layers, cache
+    )
+    dev_x = cached_embeddings(encoder, job.dev, key, pad_id, config.eval_batch_size, "dev", layers, cache)
     return encoder, train_x, dev_x
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing_extensions import override
 
 from headstart.config import option
+from headstart.extras import optional
 from headstart.strategies.base import register_strategy
 from headstart.strategies.features import Features, FeaturesConfig
 from headstart.training.job import Fitted, TrainingJob
@@ -71,8 +72,9 @@ class SetFit(Features):
 
     def tune_encoder(self, job: TrainingJob, target: Path) -> dict[str, int]:
         """Contrastive training of the encoder, saved to `target`; returns the pairs drawn."""
-        from datasets import Dataset
-        from setfit import SetFitModel, Trainer, TrainingArguments
+        with optional("The setfit strategy"):
+            from datasets import Dataset
+            from setfit import SetFitModel, Trainer, TrainingArguments
 
         settings = self.config
         texts = job.train_inputs

@@ -91,7 +91,12 @@ class NamedEntities(Task):
     def metrics(self, outputs: list[np.ndarray], labels: list[tuple[str, ...]]) -> dict[str, Any]:
         predicted = [list(tags) for tags in self.decide(outputs)]
         truth = [list(tags) for tags in labels]
-        report = classification_report(truth, predicted, output_dict=True, zero_division=0)
+        if all(tag == "O" for tags in truth + predicted for tag in tags):
+            # No entity on either side: seqeval's macro average would be the mean of nothing (NaN).
+            report = {"micro avg": {"precision": 0.0, "recall": 0.0, "f1-score": 0.0}}
+            report["macro avg"] = report["micro avg"]
+        else:
+            report = classification_report(truth, predicted, output_dict=True, zero_division=0)
         micro = report["micro avg"]
         correct = sum(
             p == t for ps, ts in zip(predicted, truth, strict=True) for p, t in zip(ps, ts, strict=True)

@@ -36,6 +36,9 @@ class TrainingJob:
     dev_labels: list[Any]  # the dev split's labels, one per text (its rows may be windows)
     extra_labels: dict[str, list[str]] = field(default_factory=dict)  # classes of each extra label column
     train_inputs: list[Any] = field(default_factory=list)  # the training texts (or pairs), e.g. for a teacher
+    # Where frozen-encoder strategies keep embeddings across runs; None for data given from memory,
+    # whose run writes nothing outside its own directory.
+    feature_cache: Path | None = None
 
     def dev_scores(self, logits: torch.Tensor | list[torch.Tensor]) -> dict[str, float]:
         """The task's scalar metrics on dev from the logits of each dev row (windows pooled);

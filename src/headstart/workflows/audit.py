@@ -22,8 +22,9 @@ from headstart.data.labelled import LabelledTexts
 from headstart.data.sampling import check_classes
 from headstart.encoding import choose_max_length, encode
 from headstart.errors import ConfigError, DataError
+from headstart.extras import optional
 from headstart.models.classifiers import load_encoder
-from headstart.models.zoo import load_tokenizer, model_max_length, resolve_model
+from headstart.models.zoo import cache_dir, load_tokenizer, model_max_length, resolve_model
 from headstart.progress import info
 from headstart.strategies.features import cached_embeddings, model_fingerprint
 
@@ -71,9 +72,11 @@ def _embeddings(data: LabelledTexts, config: TrainConfig) -> np.ndarray:
     )
     encoder = load_encoder(path, config.allow_pickle).eval()
     encoded = encode(tokenizer, data.texts, max_length)
-    return cached_embeddings(
-        encoder, encoded, model_fingerprint(path), tokenizer.pad_token_id, config.eval_batch_size, "texts"
-    ).numpy()
+    key, pad_id = model_fingerprint(path), tokenizer.pad_token_id
+    embeddings = cached_embeddings(
+        encoder, encoded, key, pad_id, config.eval_batch_size, "texts", cache=cache_dir("features")
+    )
+    return embeddings.numpy()
 
 
 def _linear_probabilities(
@@ -125,8 +128,9 @@ def audit(
     label_col: str | None = None,
 ) -> Audit:
     """Rank the rows of a labelled file by how likely their label is wrong."""
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
+    with optional("headstart labels audit"):
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
 
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {folds}.")

@@ -13,11 +13,12 @@ from typing import Any
 from headstart.api import train
 from headstart.compression.measure import against, measure, model_bytes
 from headstart.data.labelled import LabelledTexts
+from headstart.data.memory import is_path, memory_table
 from headstart.errors import ConfigError, DataError
 from headstart.files import write_text_atomic
 from headstart.inference.predictor import ModelPredictor
 from headstart.models.variants import VARIANTS, check_variant, export_onnx_int8, load_variant, variant_dir
-from headstart.preparation import prepare_splits
+from headstart.preparation import MemoryData, prepare_splits
 from headstart.progress import info
 from headstart.record import CARD_FILE, MODEL_DIR, CompressionRecord, write_record
 from headstart.reports.model_card import model_card
@@ -28,9 +29,12 @@ from headstart.strategies.prune import PruneConfig
 Comparison = dict[str, dict[str, Any]]  # model name → its measurements and change against the reference
 
 
-def quantize(run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-int8")) -> Comparison:
+def quantize(
+    run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-int8"), data: Any = None
+) -> Comparison:
     """Make the variants (the onnx-int8 file is written into the run), then measure each and fp32 on
-    the run's test split; the comparison goes into metrics.json and the model card."""
+    the run's test split; the comparison goes into metrics.json and the model card. A run trained
+    on data from memory needs that data again (`data`) to rebuild its test split."""
     run_path = Path(run_path)
     for variant in variants:
         check_variant(variant)
@@ -41,7 +45,7 @@ def quantize(run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-in
     run = _single_model(Run.load(run_path), "quantize each member run instead")
     predictor = run.predictor
     assert isinstance(predictor, ModelPredictor)  # checked by _single_model
-    test = rebuilt_test_split(run)
+    test = rebuilt_test_split(run, data)
     if "onnx-int8" in variants:
         info("Exporting to ONNX and quantising to int8 ...")
         export_onnx_int8(predictor.classifier, variant_dir(run_path, "onnx-int8"), run.task.token_level)
@@ -71,10 +75,12 @@ def distill(
     alpha: float = DistillConfig.alpha,
     unlabelled: str | None = None,
     overwrite: bool = False,
+    data: Any = None,
     **options: Any,
 ) -> Run:
     """Distil a teacher run into a student: `student` names an encoder (zoo name, folder or hub id),
-    or `layers` keeps that many of the teacher's own layers. `options` are TrainConfig fields."""
+    or `layers` keeps that many of the teacher's own layers. `options` are TrainConfig fields; `data`
+    is the teacher's data again when it was given from memory."""
     if student is not None and layers is not None:
         raise ConfigError(
             "Give either --student MODEL or --layers N (the teacher with fewer layers), not both."
@@ -94,6 +100,7 @@ def distill(
         "distillation",
         ("teacher", "student"),
         overwrite,
+        data,
         model=model,
         strategy="distill",
         strategy_options=settings,
@@ -109,10 +116,12 @@ def prune(
     sparsity: float = PruneConfig.sparsity,
     recover_epochs: int = 1,
     overwrite: bool = False,
+    data: Any = None,
     **options: Any,
 ) -> Run:
     """Prune a run's attention heads (fraction `heads`) and/or weights (fraction `sparsity`), then
-    fine-tune it for `recover_epochs` epochs (0: none)."""
+    fine-tune it for `recover_epochs` epochs (0: none); `data` is the run's data again when it was
+    given from memory."""
     if recover_epochs < 0:
         raise ConfigError(f"--recover-epochs must be 0 or more, got {recover_epochs}.")
     if heads == sparsity == 0:
@@ -130,6 +139,7 @@ def prune(
         "pruning",
         ("unpruned", "pruned"),
         overwrite,
+        data,
         model=str(source.path / MODEL_DIR),
         strategy="prune",
         strategy_options=settings,
@@ -145,13 +155,19 @@ def _single_model(run: Run, instead: str) -> Run:
 
 
 def _derive(
-    source: Run, out: str | Path, section: str, names: tuple[str, str], overwrite: bool, **changes: Any
+    source: Run,
+    out: str | Path,
+    section: str,
+    names: tuple[str, str],
+    overwrite: bool,
+    data: Any,
+    **changes: Any,
 ) -> Run:
     """Train the derived run on the source's data, split, seed and length (with the new strategy's
     own learning rate), then measure both on the shared test split."""
     config = source.config.replace(lr=None, **changes)
-    run = train(out=out, config=config, overwrite=overwrite)
-    test = same_split(run, source)
+    run = train(data, out=out, config=config, overwrite=overwrite)
+    test = same_split(run, source, data)
     entries = {}
     for name, each in zip(names, (source, run), strict=True):
         predictor = each.predictor
@@ -162,9 +178,11 @@ def _derive(
     return run
 
 
-def rebuilt_test_split(run: Run) -> LabelledTexts:
-    """The run's test split, rebuilt from its config; refused when the data no longer matches."""
-    splits = prepare_splits(run.config)
+def rebuilt_test_split(run: Run, data: Any = None) -> LabelledTexts:
+    """The run's test split, rebuilt from its config (and from `data`, for a run trained on data
+    from memory); refused when the data no longer matches."""
+    memory = MemoryData(memory_table(data)) if data is not None and not is_path(data) else None
+    splits = prepare_splits(run.config, memory=memory)
     trained_on = run.metrics.get("data", {}).get("fingerprint")
     if trained_on is not None and splits.train.fingerprint() != trained_on:
         raise DataError(
@@ -174,15 +192,15 @@ def rebuilt_test_split(run: Run) -> LabelledTexts:
     return splits.test
 
 
-def same_split(run: Run, source: Run) -> LabelledTexts:
+def same_split(run: Run, source: Run, data: Any = None) -> LabelledTexts:
     """The test split two runs share (a derived run keeps its source's data, split and seed)."""
-    fields = ("data", "dataset", "test_data", "seed", "test_size", "dev_size", "sample")
+    fields = ("data", "dataset", "in_memory", "test_data", "seed", "test_size", "dev_size", "sample")
     if any(getattr(run.config, f) != getattr(source.config, f) for f in fields):
         raise DataError(
             f"'{run.path}' and '{source.path}' were not trained on the same split; compare them with "
             "`headstart evaluate --data` on one file instead."
         )
-    return rebuilt_test_split(run)
+    return rebuilt_test_split(run, data)
 
 
 def record_comparison(run: Run, section: str, comparison: CompressionRecord) -> None:

@@ -7,7 +7,9 @@ import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from headstart.data.memory import file_table, is_path, memory_table
 from headstart.errors import ConfigError, DataError, RunError
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.evaluation.scoring import score
@@ -22,10 +24,12 @@ def ensemble(
     runs: Sequence[str | Path],
     *,
     out: str | Path,
-    data: str | Path | None = None,
+    data: Any = None,
     text_col: str | None = None,
     label_col: str | None = None,
     overwrite: bool = False,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> Run:
     """Save the mean-probability ensemble of `runs` to `out`; evaluate it on `data` when given."""
     if len(runs) < 2:
@@ -52,14 +56,15 @@ def ensemble(
     staging = staging_dir(out)
     if data is not None:
         predictor = EnsemblePredictor([m.predictor for m in members])
-        labelled = prepare_labelled(members[0].config, data, predictor.task, text_col, label_col)
+        table = file_table(data, encoding, delimiter) if is_path(data) else memory_table(data)
+        labelled = prepare_labelled(members[0].config, table, predictor.task, text_col, label_col)
         record["test"] = score(predictor.task, predictor.outputs(labelled.inputs()), labelled)
         if "confusion_matrix" in record["test"]:
             plot_confusion_matrix(
                 record["test"]["confusion_matrix"],
                 labels,
                 staging / "confusion_matrix.png",
-                f"Ensemble on {Path(data).name}: confusion matrix",
+                f"Ensemble on {Path(data).name if is_path(data) else table.source}: confusion matrix",
             )
 
     names = []

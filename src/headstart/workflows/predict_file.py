@@ -1,19 +1,32 @@
-"""Predict a whole file: read, predict with progress, write atomically."""
+"""Predict a whole file (or standard input, or a few texts): read, predict with progress, write
+atomically."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from headstart.data.columns import check_texts, find_column, find_text_column
-from headstart.data.io import FORMATS, read_table, write_table_atomic
+from headstart.data.io import (
+    FORMATS,
+    as_strings,
+    decode,
+    flat_cells,
+    read_delimited,
+    read_jsonl,
+    read_table,
+    write_table_atomic,
+)
+from headstart.data.memory import Table
 from headstart.errors import DataError
-from headstart.preparation import pseudonymizer_for
+from headstart.preparation import prediction_inputs, pseudonymizer_for
 from headstart.privacy.pseudonyms import pseudonymize_frame
 from headstart.runs import Run, load_run
+
+STDIO = "-"  # a file name that means standard input or output
 
 
 def predict_file(
@@ -24,45 +37,90 @@ def predict_file(
     text_pair_col: str | None = None,
     pseudonymize: str | None = None,
     variant: str = "fp32",
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> int:
-    """Write the input rows plus the predictions; returns the row count. With a key (`pseudonymize`, or
-    the run's own), personal data in the rows is pseudonymized first.
+    """Write the input rows plus the predictions; returns the row count. `-` as the input reads
+    JSONL or CSV from standard input, `-` as the output writes to standard output (JSONL for
+    JSONL input, else CSV). With a key (`pseudonymize`, or the run's own), personal data in the
+    rows is pseudonymized first.
 
     NER: `entities`, a JSON list of {start, end, label, text, score} per text.
     Classes: `predicted_label` and one `prob_<label>` column per class (a multi-task run adds
     `predicted_<column>` and `prob_<column>_<label>` per further column). Multi-label: `predicted_labels`
     (joined by the run's label separator) and `prob_<label>`. Regression: `predicted_value`.
     """
-    output_path = Path(output_path)
-    if output_path.suffix.lower() not in FORMATS:
+    output_path = str(output_path)
+    if output_path != STDIO and Path(output_path).suffix.lower() not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
         raise DataError(
-            f"Output file '{output_path}' has unknown format '{output_path.suffix or '(none)'}'; use one "
-            f"of {', '.join(sorted(FORMATS))}."
+            f"Output file '{output_path}' has unknown format '{Path(output_path).suffix or '(none)'}'; "
+            f"use one of {known}, or - for standard output."
         )
+    rows, source, lines = _input_rows(input_path, encoding, delimiter)
     run = load_run(run_dir, variant)
-    frame = read_table(input_path)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
     if pseudonymizer is not None:  # before anything is predicted or written: the output holds pseudonyms only
-        frame = pseudonymize_frame(frame, pseudonymizer)
-    inputs = _inputs(frame, run, f"'{Path(input_path).name}'", text_col, text_pair_col)
-    result = pd.concat([frame, pd.DataFrame(prediction_columns(run, inputs), index=frame.index)], axis=1)
-    write_table_atomic(result, output_path)
+        rows = pseudonymize_frame(rows, pseudonymizer)
+    inputs = prediction_inputs(run.config, Table(as_strings(rows), source), text_col, text_pair_col)
+    result = pd.concat([rows, pd.DataFrame(prediction_columns(run, inputs), index=rows.index)], axis=1)
+    if output_path == STDIO:
+        sys.stdout.write(
+            result.to_json(orient="records", lines=True, force_ascii=False)
+            if lines
+            else flat_cells(result).to_csv(index=False)
+        )
+        sys.stdout.flush()
+    else:
+        write_table_atomic(result, output_path)
     return len(result)
 
 
-def _inputs(
-    frame: pd.DataFrame, run: Run, source: str, text_col: str | None, text_pair_col: str | None
-) -> list[Any]:
-    """The texts of the rows (with their second texts for a run trained on sentence pairs)."""
-    texts = check_texts(frame[find_text_column(frame, text_col or run.config.text_col, source)], source)
-    if run.config.text_pair_col is None:
-        return list(texts)
-    pair_col = find_column(
-        frame, text_pair_col or run.config.text_pair_col, (), "text pair", source, "--text-pair-col"
-    )
-    return list(
-        zip(texts, check_texts(frame[pair_col], f"{source} (second text, column '{pair_col}')"), strict=True)
-    )
+def _input_rows(
+    input_path: str | Path, encoding: str | None, delimiter: str | None
+) -> tuple[pd.DataFrame, str, bool]:
+    """The rows to predict with their values as stored (an id stays a number), where they came
+    from, and whether they came as JSON lines (standard input: sniffed)."""
+    if str(input_path) != STDIO:
+        rows = read_table(input_path, encoding, delimiter, keep_types=True)
+        return rows, f"'{Path(input_path).name}'", Path(input_path).suffix.lower() in (".jsonl", ".ndjson")
+    text = decode(sys.stdin.buffer.read(), "Standard input", encoding)
+    if not text.strip():
+        raise DataError("Standard input is empty; pipe in JSON lines or a CSV with a header row.")
+    lines = text.lstrip().startswith("{")
+    source = "standard input"
+    rows = read_jsonl(text, source, keep_types=True) if lines else read_delimited(text, source, delimiter)
+    return rows, source, lines
+
+
+def predict_texts(run_dir: str | Path, texts: list[str], variant: str = "fp32") -> list[dict[str, Any]]:
+    """The answer for each of a few texts (see `answers`)."""
+    run = load_run(run_dir, variant)
+    if run.config.text_pair_col is not None:
+        raise DataError(
+            f"'{run_dir}' reads sentence pairs; predict a file with both columns instead of --text."
+        )
+    return answers(run, list(texts))
+
+
+def answers(run: Run, inputs: list[Any]) -> list[dict[str, Any]]:
+    """The JSON answer for each input: label and probabilities, labels (multi-label), a value
+    (regression), or entities with character offsets (NER). `headstart serve` answers the same."""
+    task = run.task
+    if task.name == "ner":
+        return [{"entities": found} for found in run.predict(inputs, show_progress=False)]
+    outputs = run.predictor.outputs(inputs, show_progress=False)
+    decided = task.decide(outputs)
+    if task.name == "regression":
+        return [{"value": float(value)} for value in decided]
+    key = "labels" if task.name == "multi-label" else "label"
+    return [
+        {
+            key: list(choice) if key == "labels" else choice,
+            "probabilities": {label: round(float(p), 6) for label, p in zip(task.classes, row, strict=True)},
+        }
+        for choice, row in zip(decided, outputs, strict=True)
+    ]
 
 
 def prediction_columns(run: Run, inputs: list[Any]) -> dict[str, Any]:

@@ -18,17 +18,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
-
 from headstart.config import option
 from headstart.errors import HeadstartError
+from headstart.extras import optional
 from headstart.inference.predictor import ModelPredictor
 from headstart.models.variants import OnnxClassifier
 from headstart.runs import Run
+from headstart.workflows.predict_file import answers
+
+with optional("headstart serve"):  # the 'serve' extra
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+    from pydantic import BaseModel, ConfigDict, Field
 
 Input = str | tuple[str, str]
 
@@ -129,26 +132,6 @@ class MicroBatcher:
                 if not future.done():
                     future.set_result(results[start : start + len(inputs)])
                 start += len(inputs)
-
-
-def answers(run: Run, inputs: list[Input]) -> list[dict[str, Any]]:
-    """The JSON answer for each input: label and probabilities, labels (multi-label), a value
-    (regression), or entities with character offsets (NER)."""
-    task = run.task
-    if task.name == "ner":
-        return [{"entities": found} for found in run.predict(inputs, show_progress=False)]
-    outputs = run.predictor.outputs(inputs, show_progress=False)
-    decided = task.decide(outputs)
-    if task.name == "regression":
-        return [{"value": float(value)} for value in decided]
-    key = "labels" if task.name == "multi-label" else "label"
-    return [
-        {
-            key: list(choice) if key == "labels" else choice,
-            "probabilities": {label: round(float(p), 6) for label, p in zip(task.classes, row, strict=True)},
-        }
-        for choice, row in zip(decided, outputs, strict=True)
-    ]
 
 
 @dataclass(frozen=True)

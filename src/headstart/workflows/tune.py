@@ -26,6 +26,7 @@ from headstart.config import TrainConfig
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.evaluation.plots import plot_tuning
+from headstart.extras import optional
 from headstart.files import write_text_atomic
 from headstart.progress import info, progress_bar, quiet_libraries, set_quiet
 from headstart.reports.comparison import markdown_table
@@ -132,9 +133,10 @@ def tune(
 
 
 def _study(out: Path, strategy: str, seed: int) -> Any:  # an optuna Study
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    with optional("headstart tune"):
+        import optuna
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,9 +160,10 @@ def _study(out: Path, strategy: str, seed: int) -> Any:  # an optuna Study
 
 def _optimise(search: dict[str, Any], trials: int, worker: int = 0) -> None:
     """Run trials in this process until the study has `trials` finished ones (shared with other workers)."""
-    import optuna
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
+    with optional("headstart tune"):
+        import optuna
+        from optuna.study import MaxTrialsCallback
+        from optuna.trial import TrialState
 
     out, strategy = Path(search["out"]), search["strategy"]
     base = TrainConfig.from_dict(search["base"])
@@ -232,12 +235,10 @@ def _finished_trials(study: Any) -> pd.DataFrame:
 
 
 def _tune_with_ray(search: dict[str, Any], trials: int, workers: int, address: str | None) -> pd.DataFrame:
-    try:
+    with optional("headstart tune --backend ray"):
         import ray
         from ray import tune as ray_tune
         from ray.tune.search.optuna import OptunaSearch
-    except ImportError:
-        raise ConfigError("--backend ray needs the optional extra: pip install 'headstart[ray]'.") from None
 
     base = TrainConfig.from_dict(search["base"])
     out = Path(search["out"]).resolve()
