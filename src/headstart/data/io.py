@@ -160,7 +160,7 @@ def read_jsonl(text: str, source: str, keep_types: bool = False) -> pd.DataFrame
             )
         rows.append(row)
     frame = pd.DataFrame(rows)
-    return frame if keep_types or data_format in ("csv", "tsv", "conll") else as_strings(frame)
+    return frame if keep_types else as_strings(frame)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
