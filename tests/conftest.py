@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HEADSTART_DEVICE"] = "cpu"  # `--device auto` means the CPU here, even on a machine with a GPU
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 KEYWORDS = {

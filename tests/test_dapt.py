@@ -26,7 +26,7 @@ def test_dapt_lowers_in_domain_mlm_loss_and_the_next_strategy_uses_the_adapted_e
     assert adaptation["held_out_mlm_loss_after"] < adaptation["held_out_mlm_loss_before"] - 1.0, adaptation
     # `features` never changes the encoder, so a changed encoder in the run can only come from DAPT.
     pretrained = load_file(str(Path(tiny_model) / "model.safetensors"))
-    saved = load_file(str(run.path / "model" / "model.safetensors"))
+    saved = load_file(str(run.path / "model" / "encoder" / "model.safetensors"))  # a frozen encoder's place
     changed = [
         name for name in pretrained.keys() & saved.keys() if not (saved[name] == pretrained[name]).all()
     ]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from headstart.config import TrainConfig
 from headstart.errors import ConfigError, DataError, DataWarning, HeadstartError, ModelError, RunError
+from headstart.version import __version__
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
     from headstart.api import train
@@ -23,7 +24,6 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from headstart.workflows.ensembles import ensemble
     from headstart.workflows.tune import tune
 
-__version__ = "0.1.0"
 
 _LAZY: dict[str, tuple[str, str]] = {  # public name → (module, its name there)
     "train": ("headstart.api", "train"),
@@ -51,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "__version__",
     "ConfigError",
     "DataError",
     "DataWarning",

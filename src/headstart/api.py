@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig
 from headstart.data.labelled import LabelledTexts, Splits
 from headstart.data.memory import is_path, memory_table
+from headstart.devices import Placement, device_facts, make_accelerator
 from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib
@@ -31,9 +31,10 @@ from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.evaluation.scoring import language_metrics
 from headstart.files import folder_size, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
-from headstart.models.zoo import cache_dir, load_tokenizer, model_max_length, resolve_model
+from headstart.models.zoo import cache_dir, hf_files_dir, load_tokenizer, model_max_length, resolve_model
 from headstart.preparation import MemoryData, prepare_splits
 from headstart.progress import info
+from headstart.provenance import provenance
 from headstart.record import (
     CARD_FILE,
     CONFIG_FILE,
@@ -83,7 +84,7 @@ def train(
     tokenizer = load_tokenizer(model_path)
     resolved = resolve_config(config, strategy, splits, task, tokenizer, model_path)
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
+    accelerator = make_accelerator(resolved.device, resolved.mixed_precision)
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
     accelerator.wait_for_everyone()
     sizes = f"{len(splits.train)} train / {len(splits.dev)} dev / {len(splits.test)} test texts"
@@ -98,11 +99,11 @@ def train(
     train_seconds = time.perf_counter() - started
 
     if accelerator.is_main_process:
-        fitted.classifier.cpu().eval()
+        fitted.classifier.eval()
         _write_run(out, staging, fitted, tokenizer, splits, job, train_seconds)
         info(f"Run saved to {out}")
     accelerator.wait_for_everyone()
-    return Run.load(out)
+    return Run.load(out, device=resolved.device, precision=resolved.precision)
 
 
 def training_config(
@@ -165,6 +166,7 @@ def _job(
         extra_labels=splits.extra_labels,
         train_inputs=list(splits.train.inputs()),
         feature_cache=None if config.in_memory is not None else cache_dir("features"),
+        placement=Placement.of(accelerator.device, config.precision),
     )
 
 
@@ -258,7 +260,11 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer
                 f"'{staging}'; run the same command without --resume."
             )
         before = TrainConfig.from_yaml(saved_config).to_dict()
-        changed = sorted(key for key, value in config.to_dict().items() if before.get(key) != value)
+        changed = sorted(
+            key
+            for key, value in config.to_dict().items()
+            if before.get(key) != value and key not in ("device", "precision")  # resume on another device
+        )
         if changed:
             raise ConfigError(
                 f"--resume needs the options of the interrupted run, but {changed} differ; "
@@ -326,6 +332,7 @@ def _cost(
         parameters_trainable=trainable,
         peak_memory_mib=peak_memory_mib(),
         processes=processes,
+        device=device_facts(predictor.placement.device, predictor.placement.precision),
     )
 
 
@@ -340,14 +347,13 @@ def _write_run(
 ) -> None:
     """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
     config, task = job.config, job.task
-    predictor = ModelPredictor(
-        fitted.classifier, tokenizer, task, Windowing.from_config(config), config.eval_batch_size
-    )
+    window, batch = Windowing.from_config(config), config.eval_batch_size
+    predictor = ModelPredictor(fitted.classifier, tokenizer, task, window, batch, job.placement)
     test = _test_metrics(predictor, splits)
     target = staging_dir(out)
     (target / MODEL_DIR).mkdir()
     fitted.classifier.save(target / MODEL_DIR)
-    tokenizer.save_pretrained(target / MODEL_DIR)
+    tokenizer.save_pretrained(hf_files_dir(target / MODEL_DIR))  # beside the encoder's config
     record = RunRecord(
         test=test,
         best_dev_score=fitted.report.best_dev_score,
@@ -356,21 +362,16 @@ def _write_run(
         cost=_cost(
             fitted,
             predictor,
-            list(
-                (splits.test if len(splits.test) else splits.dev).inputs()
-            ),  # speed on dev without a test split
+            list((splits.test if len(splits.test) else splits.dev).inputs()),  # dev without a test split
             target / MODEL_DIR,
             train_seconds,
             job.accelerator.num_processes,
         ),
-        data={
-            "train": len(splits.train),
-            "dev": len(splits.dev),
-            "test": len(splits.test),
-            "fingerprint": splits.train.fingerprint(),
-            **({} if task.token_level else {"languages": language_counts(splits.train.languages())}),
-        },
+        data=splits.facts(),
     )
+    if not task.token_level:
+        record["data"]["languages"] = language_counts(splits.train.languages())
+    record["provenance"] = provenance(record["cost"]["device"])
     config.save_yaml(target / CONFIG_FILE)
     write_text_atomic(target / LABELS_FILE, json.dumps(task.classes))
     write_text_atomic(target / TASK_FILE, json.dumps(task.to_dict()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,22 @@ def option(default: Any, help: str, panel: str | None = None, flag: bool = True)
     return field(default=default, metadata=metadata)
 
 
-DATA, MODEL, STRATEGY, OPTIMISATION = "Data", "Model", "Strategy", "Optimisation"
+DATA, MODEL, STRATEGY, OPTIMISATION, DEVICE = "Data", "Model", "Strategy", "Optimisation", "Device"
+DEVICE_HELP = "Where to run: auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps."
+PRECISION_HELP = "Inference precision: fp32, or fp16/bf16 on a GPU (CPUs run fp32, or an int8 variant)."
+_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_name(name: str) -> None:
+    """Refuse a device name headstart does not know, before anything is loaded."""
+    if not _DEVICE_NAME.fullmatch(name):
+        raise ConfigError(f"Unknown device '{name}'; use auto, cpu, cuda, cuda:N (e.g. cuda:1) or mps.")
+
+
+def check_precision(precision: str) -> None:
+    """Refuse a precision other than fp32, fp16 and bf16."""
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise ConfigError(f"Unknown precision '{precision}'; use fp32, fp16 or bf16.")
 
 
 @dataclass
@@ -198,6 +214,9 @@ class TrainConfig:
         "no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.", OPTIMISATION
     )
 
+    device: str = option("auto", DEVICE_HELP, DEVICE)
+    precision: str = option("fp32", PRECISION_HELP, DEVICE)
+
     def __post_init__(self) -> None:
         if self.delimiter in ("tab", "\\t"):  # what people type for a tab on a command line
             self.delimiter = "\t"
@@ -246,6 +265,8 @@ class TrainConfig:
         for name, ok, rule in checks:
             if not ok:
                 raise ConfigError(f"Option '{name}' must be {rule}, got {getattr(self, name)!r}.")
+        check_device_name(self.device)
+        check_precision(self.precision)
         if self.dev_data is None and self.test_data is None and self.dev_size + self.test_size >= 0.9:
             raise ConfigError(
                 f"dev_size + test_size is {self.dev_size + self.test_size:.2f}; "

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Sampler
 
 from headstart.config import TrainConfig
+from headstart.devices import CPU, Placement
 from headstart.progress import progress_bar
 
 Tokenizer = Any  # a transformers tokenizer: called on texts, it gives lists of token ids
@@ -275,12 +276,16 @@ def _batch_outputs(
     pad_id: int,
     description: str,
     show_progress: bool,
+    placement: Placement,
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
-    """(row indices, outputs) per batch, longest rows first so each batch pads little."""
+    """(row indices, outputs on the CPU in fp32) per batch, longest rows first so each batch pads
+    little; the forward pass runs where `placement` says."""
     with progress_bar(description, total=len(encoded), enabled=show_progress) as bar:
         for indices in LengthGroupedBatchSampler(encoded.lengths(), batch_size, seed=0, shuffle=False):
             batch = pad_batch([(encoded.input_ids[i], -1, None, i) for i in indices], pad_id)
-            yield indices, forward(batch["input_ids"], batch["attention_mask"]).float()
+            with placement.autocast():
+                output = forward(*placement.inputs(batch["input_ids"], batch["attention_mask"]))
+            yield indices, output.float().cpu()
             bar.advance(len(indices))
 
 
@@ -292,10 +297,12 @@ def forward_in_batches(
     pad_id: int,
     description: str = "Predicting",
     show_progress: bool = True,
+    placement: Placement = CPU,
 ) -> torch.Tensor:
     """Run `forward` over all rows in length-sorted batches; its outputs (rows, ...) in input order."""
     rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
-    for indices, output in _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress):
+    batches = _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress, placement)
+    for indices, output in batches:
         for position, index in enumerate(indices):
             rows[index] = output[position]
     return torch.stack(rows)
@@ -309,10 +316,12 @@ def forward_per_token(
     pad_id: int,
     description: str = "Predicting",
     show_progress: bool = True,
+    placement: Placement = CPU,
 ) -> list[torch.Tensor]:
     """Like `forward_in_batches` for outputs per token: one (tokens, ...) tensor per row, unpadded."""
     rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
-    for indices, output in _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress):
+    batches = _batch_outputs(forward, encoded, batch_size, pad_id, description, show_progress, placement)
+    for indices, output in batches:
         for position, index in enumerate(indices):
             rows[index] = output[position, : len(encoded.input_ids[index])]
     return rows

@@ -42,15 +42,18 @@ class CostRecord(TypedDict, total=False):
     parameters_trainable: int
     peak_memory_mib: float
     processes: int
+    device: dict[str, Any]  # what inference was measured on: device, precision, CPU, threads, GPU
 
 
 class DataRecord(TypedDict, total=False):
-    """Rows per split, the training split's fingerprint and its languages (text tasks)."""
+    """Rows per split, the fingerprint of each split (`fingerprint`: the training split's, as
+    before) and the training languages (text tasks)."""
 
     train: int
     dev: int
     test: int
     fingerprint: str
+    fingerprints: dict[str, str]
     languages: dict[str, int]
 
 
@@ -85,6 +88,7 @@ class RunRecord(TypedDict, total=False):
     data: DataRecord
     compression: dict[str, CompressionRecord]
     members: list[MemberRecord]
+    provenance: dict[str, Any]  # headstart version and commit, library versions, platform, device
 
 
 def read_record(run_dir: Path) -> RunRecord:

@@ -18,6 +18,8 @@ from headstart.data.memory import file_table, is_data_file, is_path, is_table, m
 from headstart.errors import ConfigError, RunError
 from headstart.evaluation.languages import transfer_report
 from headstart.evaluation.scoring import score, write_evaluation
+from headstart.exports import export_run
+from headstart.exports.hub import push_run
 from headstart.files import folder_size
 from headstart.inference.predictor import Predictor, load_predictor
 from headstart.preparation import prediction_inputs, prepare_labelled
@@ -48,9 +50,12 @@ class Run:
         self.predictor = predictor
 
     @classmethod
-    def load(cls, path: str | Path, variant: str = "fp32") -> Run:
+    def load(
+        cls, path: str | Path, variant: str = "fp32", device: str = "auto", precision: str = "fp32"
+    ) -> Run:
         """A run directory; `variant` picks the model: fp32 (as trained), int8 or onnx-int8 (see
-        `headstart quantize`)."""
+        `headstart quantize`). It runs on `device` (auto: a GPU when torch sees one; the int8
+        variant on the CPU), at `precision` (fp16/bf16 on GPUs only)."""
         path = Path(path)
         if not path.is_dir():
             raise RunError(
@@ -65,7 +70,8 @@ class Run:
                 )
         config = TrainConfig.from_yaml(path / CONFIG_FILE)
         labels = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
-        return cls(path, config, labels, read_record(path), load_predictor(path, variant))
+        predictor = load_predictor(path, variant, device, precision)
+        return cls(path, config, labels, read_record(path), predictor)
 
     @property
     def task(self) -> Task:
@@ -112,6 +118,24 @@ class Run:
             name: [self.head_labels[name][i] for i in probs.argmax(axis=1)]
             for name, probs in probabilities.items()
         }
+
+    def export(self, out: str | Path, fmt: str | None = None, overwrite: bool = False) -> Path:
+        """Write the run as a folder the user's own stack loads: `transformers`,
+        `sentence-transformers` or `onnx` (default: the one that suits the run; see
+        `headstart.exports`)."""
+        return export_run(self.path, fmt, out, overwrite)
+
+    def push(
+        self,
+        repo_id: str,
+        fmt: str | None = None,
+        private: bool = False,
+        token: str | None = None,
+        local_dir: str | Path | None = None,
+    ) -> str:
+        """Upload the run's export to the Hugging Face Hub (`local_dir`: write it there instead);
+        returns the repository's URL or the folder."""
+        return push_run(self.path, repo_id, fmt, private, token, local_dir)
 
     def evaluate(
         self,
@@ -192,6 +216,6 @@ def run_facts(path: str | Path) -> dict[str, Any]:
     }
 
 
-def load_run(path: str | Path, variant: str = "fp32") -> Run:
+def load_run(path: str | Path, variant: str = "fp32", device: str = "auto", precision: str = "fp32") -> Run:
     """Load a run directory written by `headstart train`; see `Run.load`."""
-    return Run.load(path, variant)
+    return Run.load(path, variant, device, precision)

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from headstart import __version__
 from headstart.cli.errors import debugging, report
 from headstart.progress import quiet_libraries
+from headstart.version import __version__
 
 # name → (module in headstart.cli, one-line help). A module's typer app holds its commands; the
 # modules of `labels` and `privacy` are sub-groups.
@@ -55,6 +55,11 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "Knowledge distillation: a smaller student learns the teacher's probabilities and labels.",
     ),
     "prune": ("compress", "Prune attention heads and/or weights by magnitude, then fine-tune briefly."),
+    "export": (
+        "export",
+        "Export a run for transformers, sentence-transformers or ONNX Runtime (no headstart needed).",
+    ),
+    "push": ("export", "Upload a run's export, with its model card, to the Hugging Face Hub."),
     "serve": ("serve", "Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."),
     "suggest": ("runs", "Active learning: the next texts to label, or a replay of the loop (--simulate)."),
     "labels": ("labels", "Crowd labels: aggregate several annotators' answers, audit a labelled file."),

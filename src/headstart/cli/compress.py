@@ -30,7 +30,7 @@ from headstart.workflows.compress import quantize as quantize_run
 app = typer.Typer()
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory of the new model.", show_default=False)]
-TRAINING = config_flags(TrainConfig, only=("epochs", "lr", "batch_size"))
+TRAINING = config_flags(TrainConfig, only=("epochs", "lr", "batch_size", "device"))
 
 
 def show_comparison(output: Output, models: Comparison, title: str) -> None:
@@ -59,6 +59,7 @@ def show_comparison(output: Output, models: Comparison, title: str) -> None:
 
 
 @app.command()
+@with_flags(config_flags(TrainConfig, only=("device",), optional=False))
 def quantize(
     run: RunDir,
     variants: Annotated[
@@ -66,10 +67,11 @@ def quantize(
     ] = "int8,onnx-int8",
     quiet: Quiet = False,
     as_json: AsJson = False,
+    device: str = "auto",
 ) -> None:
     """Make int8 variants of a run and measure each against fp32 on the test split."""
     output = Output(as_json, quiet)
-    show_comparison(output, quantize_run(run, tuple(comma_list(variants))), "Quantization")
+    show_comparison(output, quantize_run(run, tuple(comma_list(variants)), device=device), "Quantization")
 
 
 @app.command()
@@ -99,7 +101,10 @@ def distill(
 
 
 @app.command()
-@with_flags(config_flags(PruneConfig, only=("heads", "sparsity"), optional=False))
+@with_flags(
+    config_flags(PruneConfig, only=("heads", "sparsity"), optional=False),
+    config_flags(TrainConfig, only=("device",)),
+)
 def prune(
     run: RunDir,
     out: Out,
@@ -111,10 +116,17 @@ def prune(
     as_json: AsJson = False,
     heads: float = PruneConfig.heads,
     sparsity: float = PruneConfig.sparsity,
+    device: str | None = None,
 ) -> None:
     """Prune attention heads and/or weights by magnitude, then fine-tune briefly."""
     output = Output(as_json, quiet)
     result = prune_run(
-        run, out, heads=heads, sparsity=sparsity, recover_epochs=recover_epochs, overwrite=overwrite
+        run,
+        out,
+        heads=heads,
+        sparsity=sparsity,
+        recover_epochs=recover_epochs,
+        overwrite=overwrite,
+        **given({"device": device}),
     )
     show_comparison(output, result.metrics["compression"]["pruning"]["models"], "Pruning")

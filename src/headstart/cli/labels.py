@@ -139,7 +139,9 @@ Folds = Annotated[int, typer.Option(help="K of the K-fold cross-validation.")]
 
 
 @app.command("audit")
-@with_flags(config_flags(TrainConfig, only=("model", "max_length", "text_col", "label_col")))
+@with_flags(
+    config_flags(TrainConfig, only=("model", "max_length", "text_col", "label_col", "device", "precision"))
+)
 def audit(
     data: LabelledFile,
     out: ReviewOut,

@@ -181,3 +181,7 @@ def per_strategy_options(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
 def comma_list(text: str) -> list[str]:
     """'a, b,,c' → ['a', 'b', 'c']."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# --device and --precision, the same on every command that runs a model (TrainConfig's fields).
+DEVICE = config_flags(TrainConfig, only=("device", "precision"), optional=False)

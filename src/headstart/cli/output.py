@@ -72,10 +72,7 @@ class Output:
             for key, value in metrics.items()
             if isinstance(value, (int, float))
         ]
-        scores += [
-            (key, f"{value:,}" if isinstance(value, int) else str(value))
-            for key, value in (extra or {}).items()
-        ]
+        scores += [(key, _cell(value)) for key, value in (extra or {}).items()]
         self.table(title, ["metric", "value"], scores)
         if "per_class" in metrics:
             self.table(
@@ -110,3 +107,11 @@ def transfer_line(transfer: dict[str, Any]) -> str:
         f"{in_language} in-language (test split) → "
         f"{transfer['transferred']:.4f} transferred{change}"
     )
+
+
+def _cell(value: Any) -> str:
+    """A cost figure as people read it; a device as `cpu (its CPU, 2 threads, fp32)`."""
+    if isinstance(value, dict) and "device" in value:
+        where, threads = value.get("gpu") or value.get("cpu", "?"), value.get("threads", "?")
+        return f"{value['device']} ({where}, {threads} threads, {value.get('precision', 'fp32')})"
+    return f"{value:,}" if isinstance(value, int) else str(value)

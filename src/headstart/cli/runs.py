@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from headstart.cli.options import AsJson, Overwrite, PairCol, Quiet, RunDir, Variant, config_flags, with_flags
+from headstart.cli.options import (
+    DEVICE,
+    AsJson,
+    Overwrite,
+    PairCol,
+    Quiet,
+    RunDir,
+    Variant,
+    config_flags,
+    with_flags,
+)
 from headstart.cli.output import Output
 from headstart.config import TrainConfig
 from headstart.errors import ConfigError
@@ -28,7 +38,7 @@ KeyFile = Annotated[
 
 
 @app.command()
-@with_flags(COLUMNS)
+@with_flags(COLUMNS, DEVICE)
 def evaluate(
     run: RunDir,
     data: Annotated[Path, typer.Option("--data", help="Labelled file to evaluate on.", show_default=False)],
@@ -48,12 +58,14 @@ def evaluate(
     label_col: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
 ) -> None:
     """Evaluate a run on a labelled file: the task's metrics, per class and per language."""
     from headstart.runs import load_run
 
     output = Output(as_json, quiet)
-    metrics = load_run(run, variant).evaluate(
+    metrics = load_run(run, variant, device, precision).evaluate(
         data, text_col, label_col, out, text_pair_col, pseudonymize, encoding=encoding, delimiter=delimiter
     )
     output.metrics(metrics, f"Evaluation on {data.name}")
@@ -85,7 +97,7 @@ Texts = Annotated[
 
 
 @app.command()
-@with_flags(READING)
+@with_flags(READING, DEVICE)
 def predict(
     run: RunDir,
     rows: Rows = None,
@@ -99,13 +111,15 @@ def predict(
     text_col: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
 ) -> None:
     """Predict every text of a file: labels and one probability column per class."""
     from headstart.workflows.predict_file import STDIO, predict_file, predict_texts
 
     if text:
         output = Output(as_json, quiet)
-        results = predict_texts(run, text, variant)
+        results = predict_texts(run, text, variant, device, precision)
         if as_json:
             output.json(results)
             return
@@ -119,7 +133,9 @@ def predict(
             "or --text TEXT."
         )
     output = Output(as_json, quiet or out == STDIO)  # standard output holds the predictions alone
-    count = predict_file(run, rows, out, text_col, text_pair_col, pseudonymize, variant, encoding, delimiter)
+    count = predict_file(
+        run, rows, out, text_col, text_pair_col, pseudonymize, variant, encoding, delimiter, device, precision
+    )
     if as_json and out != STDIO:
         output.json({"rows": count, "out": out})
     output.note(f"Wrote {count} predictions to {out}")
@@ -212,7 +228,7 @@ Budget = Annotated[float, typer.Option(help="Simulation: stop at this share of t
 
 
 @app.command()
-@with_flags(config_flags(TrainConfig, only=("text_col", "model")))
+@with_flags(config_flags(TrainConfig, only=("text_col", "model")), DEVICE)
 def suggest(
     pool: Pool = None,
     run: GuidingRun = None,
@@ -228,6 +244,8 @@ def suggest(
     as_json: AsJson = False,
     text_col: str | None = None,
     model: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
 ) -> None:
     """Active learning: the next texts to label, or a replay of the loop (--simulate)."""
     from headstart.workflows import active
@@ -244,6 +262,7 @@ def suggest(
             seeds=seeds,
             step=step,
             budget=budget,
+            device=device,
         )
         if as_json:
             output.json(json.loads((out / "summary.json").read_text(encoding="utf-8")))
@@ -257,7 +276,7 @@ def suggest(
         raise ConfigError(
             "Give an unlabelled POOL file and --run RUN (or --simulate DATA / --dataset NAME for a replay)."
         )
-    tasks = active.suggest(pool, run, k, out, method, text_col)
+    tasks = active.suggest(pool, run, k, out, method, text_col, device, precision)
     if as_json:
         output.json({"out": str(out), "tasks": len(tasks)})
     output.note(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from headstart.cli.options import RunDir, Variant, config_flags, with_flags
+from headstart.cli.options import DEVICE, RunDir, Variant, config_flags, with_flags
 from headstart.cli.output import Output
 from headstart.workflows.serving import ServeLimits
 from headstart.workflows.serving import serve as serve_run
@@ -15,7 +15,7 @@ app = typer.Typer()
 
 
 @app.command()
-@with_flags(config_flags(ServeLimits, optional=False))
+@with_flags(config_flags(ServeLimits, optional=False), DEVICE)
 def serve(
     run: RunDir,
     variant: Variant = "fp32",
@@ -23,8 +23,10 @@ def serve(
         str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    device: str = "auto",
+    precision: str = "fp32",
     **limits: Any,
 ) -> None:
     """Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."""
     Output().line(f"Serving {run} ({variant}) on http://{host}:{port} — docs at /docs")
-    serve_run(run, variant, host, port, ServeLimits(**limits))
+    serve_run(run, variant, host, port, ServeLimits(**limits), device, precision)

@@ -12,7 +12,7 @@ import torch
 from headstart.data.labelled import LabelledTexts
 from headstart.evaluation.cost import inference_speed
 from headstart.files import folder_size
-from headstart.inference.predictor import Predictor
+from headstart.inference.predictor import ModelPredictor
 from headstart.models.variants import variant_dir
 from headstart.record import MODEL_DIR
 
@@ -28,13 +28,14 @@ def model_bytes(run_path: Path, variant: str, classifier: torch.nn.Module) -> in
     return folder_size(variant_dir(run_path, variant))
 
 
-def measure(predictor: Predictor, test: LabelledTexts, size_bytes: int) -> dict[str, Any]:
-    """Test metric, batch throughput, single-text latency and size of one model."""
+def measure(predictor: ModelPredictor, test: LabelledTexts, size_bytes: int) -> dict[str, Any]:
+    """Test metric, batch throughput, single-text latency and size of one model, and the device
+    it ran on."""
     task = predictor.task
     scores = task.metrics(predictor.outputs(test.inputs(), show_progress=False), test.labels)
     kept = {name: scores[name] for name in (task.primary_metric, "accuracy") if name in scores}
     speed = inference_speed(lambda rows: predictor.outputs(rows, show_progress=False), test.inputs())
-    return {**kept, **speed, "size_bytes": size_bytes}
+    return {**kept, **speed, "size_bytes": size_bytes, "device": str(predictor.placement.device)}
 
 
 def against(entries: dict[str, dict[str, Any]], reference: str, metric: str) -> dict[str, dict[str, Any]]:

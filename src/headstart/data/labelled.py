@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.languages import detect_languages
+from headstart.record import DataRecord
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,17 @@ class Splits:
     task: str = "classification"
     extra_labels: dict[str, list[str]] = field(default_factory=dict)  # the same for each extra label column
     pair_col: str | None = None  # the column of second texts, for sentence pairs
+
+    def facts(self) -> DataRecord:
+        """Rows per split and a fingerprint of each (`fingerprint`: the training split's)."""
+        parts = {"train": self.train, "dev": self.dev, "test": self.test}
+        return DataRecord(
+            train=len(self.train),
+            dev=len(self.dev),
+            test=len(self.test),
+            fingerprint=self.train.fingerprint(),
+            fingerprints={name: part.fingerprint() for name, part in parts.items()},
+        )
 
 
 def label_names(labels: list[Any], task: str) -> list[Any]:

@@ -19,6 +19,7 @@ from typing_extensions import override
 
 from headstart.config import TrainConfig
 from headstart.data.ner import joined_words, words_and_offsets
+from headstart.devices import CPU, Placement
 from headstart.encoding import (
     Windowing,
     encode,
@@ -27,6 +28,7 @@ from headstart.encoding import (
     forward_per_token,
     split_pairs,
 )
+from headstart.errors import ConfigError
 from headstart.models.classifiers import MultiTaskClassifier
 from headstart.models.variants import load_variant
 from headstart.models.zoo import load_tokenizer
@@ -41,6 +43,7 @@ class Predictor(ABC):
 
     task: Task
     head_labels: dict[str, list[str]]  # class names per head: 'label' first, then a multi-task run's columns
+    placement: Placement  # where the model runs
 
     @abstractmethod
     def outputs(self, inputs: Inputs, show_progress: bool = True, description: str = "Predicting") -> Any:
@@ -74,13 +77,20 @@ class ModelPredictor(Predictor):
     variant of a run's model: (input_ids, attention_mask) → logits."""
 
     def __init__(
-        self, classifier: torch.nn.Module, tokenizer: Any, task: Task, window: Windowing, batch_size: int = 16
+        self,
+        classifier: torch.nn.Module,
+        tokenizer: Any,
+        task: Task,
+        window: Windowing,
+        batch_size: int = 16,
+        placement: Placement = CPU,
     ) -> None:
-        self.classifier = classifier.eval()
+        self.classifier = classifier.eval().to(placement.device)
         self.tokenizer = tokenizer
         self.task = task
         self.window = window
         self.batch_size = batch_size
+        self.placement = placement
         self.head_labels = getattr(classifier, "head_labels", {"label": task.classes})
 
     @override
@@ -110,7 +120,9 @@ class ModelPredictor(Predictor):
         texts, pairs = split_pairs(inputs)
         encoded = encode(self.tokenizer, texts, self.window, pairs=pairs)
         pad_id = self.tokenizer.pad_token_id
-        logits = forward_in_batches(forward, encoded, self.batch_size, pad_id, description, show_progress)
+        logits = forward_in_batches(
+            forward, encoded, self.batch_size, pad_id, description, show_progress, self.placement
+        )
         return encoded.pool(logits, self.window.pool)
 
     def _token_outputs(
@@ -120,7 +132,7 @@ class ModelPredictor(Predictor):
         encoded = encode_words(self.tokenizer, words, self.window)
         pad_id = self.tokenizer.pad_token_id
         rows = forward_per_token(
-            self.classifier, encoded, self.batch_size, pad_id, description, show_progress
+            self.classifier, encoded, self.batch_size, pad_id, description, show_progress, self.placement
         )
         outputs: list[np.ndarray] = self.task.text_outputs(rows, encoded, self.window.pool)
         return outputs
@@ -132,6 +144,7 @@ class EnsemblePredictor(Predictor):
     def __init__(self, members: list[Predictor]) -> None:
         self.members = members
         self.task = members[0].task
+        self.placement = members[0].placement
         self.head_labels = {"label": self.task.classes}
 
     @override
@@ -147,18 +160,39 @@ class EnsemblePredictor(Predictor):
         )
 
 
-def load_predictor(run_dir: Path, variant: str = "fp32") -> Predictor:
-    """The predictor of a run directory (or of an ensemble of runs) with the named model variant."""
+def load_predictor(
+    run_dir: Path, variant: str = "fp32", device: str | torch.device = "auto", precision: str = "fp32"
+) -> Predictor:
+    """The predictor of a run directory (or of an ensemble of runs) with the named model variant,
+    on `device` (`auto`: a GPU when there is one; the int8 variant runs on the CPU)."""
     ensemble_file = run_dir / ENSEMBLE_FILE
     if ensemble_file.is_file():
         members = json.loads(ensemble_file.read_text(encoding="utf-8"))["members"]
-        return EnsemblePredictor([load_predictor(run_dir / member, variant) for member in members])
+        return EnsemblePredictor(
+            [load_predictor(run_dir / member, variant, device, precision) for member in members]
+        )
+    placement = variant_placement(variant, device, precision)
     config = TrainConfig.from_yaml(run_dir / CONFIG_FILE)
     task_file = run_dir / TASK_FILE
     if task_file.is_file():
         task = task_from_dict(json.loads(task_file.read_text(encoding="utf-8")))
     else:  # runs of headstart 0.1 before task.json: single-label classes
         task = Classification(json.loads((run_dir / LABELS_FILE).read_text(encoding="utf-8")))
-    classifier = load_variant(run_dir, variant, config.allow_pickle)
+    classifier = load_variant(run_dir, variant, config.allow_pickle, placement.device)
     tokenizer = load_tokenizer(run_dir / MODEL_DIR)
-    return ModelPredictor(classifier, tokenizer, task, Windowing.from_config(config), config.eval_batch_size)
+    window = Windowing.from_config(config)
+    return ModelPredictor(classifier, tokenizer, task, window, config.eval_batch_size, placement)
+
+
+def variant_placement(variant: str, device: str | torch.device, precision: str) -> Placement:
+    """Where a variant runs: PyTorch's int8 kernels are CPU-only, so `auto` puts it on the CPU."""
+    if variant != "fp32" and precision != "fp32":
+        raise ConfigError(f"--precision {precision} applies to the fp32 variant; the {variant} one is int8.")
+    if variant == "int8" and device == "auto":
+        device = "cpu"
+    placement = Placement.of(device, precision)
+    if variant == "int8" and placement.device.type != "cpu":
+        raise ConfigError(
+            f"The int8 variant runs on the CPU only; use --device cpu, or fp32/onnx-int8 on {device}."
+        )
+    return placement

@@ -25,6 +25,7 @@ from typing_extensions import override
 from headstart.errors import RunError
 from headstart.models.embeddings import embed, embed_layers
 from headstart.models.surgery import shrink_to
+from headstart.models.zoo import ENCODER_DIR, hf_files_dir
 from headstart.tasks import Task
 
 CLASSIFIER_FILE = "classifier.json"
@@ -138,6 +139,17 @@ class TransformersClassifier(TextClassifier):
         return cls(model.eval(), heads)
 
 
+def same_segment_embeddings(model: Any) -> None:
+    """Copy segment 0's token-type embedding onto the others (BERT-style encoders have them):
+    headstart feeds no token-type ids, so an export that gets them (a pipeline on sentence pairs)
+    must answer as if they were all 0."""
+    embeddings = getattr(model.base_model, "embeddings", None)
+    token_types = getattr(embeddings, "token_type_embeddings", None)
+    if isinstance(token_types, nn.Embedding) and token_types.num_embeddings > 1:
+        with torch.no_grad():
+            token_types.weight[1:] = token_types.weight[0]
+
+
 class SequenceClassifier(TransformersClassifier):
     """*ForSequenceClassification: logits per text."""
 
@@ -164,7 +176,9 @@ class FrozenEncoderClassifier(TextClassifier, ABC):
 
     @override
     def save(self, directory: Path) -> None:
-        self.encoder.save_pretrained(directory)
+        # The encoder goes one folder down, so AutoModelForSequenceClassification refuses `model/`
+        # (no config.json) instead of loading the encoder under a random head.
+        self.encoder.save_pretrained(directory / ENCODER_DIR)
         save_file(
             {k: v.detach().contiguous() for k, v in self.head.state_dict().items()},
             str(directory / self.HEAD_FILE),
@@ -297,7 +311,7 @@ class MultiTaskClassifier(TextClassifier):
 
     @override
     def save(self, directory: Path) -> None:
-        self.encoder.save_pretrained(directory)
+        self.encoder.save_pretrained(directory / ENCODER_DIR)  # one folder down, as FrozenEncoderClassifier's
         save_file(
             {k: v.detach().contiguous() for k, v in self.heads.state_dict().items()},
             str(directory / self.HEADS_FILE),
@@ -315,7 +329,9 @@ class MultiTaskClassifier(TextClassifier):
 
 
 def load_encoder(path: Path, allow_pickle: bool = False) -> Any:
-    """The encoder of a model folder, without a pooler (mean pooling replaces it)."""
+    """The encoder of a model folder (or of a run's `model/`), without a pooler (mean pooling
+    replaces it)."""
+    path = hf_files_dir(path)
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     extra = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta", "xlm-roberta"} else {}
     return load_pretrained(AutoModel, path, allow_pickle, **extra)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from headstart.devices import CPU, Placement
 from headstart.encoding import encode, forward_in_batches
 
 
@@ -41,12 +42,13 @@ def embed_texts(
     description: str = "Embedding",
     batch_size: int = 16,
     show_progress: bool = True,
+    placement: Placement = CPU,
 ) -> torch.Tensor:
     """Mean-pooled embeddings of raw texts (uncached: label descriptions, active-learning pools)."""
     encoded = encode(tokenizer, texts, max_length)
     forward = functools.partial(embed, encoder)
     output = forward_in_batches(
-        forward, encoded, batch_size, tokenizer.pad_token_id, description, show_progress
+        forward, encoded, batch_size, tokenizer.pad_token_id, description, show_progress, placement
     )
     assert isinstance(output, torch.Tensor)
     return output

@@ -84,3 +84,34 @@ def _select(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
     smaller = nn.Linear(weight.shape[1], weight.shape[0])
     smaller.weight, smaller.bias = nn.Parameter(weight), nn.Parameter(bias)
     return smaller
+
+
+def restore_heads(model: Any) -> None:
+    """Give every pruned attention block its full head count back, the restored heads' weights
+    zero: their queries, keys and values are zero and the output projection ignores them, so the
+    model computes exactly what the pruned one did, in the shapes its config declares."""
+    full = model.config.num_attention_heads
+    for block in attention_blocks(model):
+        attention = block.self
+        size, kept = attention.attention_head_size, attention.num_attention_heads
+        if kept == full:
+            continue
+        for name in ("query", "key", "value"):
+            setattr(attention, name, _padded(getattr(attention, name), full * size, dim=0))
+        block.output.dense = _padded(block.output.dense, full * size, dim=1)
+        attention.num_attention_heads = full
+        attention.all_head_size = full * size
+
+
+def _padded(linear: nn.Linear, size: int, dim: int) -> nn.Linear:
+    """A larger copy of a linear layer: zero output rows (dim 0) or zero input columns (dim 1) added."""
+    weight = linear.weight.detach()
+    shape = (size, weight.shape[1]) if dim == 0 else (weight.shape[0], size)
+    padded = torch.zeros(shape, dtype=weight.dtype)
+    padded[: weight.shape[0], : weight.shape[1]] = weight
+    bias = linear.bias.detach()
+    if dim == 0:
+        bias = torch.cat([bias, torch.zeros(size - bias.shape[0], dtype=bias.dtype)])
+    larger = nn.Linear(shape[1], shape[0])
+    larger.weight, larger.bias = nn.Parameter(padded), nn.Parameter(bias.clone())
+    return larger

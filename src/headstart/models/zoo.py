@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # transformers loads in seconds: only where a tokenizer is re
     from transformers import PreTrainedTokenizerBase
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+# A run's model folder keeps a frozen encoder here (its head beside it), so transformers' Auto
+# classes refuse the folder itself rather than loading the encoder under a random head.
+ENCODER_DIR = "encoder"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*", "1_Pooling/*"]
 
@@ -77,11 +80,18 @@ IMPORTED: dict[str, ImportedModel] = {
 }
 
 
+def hf_files_dir(path: Path) -> Path:
+    """The Hugging Face folder inside a model folder: `encoder/` in a run's model folder with a
+    frozen encoder (or several heads), else the folder itself."""
+    nested = path / ENCODER_DIR
+    return nested if (nested / "config.json").is_file() else path
+
+
 def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     """The tokenizer saved in a model folder (never running a repository's code)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    return AutoTokenizer.from_pretrained(hf_files_dir(path), trust_remote_code=False)
 
 
 def cache_dir(kind: str) -> Path:
@@ -160,7 +170,7 @@ def resolve_model(name: str, allow_pickle: bool = False) -> Path:
         return check_model_dir(imported_model_dir(name), allow_pickle)
     path = Path(name).expanduser()
     if path.is_dir():
-        return check_model_dir(path, allow_pickle)
+        return check_model_dir(hf_files_dir(path), allow_pickle)
     for alias, packaged in PACKAGED.items():
         if name == packaged.hub_id and _package_model_dir(packaged) is not None:
             return resolve_model(alias, allow_pickle)

@@ -81,7 +81,7 @@ class Distill(EncoderTuning):
                 "distill needs a teacher run: `headstart distill "
                 "TEACHER_RUN --out STUDENT` (or --option teacher=PATH)."
             )
-        teacher = load_predictor(Path(self.config.teacher))
+        teacher = load_predictor(Path(self.config.teacher), device=job.placement.device)
         if teacher.task.classes != job.task.classes:
             raise ConfigError(
                 f"The teacher predicts {teacher.task.classes} but the data "

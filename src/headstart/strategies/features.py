@@ -19,6 +19,7 @@ from torch import nn
 from typing_extensions import override
 
 from headstart.config import option
+from headstart.devices import CPU, Placement
 from headstart.encoding import Encoded, forward_in_batches, forward_per_token
 from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, load_encoder
 from headstart.models.embeddings import embed, embed_layers
@@ -70,19 +71,26 @@ def cached_embeddings(
     name: str,
     layers: bool = False,
     cache: Path | None = None,
+    placement: Placement = CPU,
 ) -> torch.Tensor:
     """Mean-pooled embeddings of the last layer (or of every layer: (texts, layers + 1, dim)), cached
     in the folder `cache` (none: not cached) and keyed by the model files and the token ids (which
-    fix text, tokenizer and length)."""
+    fix text, tokenizer and length) and the precision they were computed at."""
     forward = functools.partial(embed_layers if layers else embed, encoder)
+
+    def compute() -> torch.Tensor:
+        return forward_in_batches(
+            forward, encoded, batch_size, pad_id, f"Embedding {name}", placement=placement
+        )
+
     if cache is None:
-        return forward_in_batches(forward, encoded, batch_size, pad_id, description=f"Embedding {name}")
-    kind = "layers" if layers else "mean"
+        return compute()
+    kind = ("layers" if layers else "mean") + ("" if placement.precision == "fp32" else placement.precision)
     key = hashlib.sha256(f"{model_key}|{kind}|{data_fingerprint(encoded)}".encode()).hexdigest()[:32]
     path = cache / f"{key}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
-    embeddings = forward_in_batches(forward, encoded, batch_size, pad_id, description=f"Embedding {name}")
+    embeddings = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({"embeddings": embeddings.contiguous()}, str(temporary))
@@ -92,7 +100,7 @@ def cached_embeddings(
 
 def frozen_encoder(job: TrainingJob) -> nn.Module:
     """The job's encoder in eval mode with every weight frozen."""
-    encoder = load_encoder(job.model_path, job.config.allow_pickle).eval()
+    encoder = load_encoder(job.model_path, job.config.allow_pickle).eval().to(job.placement.device)
     encoder.requires_grad_(False)
     return encoder
 
@@ -103,10 +111,12 @@ def frozen_embeddings(job: TrainingJob, layers: bool = False) -> tuple[nn.Module
     encoder = frozen_encoder(job)
     key, pad_id = model_fingerprint(job.model_path), job.tokenizer.pad_token_id
     cache = job.feature_cache
-    train_x = cached_embeddings(
-        encoder, job.train, key, pad_id, config.eval_batch_size, "train", layers, cache
+    train_x, dev_x = (
+        cached_embeddings(
+            encoder, part, key, pad_id, config.eval_batch_size, name, layers, cache, job.placement
+        )
+        for part, name in ((job.train, "train"), (job.dev, "dev"))
     )
-    dev_x = cached_embeddings(encoder, job.dev, key, pad_id, config.eval_batch_size, "dev", layers, cache)
     return encoder, train_x, dev_x
 
 
@@ -156,6 +166,7 @@ class Features(Strategy):
                 config.eval_batch_size,
                 job.tokenizer.pad_token_id,
                 f"Embedding {name}",
+                placement=job.placement,
             )
 
         train_rows, dev_rows = states(job.train, "train"), states(job.dev, "dev")

@@ -84,7 +84,9 @@ class SetFit(Features):
             first_row.setdefault(doc, row)
         labels = [job.labels[job.train.label_ids[first_row[doc]]] for doc in range(len(texts))]
         iterations = max(1, min(settings.iterations, settings.max_pairs // (2 * len(texts))))
-        model = SetFitModel.from_pretrained(str(job.model_path), trust_remote_code=False)
+        model = SetFitModel.from_pretrained(
+            str(job.model_path), trust_remote_code=False, device=str(job.placement.device)
+        )
         args = TrainingArguments(
             output_dir=str(job.workdir / "setfit-checkpoints"),
             batch_size=settings.batch_size,

@@ -64,7 +64,9 @@ class ZeroShot(Strategy):
         prompts = [
             self.config.template.format(self.config.descriptions.get(label, label)) for label in job.labels
         ]
-        label_embeddings = embed_texts(encoder, job.tokenizer, prompts, job.max_length, show_progress=False)
+        label_embeddings = embed_texts(
+            encoder, job.tokenizer, prompts, job.max_length, show_progress=False, placement=job.placement
+        )
         classifier = CosineClassifier(encoder, CosineHead(label_embeddings, torch.tensor(self.config.scale)))
         return Fitted(
             classifier,

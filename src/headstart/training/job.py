@@ -13,6 +13,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from headstart.config import TrainConfig
+from headstart.devices import CPU, Placement
 from headstart.encoding import Encoded
 from headstart.models.classifiers import TextClassifier
 from headstart.tasks import Task
@@ -39,6 +40,7 @@ class TrainingJob:
     # Where frozen-encoder strategies keep embeddings across runs; None for data given from memory,
     # whose run writes nothing outside its own directory.
     feature_cache: Path | None = None
+    placement: Placement = CPU  # where (and at which precision) embeddings and dev outputs are computed
 
     def dev_scores(self, logits: torch.Tensor | list[torch.Tensor]) -> dict[str, float]:
         """The task's scalar metrics on dev from the logits of each dev row (windows pooled);

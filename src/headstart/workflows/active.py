@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from headstart.config import TrainConfig
 from headstart.data.columns import check_texts, find_text_column
 from headstart.data.io import read_table, write_table_atomic
+from headstart.devices import Placement
 from headstart.errors import ConfigError
 from headstart.evaluation.plots import plot_curves
 from headstart.files import write_text_atomic
@@ -96,6 +97,8 @@ def suggest(
     out: str | Path,
     method: str = "margin",
     text_col: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
     candidates: int = 5,
 ) -> pd.DataFrame:
     """The k texts of an unlabelled file to annotate next, written as annotation tasks (item, text,
@@ -103,7 +106,7 @@ def suggest(
     annotators have added their `annotator` and `label` columns."""
     if k < 1:
         raise ConfigError(f"-k must be at least 1, got {k}.")
-    run = load_run(run_path)
+    run = load_run(run_path, device=device, precision=precision)
     if run.task.name != "classification":
         raise ConfigError(
             f"suggest needs a single-label classification run; '{run_path}' is {run.task.name}."
@@ -142,7 +145,10 @@ def run_embeddings(run: Run, texts: list[str]) -> np.ndarray:
             "suggest needs one run's fp32 model (its encoder gives the embeddings for diversity); "
             "pass a single run, not an ensemble or a quantised variant."
         )
-    pool = embed_texts(encoder, predictor.tokenizer, texts, predictor.window.max_length, "Embedding the pool")
+    max_length = predictor.window.max_length
+    pool = embed_texts(
+        encoder, predictor.tokenizer, texts, max_length, "Embedding the pool", placement=predictor.placement
+    )
     return pool.numpy()
 
 
@@ -248,12 +254,18 @@ def _embedded_pool(config: TrainConfig, c: float) -> _Pool:
     splits = prepare_splits(config)
     if splits.task != "classification":
         raise ConfigError(f"The simulation needs single-label classes; this data is {splits.task}.")
-    path = resolve_model(config.model)
-    tokenizer, encoder = load_tokenizer(path), load_encoder(path).eval()
+    path, placement = resolve_model(config.model), Placement.of(config.device, config.precision)
+    tokenizer, encoder = load_tokenizer(path), load_encoder(path).eval().to(placement.device)
     max_length = config.max_length or 256
-    held_out = splits.dev.texts + splits.test.texts
-    pool_x = embed_texts(encoder, tokenizer, splits.train.texts, max_length, "Embedding the pool").numpy()
-    test_x = embed_texts(encoder, tokenizer, held_out, max_length, "Embedding the held-out texts").numpy()
+    pool_x, test_x = (
+        embed_texts(
+            encoder, tokenizer, texts, max_length, f"Embedding the {name}", placement=placement
+        ).numpy()
+        for texts, name in (
+            (splits.train.texts, "pool"),
+            (splits.dev.texts + splits.test.texts, "held-out texts"),
+        )
+    )
     classes = splits.labels
     scaler = StandardScaler().fit(pool_x)
     return _Pool(

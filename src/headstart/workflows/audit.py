@@ -20,6 +20,7 @@ from headstart.data.dataset import load_labelled
 from headstart.data.io import write_table_atomic
 from headstart.data.labelled import LabelledTexts
 from headstart.data.sampling import check_classes
+from headstart.devices import Placement
 from headstart.encoding import choose_max_length, encode
 from headstart.errors import ConfigError, DataError
 from headstart.extras import optional
@@ -70,11 +71,19 @@ def _embeddings(data: LabelledTexts, config: TrainConfig) -> np.ndarray:
     max_length = config.max_length or choose_max_length(
         tokenizer, data.texts, config.length_percentile, model_max_length(path)
     )
-    encoder = load_encoder(path, config.allow_pickle).eval()
+    placement = Placement.of(config.device, config.precision)
+    encoder = load_encoder(path, config.allow_pickle).eval().to(placement.device)
     encoded = encode(tokenizer, data.texts, max_length)
     key, pad_id = model_fingerprint(path), tokenizer.pad_token_id
     embeddings = cached_embeddings(
-        encoder, encoded, key, pad_id, config.eval_batch_size, "texts", cache=cache_dir("features")
+        encoder,
+        encoded,
+        key,
+        pad_id,
+        config.eval_batch_size,
+        "texts",
+        cache=cache_dir("features"),
+        placement=placement,
     )
     return embeddings.numpy()
 

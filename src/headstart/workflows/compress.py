@@ -15,8 +15,10 @@ from headstart.compression.measure import against, measure, model_bytes
 from headstart.data.labelled import LabelledTexts
 from headstart.data.memory import is_path, memory_table
 from headstart.errors import ConfigError, DataError
+from headstart.exports.common import ExportSource
+from headstart.exports.onnx import onnx_folder_files
 from headstart.files import write_text_atomic
-from headstart.inference.predictor import ModelPredictor
+from headstart.inference.predictor import ModelPredictor, variant_placement
 from headstart.models.variants import VARIANTS, check_variant, export_onnx_int8, load_variant, variant_dir
 from headstart.preparation import MemoryData, prepare_splits
 from headstart.progress import info
@@ -30,11 +32,15 @@ Comparison = dict[str, dict[str, Any]]  # model name → its measurements and ch
 
 
 def quantize(
-    run_path: str | Path, variants: tuple[str, ...] = ("int8", "onnx-int8"), data: Any = None
+    run_path: str | Path,
+    variants: tuple[str, ...] = ("int8", "onnx-int8"),
+    data: Any = None,
+    device: str = "auto",
 ) -> Comparison:
     """Make the variants (the onnx-int8 file is written into the run), then measure each and fp32 on
     the run's test split; the comparison goes into metrics.json and the model card. A run trained
-    on data from memory needs that data again (`data`) to rebuild its test split."""
+    on data from memory needs that data again (`data`) to rebuild its test split. fp32 and
+    onnx-int8 run on `device`; PyTorch's int8 kernels run on the CPU (each entry says where)."""
     run_path = Path(run_path)
     for variant in variants:
         check_variant(variant)
@@ -42,22 +48,27 @@ def quantize(
         raise ConfigError(
             "fp32 is the run's own model and is always measured; ask for int8 and/or onnx-int8."
         )
-    run = _single_model(Run.load(run_path), "quantize each member run instead")
+    run = _single_model(Run.load(run_path, device=device), "quantize each member run instead")
     predictor = run.predictor
     assert isinstance(predictor, ModelPredictor)  # checked by _single_model
     test = rebuilt_test_split(run, data)
     if "onnx-int8" in variants:
         info("Exporting to ONNX and quantising to int8 ...")
-        export_onnx_int8(predictor.classifier, variant_dir(run_path, "onnx-int8"), run.task.token_level)
+        folder = export_onnx_int8(
+            predictor.classifier, variant_dir(run_path, "onnx-int8"), run.task.token_level
+        )
+        # config.json and the tokenizer beside the graph: optimum's ORTModel classes load the folder
+        onnx_folder_files(ExportSource(run.path, predictor, run.config, run.metrics), folder.parent)
     entries = {}
     for variant in ("fp32", *[v for v in VARIANTS if v in variants]):
+        placement = predictor.placement if variant == "fp32" else variant_placement(variant, device, "fp32")
         classifier = (
             predictor.classifier
             if variant == "fp32"
-            else load_variant(run_path, variant, run.config.allow_pickle)
+            else load_variant(run_path, variant, run.config.allow_pickle, placement.device)
         )
         measured = ModelPredictor(
-            classifier, predictor.tokenizer, run.task, predictor.window, predictor.batch_size
+            classifier, predictor.tokenizer, run.task, predictor.window, predictor.batch_size, placement
         )
         entries[variant] = measure(measured, test, model_bytes(run_path, variant, classifier))
     compared = against(entries, "fp32", run.task.primary_metric)

@@ -39,6 +39,8 @@ def predict_file(
     variant: str = "fp32",
     encoding: str | None = None,
     delimiter: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
 ) -> int:
     """Write the input rows plus the predictions; returns the row count. `-` as the input reads
     JSONL or CSV from standard input, `-` as the output writes to standard output (JSONL for
@@ -58,7 +60,7 @@ def predict_file(
             f"use one of {known}, or - for standard output."
         )
     rows, source, lines = _input_rows(input_path, encoding, delimiter)
-    run = load_run(run_dir, variant)
+    run = load_run(run_dir, variant, device, precision)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
     if pseudonymizer is not None:  # before anything is predicted or written: the output holds pseudonyms only
         rows = pseudonymize_frame(rows, pseudonymizer)
@@ -93,9 +95,15 @@ def _input_rows(
     return rows, source, lines
 
 
-def predict_texts(run_dir: str | Path, texts: list[str], variant: str = "fp32") -> list[dict[str, Any]]:
+def predict_texts(
+    run_dir: str | Path,
+    texts: list[str],
+    variant: str = "fp32",
+    device: str = "auto",
+    precision: str = "fp32",
+) -> list[dict[str, Any]]:
     """The answer for each of a few texts (see `answers`)."""
-    run = load_run(run_dir, variant)
+    run = load_run(run_dir, variant, device, precision)
     if run.config.text_pair_col is not None:
         raise DataError(
             f"'{run_dir}' reads sentence pairs; predict a file with both columns instead of --text."

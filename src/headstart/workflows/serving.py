@@ -301,6 +301,7 @@ def _add_info_routes(
             "model": run.config.model,
             "strategy": run.config.strategy,
             "variant": variant,
+            "device": str(run.predictor.placement.device),
             "task": run.task.name,
             "labels": run.task.classes,
             "max_length": run.config.max_length,
@@ -323,14 +324,16 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     limits: ServeLimits | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
 ) -> None:
-    """Serve a run over HTTP until interrupted."""
-    run = Run.load(run_path, variant)
+    """Serve a run over HTTP until interrupted, its model on `device`."""
+    run = Run.load(run_path, variant, device, precision)
     predictor = run.predictor
     if isinstance(predictor, ModelPredictor) and isinstance(predictor.classifier, OnnxClassifier):
-        predictor.classifier = OnnxClassifier(
-            predictor.classifier.path, spin=False
-        )  # share cores with the event loop
+        predictor.classifier = OnnxClassifier(  # idle threads sleep: they share cores with the event loop
+            predictor.classifier.path, spin=False, device=predictor.placement.device
+        )
     app = create_app(run, variant, limits)
     # No access log: one line per request costs time under load, and request logs can leak data.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,130 @@
+"""Where models run: one device seam for training, evaluation, prediction, embeddings, latency
+measurement and serving.
+
+`auto` takes a GPU when torch sees one (CUDA, else Apple's MPS), otherwise the CPU;
+`HEADSTART_DEVICE` changes what `auto` means (the test suite sets it to `cpu`). Inference may run
+in fp16 or bf16 on GPUs (`precision`); CPUs run fp32 (half precision is several times slower on
+them) or the int8 variants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from headstart.config import check_device_name, check_precision
+from headstart.errors import ConfigError
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """The torch device a name asks for, checked against what this machine has."""
+    if isinstance(name, torch.device):  # already resolved (tests place on 'meta')
+        return name
+    check_device_name(name)
+    if name == "auto":
+        name = os.environ.get("HEADSTART_DEVICE", "").strip() or _best_device()
+        check_device_name(name)
+        if name == "auto":
+            name = _best_device()
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= count:
+            seen = f"{count} GPU(s) (cuda:0 to cuda:{count - 1})" if count else "no CUDA GPU"
+            raise ConfigError(f"--device {name}: torch sees {seen}; pick one of those or --device cpu.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps: torch sees no Apple GPU here; use --device cpu.")
+    return torch.device(name)
+
+
+def _best_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A device and the precision inference runs at there."""
+
+    device: torch.device
+    dtype: torch.dtype = torch.float32
+
+    @classmethod
+    def of(cls, device: str | torch.device = "auto", precision: str = "fp32") -> Placement:
+        """The placement a device name and a precision ask for, checked."""
+        resolved = resolve_device(device)
+        check_precision(precision)
+        dtype = DTYPES[precision]
+        if dtype != torch.float32 and resolved.type == "cpu":
+            raise ConfigError(
+                f"--precision {precision} is for GPUs; on a CPU use fp32 (half precision is several "
+                "times slower there) or an int8 variant."
+            )
+        if dtype == torch.bfloat16 and resolved.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError(f"{resolved} has no bf16 support; use --precision fp16 or fp32.")
+        return cls(resolved, dtype)
+
+    @property
+    def precision(self) -> str:
+        """fp32, fp16 or bf16."""
+        return next(name for name, dtype in DTYPES.items() if dtype == self.dtype)
+
+    def inputs(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Tensors moved onto the device (asynchronously from pinned memory on CUDA)."""
+        return tuple(t.to(self.device, non_blocking=self.device.type == "cuda") for t in tensors)
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Matrix products in the placement's precision (weights stay fp32); nothing for fp32."""
+        if self.dtype == torch.float32:
+            yield
+            return
+        with torch.autocast(device_type=self.device.type, dtype=self.dtype):
+            yield
+
+
+CPU = Placement(torch.device("cpu"))
+
+
+def device_facts(device: torch.device, precision: str = "fp32") -> dict[str, Any]:
+    """What a cost figure was measured on: device, its name, the CPU and torch's thread count."""
+    facts: dict[str, Any] = {
+        "device": str(device),
+        "precision": precision,
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        facts["gpu"] = torch.cuda.get_device_name(device)
+    return facts
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def make_accelerator(device: str, mixed_precision: str = "no") -> Any:
+    """Accelerate on a device: the CPU, a GPU (cuda:N picks one of several) or Apple's MPS; under
+    torchrun or `accelerate launch`, one process per device."""
+    from accelerate import Accelerator
+
+    resolved = resolve_device(device)
+    if resolved.type == "cuda" and resolved.index is not None:
+        torch.cuda.set_device(resolved)  # Accelerate takes the current CUDA device in a single process
+    return Accelerator(cpu=resolved.type == "cpu", mixed_precision=mixed_precision)
