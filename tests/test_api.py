@@ -141,3 +141,18 @@ def test_run_record_is_versioned_and_older_runs_still_load(tiny_run: headstart.R
     (old / "metrics.json").write_text(json.dumps({**saved, "schema_version": SCHEMA_VERSION + 1}))
     with pytest.raises(headstart.RunError, match="newer than this headstart reads"):
         headstart.load_run(old)
+
+
+def test_peak_memory_is_the_runs_own_not_the_processes(
+    toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    """compare, tune and learning curves train many runs in one process: each records its own peak."""
+    import numpy as np
+
+    from headstart.evaluation.cost import peak_memory_mib
+
+    spike = np.ones(2**28)  # 2 GiB touched, then freed: the process's peak is now above it
+    del spike
+    assert peak_memory_mib() > 2048
+    run = headstart.train(toy_csv, out=tmp_path / "run", model=tiny_model, strategy="features", max_length=32)
+    assert run.metrics["cost"]["peak_memory_mib"] < 2048

@@ -48,6 +48,35 @@ def test_quantized_variants_predict_like_fp32(quantized: Path) -> None:
         assert np.abs(probabilities - fp32).max() < 0.15
 
 
+def test_quantize_chooses_the_fastest_variant_within_half_a_point_and_auto_loads_it(
+    quantized: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from headstart.models.variants import fastest_within_bound, resolve_variant
+
+    record = json.loads((quantized / "metrics.json").read_text())["compression"]["quantization"]
+    assert record["chosen"] == fastest_within_bound(record["models"])
+    assert resolve_variant(quantized, "auto") == record["chosen"]
+    assert resolve_variant(quantized, "auto", precision="bf16") == "fp32"  # precision is fp32's
+    measured = {
+        "fp32": {"score_change_points": 0.0, "batch_texts_per_second": 100.0},
+        "int8": {"score_change_points": -0.4, "batch_texts_per_second": 190.0},
+        "onnx-int8": {"score_change_points": -0.6, "batch_texts_per_second": 300.0},
+    }
+    assert fastest_within_bound(measured) == "int8"  # onnx-int8 is faster but lost 0.6 points
+    measured["int8"]["score_change_points"] = -1.0
+    assert fastest_within_bound(measured) == "fp32"
+    copy = tmp_path / "run"
+    shutil.copytree(quantized, copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["compression"]["quantization"]["chosen"] = "onnx-int8"
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    assert type(headstart.load_run(copy, "auto").predictor.classifier).__name__ == "OnnxClassifier"
+    shutil.rmtree(copy / "variants")  # the chosen file is gone: fp32 again
+    assert resolve_variant(copy, "auto") == "fp32"
+
+
 def test_cli_variant_flag_and_missing_variant_error(
     quantized: Path, tiny_run: headstart.Run, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

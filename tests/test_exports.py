@@ -60,6 +60,9 @@ CASES = [
     ("lora", "regression"),
     ("setfit", "classification"),
     ("zero-shot", "classification"),
+    ("static", "classification"),
+    ("static", "multi-label"),
+    ("static", "regression"),
     ("multitask", "classification"),
     ("distill", "classification"),
     ("prune", "classification"),
@@ -81,7 +84,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> dict[tupl
     made: dict[tuple[str, str], headstart.Run] = {}
     for strategy, task in CASES:
         out, options, frame = folder / f"{strategy}-{task}", {**FAST, "model": tiny_model}, frame_for(task)
-        if strategy in ("finetune", "features", "features-mix", "lora", "zero-shot"):
+        if strategy in ("finetune", "features", "features-mix", "lora", "zero-shot", "static"):
             made[strategy, task] = headstart.train(frame, out=out, strategy=strategy, **options)
         elif strategy == "setfit":
             setfit = {"body_epochs": 1, "iterations": 2, "max_pairs": 64}
@@ -258,6 +261,8 @@ def test_formats_that_cannot_hold_a_run_are_refused_in_one_line(
         (runs["finetune", "classification"], "sentence-transformers", "transformers or onnx"),
         (runs["ensemble", "classification"], "sentence-transformers", "transformers or onnx"),
         (runs["features", "ner"], "sentence-transformers", "transformers or onnx"),
+        (runs["static", "classification"], "transformers", "--format onnx instead"),
+        (runs["static", "regression"], "sentence-transformers", "--format onnx instead"),
     ]
     for run, fmt, instead in refusals:
         with pytest.raises(SystemExit) as stop:
@@ -290,6 +295,7 @@ def test_default_format_suits_the_run(runs: dict, tmp_path: Path) -> None:
         ("zero-shot", "classification"): "sentence-transformers",
         ("multitask", "classification"): "onnx",
         ("ensemble", "classification"): "onnx",
+        ("static", "classification"): "onnx",
     }
     for case, fmt in expected.items():
         assert default_format(ExportSource.load(runs[case].path)) == fmt, case

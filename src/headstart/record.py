@@ -63,6 +63,7 @@ class CompressionRecord(TypedDict, total=False):
 
     models: dict[str, dict[str, Any]]
     source: str
+    chosen: str  # quantization: the variant `--variant auto` (serve and predict's default) loads
 
 
 class MemberRecord(TypedDict):

@@ -35,8 +35,8 @@ RunDir = Annotated[
 Variant = Annotated[
     str,
     typer.Option(
-        help="Model variant: fp32 (as trained), int8 (dynamic quantisation) or "
-        "onnx-int8 (after `headstart quantize`)."
+        help="Model variant: fp32 (as trained), int8 (dynamic quantisation), "
+        "onnx-int8 (after `headstart quantize`) or auto (the one quantize chose, else fp32)."
     ),
 ]
 Overwrite = Annotated[

@@ -105,7 +105,7 @@ def predict(
     text: Texts = None,
     text_pair_col: PairCol = None,
     pseudonymize: KeyFile = None,
-    variant: Variant = "fp32",
+    variant: Variant = "auto",
     quiet: Quiet = False,
     as_json: AsJson = False,
     text_col: str | None = None,

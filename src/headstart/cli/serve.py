@@ -8,6 +8,7 @@ import typer
 
 from headstart.cli.options import DEVICE, RunDir, Variant, config_flags, with_flags
 from headstart.cli.output import Output
+from headstart.models.variants import resolve_variant
 from headstart.workflows.serving import ServeLimits
 from headstart.workflows.serving import serve as serve_run
 
@@ -18,7 +19,7 @@ app = typer.Typer()
 @with_flags(config_flags(ServeLimits, optional=False), DEVICE)
 def serve(
     run: RunDir,
-    variant: Variant = "fp32",
+    variant: Variant = "auto",
     host: Annotated[
         str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")
     ] = "127.0.0.1",
@@ -28,5 +29,6 @@ def serve(
     **limits: Any,
 ) -> None:
     """Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."""
+    variant = resolve_variant(run, variant, precision)
     Output().line(f"Serving {run} ({variant}) on http://{host}:{port} — docs at /docs")
     serve_run(run, variant, host, port, ServeLimits(**limits), device, precision)

@@ -98,7 +98,7 @@ def compare(
     models: Annotated[str, typer.Option(help="Comma-separated encoders.")] = TrainConfig.model,
     strategies: Annotated[
         str, typer.Option(help="Comma-separated strategies (see `headstart strategies`).")
-    ] = "features,finetune",
+    ] = "static,features,finetune",
     seeds: Annotated[
         int, typer.Option(help="Seeds per (model, strategy), from --seed on; mean ± std are reported.")
     ] = 3,
@@ -227,7 +227,7 @@ def learning_curve(
     ] = "8,16,32,64,128,256,all",
     strategies: Annotated[
         str, typer.Option(help="Comma-separated strategies; zero-shot is drawn as a no-label reference line.")
-    ] = "features,setfit",
+    ] = "static,features,setfit",
     seeds: Annotated[
         int, typer.Option(help="Seeds per point (the sample and the training); mean ± std are drawn.")
     ] = 3,

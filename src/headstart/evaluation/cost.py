@@ -6,6 +6,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,26 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
     return {"parameters_total": int(total), "parameters_trainable": int(trainable)}
 
 
+STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def reset_peak_memory() -> bool:
+    """Start measuring peak memory afresh, so a run's peak is its own, not that of an earlier run
+    in the same process (compare, tune, learning curves). Linux only (writing 5 to clear_refs
+    resets VmHWM); returns whether it could."""
+    try:
+        CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def peak_memory_mib() -> float:
-    """The process's peak resident memory so far, in MiB."""
+    """Peak resident memory in MiB since `reset_peak_memory` (Linux: VmHWM), else the process's."""
+    if STATUS.is_file():
+        for line in STATUS.read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
     # ru_maxrss is KiB on Linux and bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)

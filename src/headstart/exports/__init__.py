@@ -28,6 +28,7 @@ from headstart.models.classifiers import (
     CosineClassifier,
     EmbeddingClassifier,
     LayerMixClassifier,
+    StaticClassifier,
     TokenEmbeddingClassifier,
     TransformersClassifier,
 )
@@ -88,6 +89,7 @@ def export_run(run_dir: str | Path, fmt: str | None, out: str | Path, overwrite:
         raise RunError(f"Output directory '{out}' already exists; choose another --out or pass --overwrite.")
     source = ExportSource.load(Path(run_dir))
     fmt = fmt or default_format(source)
+    _refuse_static(source, fmt)
     staged = staging_dir(out)
     try:
         WRITERS[fmt](source, staged)
@@ -97,3 +99,15 @@ def export_run(run_dir: str | Path, fmt: str | None, out: str | Path, overwrite:
         raise
     replace_dir(staged, out)
     return out
+
+
+def _refuse_static(source: ExportSource, fmt: str) -> None:
+    """Static runs go to ONNX only: transformers has no static model class, and
+    sentence-transformers' StaticEmbedding neither truncates nor skips tokens as the run does."""
+    predictor = source.predictor
+    static = isinstance(predictor, ModelPredictor) and isinstance(predictor.classifier, StaticClassifier)
+    if static and fmt != "onnx":
+        raise ConfigError(
+            f"A 'static' run (token vectors averaged) has no {fmt} class that computes it as headstart "
+            "does; export it with --format onnx instead."
+        )

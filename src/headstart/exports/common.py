@@ -102,7 +102,9 @@ def write_tokenizer(tokenizer: Any, folder: Path, window: Windowing, tokenizer_j
 def write_hf_config(source: ExportSource, folder: Path) -> None:
     """The encoder's config.json with the label names and problem type, as transformers and
     optimum read them."""
-    config = json.loads((hf_files_dir(source.path / MODEL_DIR) / "config.json").read_text(encoding="utf-8"))
+    encoder_config = hf_files_dir(source.path / MODEL_DIR) / "config.json"
+    # A static run has no transformer encoder, so no config of one: the labels alone then.
+    config = json.loads(encoder_config.read_text(encoding="utf-8")) if encoder_config.is_file() else {}
     config.update(label_fields(source))
     write_text_atomic(folder / "config.json", json.dumps(config, indent=2, ensure_ascii=False))
 

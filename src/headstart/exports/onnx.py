@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from headstart.exports.common import ExportSource, write_hf_config, write_tokenizer
 from headstart.inference.predictor import EnsemblePredictor, ModelPredictor
-from headstart.models.classifiers import MultiTaskClassifier
+from headstart.models.classifiers import MultiTaskClassifier, StaticClassifier
 from headstart.models.variants import export_onnx, optimise_and_quantise
 from headstart.tasks import MultiLabel, NamedEntities, Regression, Task
 
@@ -103,7 +103,8 @@ def _write_model(source: ExportSource, folder: Path) -> dict[str, Any]:
     assert isinstance(predictor, ModelPredictor)
     graph = TaskOutputs(predictor.classifier, predictor.task)
     export_onnx(graph, folder / FP32_FILE, predictor.task.token_level, graph.names())
-    optimise_and_quantise(folder / FP32_FILE, folder / INT8_FILE)
+    static = isinstance(predictor.classifier, StaticClassifier)
+    optimise_and_quantise(folder / FP32_FILE, folder / INT8_FILE, keep_token_table=static)
     write_tokenizer(predictor.tokenizer, folder, predictor.window, tokenizer_json=True)
     write_hf_config(source, folder)
     return {

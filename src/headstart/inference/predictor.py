@@ -30,7 +30,7 @@ from headstart.encoding import (
 )
 from headstart.errors import ConfigError
 from headstart.models.classifiers import MultiTaskClassifier
-from headstart.models.variants import load_variant
+from headstart.models.variants import load_variant, resolve_variant
 from headstart.models.zoo import load_tokenizer
 from headstart.record import CONFIG_FILE, ENSEMBLE_FILE, LABELS_FILE, MODEL_DIR, TASK_FILE
 from headstart.tasks import Classification, NamedEntities, Task, task_from_dict
@@ -89,7 +89,7 @@ class ModelPredictor(Predictor):
         self.tokenizer = tokenizer
         self.task = task
         self.window = window
-        self.batch_size = batch_size
+        self.batch_size = max(batch_size, getattr(classifier, "inference_batch_size", 0))
         self.placement = placement
         self.head_labels = getattr(classifier, "head_labels", {"label": task.classes})
 
@@ -163,14 +163,16 @@ class EnsemblePredictor(Predictor):
 def load_predictor(
     run_dir: Path, variant: str = "fp32", device: str | torch.device = "auto", precision: str = "fp32"
 ) -> Predictor:
-    """The predictor of a run directory (or of an ensemble of runs) with the named model variant,
-    on `device` (`auto`: a GPU when there is one; the int8 variant runs on the CPU)."""
+    """The predictor of a run directory (or of an ensemble of runs) with the named model variant
+    (`auto`: the one `headstart quantize` chose, else fp32), on `device` (`auto`: a GPU when there
+    is one; the int8 variant runs on the CPU)."""
     ensemble_file = run_dir / ENSEMBLE_FILE
     if ensemble_file.is_file():
         members = json.loads(ensemble_file.read_text(encoding="utf-8"))["members"]
         return EnsemblePredictor(
             [load_predictor(run_dir / member, variant, device, precision) for member in members]
         )
+    variant = resolve_variant(run_dir, variant, precision)
     placement = variant_placement(variant, device, precision)
     config = TrainConfig.from_yaml(run_dir / CONFIG_FILE)
     task_file = run_dir / TASK_FILE

@@ -24,6 +24,7 @@ from typing_extensions import override
 
 from headstart.errors import RunError
 from headstart.models.embeddings import embed, embed_layers
+from headstart.models.layers import CosineHead, ScalarMixHead, StaticEncoder
 from headstart.models.surgery import shrink_to
 from headstart.models.zoo import ENCODER_DIR, hf_files_dir
 from headstart.tasks import Task
@@ -37,34 +38,13 @@ def load_pretrained(loader: Any, path: Path, allow_pickle: bool, **kwargs: Any) 
     return loader.from_pretrained(path, use_safetensors=not allow_pickle, trust_remote_code=False, **kwargs)
 
 
-class ScalarMixHead(nn.Module):
-    """A transformers Auto class loaded safely: safetensors unless allowed, never remote code."""
-
-    """ELMo's scalar mix (Peters et al. 2018): γ · Σ softmax(s)_l · h_l over layers, then LayerNorm
-    and a linear layer. Pooling is linear, so mixing pooled layers equals pooling the mixed layer."""
-
-    def __init__(self, layers: int, dim: int, classes: int) -> None:
-        super().__init__()
-        self.mix_logits = nn.Parameter(torch.zeros(layers))
-        self.gamma = nn.Parameter(torch.ones(()))
-        self.norm = nn.LayerNorm(dim)
-        self.linear = nn.Linear(dim, classes)
-
-    def mix_weights(self) -> torch.Tensor:
-        """The softmax weights of the layers."""
-        return torch.softmax(self.mix_logits, dim=0)
-
-    @override
-    def forward(self, layer_embeddings: torch.Tensor) -> torch.Tensor:
-        # layer_embeddings: (batch, layers, dim) -> mixed: (batch, dim)
-        mixed = self.gamma * torch.einsum("l,bld->bd", self.mix_weights(), layer_embeddings)
-        return self.linear(self.norm(mixed))
-
-
 class TextClassifier(nn.Module, ABC):
     """A saved, reloadable classifier: (input_ids, attention_mask) → logits."""
 
     kind: ClassVar[str]
+    # Rows per forward pass at inference when larger than the run's eval batch: a model this cheap
+    # per row spends its time in per-batch overhead otherwise.
+    inference_batch_size: ClassVar[int] = 0
 
     @abstractmethod
     @override
@@ -215,24 +195,6 @@ class EmbeddingClassifier(FrozenEncoderClassifier):
         return head
 
 
-class CosineHead(nn.Module):
-    """Logits = scale · cos(text embedding, each label's embedding)."""
-
-    label_embeddings: torch.Tensor  # buffers, registered below
-    scale: torch.Tensor
-
-    def __init__(self, label_embeddings: torch.Tensor, scale: float | torch.Tensor = 20.0) -> None:
-        super().__init__()
-        self.register_buffer(
-            "label_embeddings", torch.nn.functional.normalize(label_embeddings.float(), dim=-1)
-        )
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-
-    @override
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.scale * torch.nn.functional.normalize(embeddings, dim=-1) @ self.label_embeddings.T
-
-
 class CosineClassifier(FrozenEncoderClassifier):
     """Zero-shot: the label whose description embeds closest to the text (no trained weights)."""
 
@@ -274,6 +236,42 @@ class LayerMixClassifier(FrozenEncoderClassifier):
         head = ScalarMixHead(weights["mix_logits"].shape[0], dim, classes)
         head.load_state_dict(weights)
         return head
+
+
+class StaticClassifier(TextClassifier):
+    """A static encoder (token vectors averaged) and a linear head: the `static` strategy's."""
+
+    kind = "static-linear"
+    inference_batch_size = 1024
+    VECTORS_FILE, HEAD_FILE = "static.safetensors", "head.safetensors"
+
+    def __init__(self, encoder: StaticEncoder, head: nn.Linear) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    @override
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(input_ids, attention_mask))
+
+    @override
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        vectors = {"vectors": self.encoder.vectors.weight.detach(), "weights": self.encoder.weights}
+        save_file({k: v.contiguous() for k, v in vectors.items()}, str(directory / self.VECTORS_FILE))
+        save_file(
+            {k: v.detach().contiguous() for k, v in self.head.state_dict().items()},
+            str(directory / self.HEAD_FILE),
+        )
+        self._write_kind(directory)
+
+    @classmethod
+    @override
+    def load(cls, directory: Path, allow_pickle: bool = False) -> StaticClassifier:
+        static, head = load_file(str(directory / cls.VECTORS_FILE)), load_file(str(directory / cls.HEAD_FILE))
+        return cls(
+            StaticEncoder(static["vectors"], static["weights"]), EmbeddingClassifier.head_from_weights(head)
+        )
 
 
 class MultiTaskClassifier(TextClassifier):
@@ -345,6 +343,7 @@ CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
     LayerMixClassifier.kind: LayerMixClassifier,
     TokenEmbeddingClassifier.kind: TokenEmbeddingClassifier,
     MultiTaskClassifier.kind: MultiTaskClassifier,
+    StaticClassifier.kind: StaticClassifier,
 }
 
 

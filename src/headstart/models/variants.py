@@ -8,6 +8,7 @@ Every variant maps (input_ids, attention_mask) to logits, so the Predictor serve
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -22,10 +23,17 @@ from typing_extensions import override
 
 from headstart.errors import ConfigError, RunError
 from headstart.extras import optional
-from headstart.models.classifiers import MultiTaskClassifier, TextClassifier, load_classifier
-from headstart.record import MODEL_DIR, VARIANTS_DIR
+from headstart.models.classifiers import (
+    MultiTaskClassifier,
+    StaticClassifier,
+    TextClassifier,
+    load_classifier,
+)
+from headstart.record import METRICS_FILE, MODEL_DIR, VARIANTS_DIR
 
 VARIANTS = ("fp32", "int8", "onnx-int8")
+AUTO = "auto"  # the variant `headstart quantize` chose, else fp32
+CHOICE_LOSS_POINTS = 0.5  # how far below fp32 a chosen variant may score
 CPU_DEVICE = torch.device("cpu")
 ONNX_FILE = "model.onnx"
 
@@ -38,7 +46,30 @@ def variant_dir(run_path: Path, variant: str) -> Path:
 def check_variant(variant: str) -> None:
     """Refuse a variant name headstart does not know."""
     if variant not in VARIANTS:
-        raise ConfigError(f"Unknown variant '{variant}'; choose one of {', '.join(VARIANTS)}.")
+        raise ConfigError(f"Unknown variant '{variant}'; choose one of {', '.join(VARIANTS)} or auto.")
+
+
+def resolve_variant(run_path: Path, variant: str, precision: str = "fp32") -> str:
+    """`auto` as a concrete variant: the one `headstart quantize` chose (the fastest within
+    CHOICE_LOSS_POINTS of fp32 on the test split) when it is still there, else fp32 (also for
+    `precision` other than fp32, which applies to fp32 only)."""
+    if variant != AUTO:
+        return variant
+    metrics = run_path / METRICS_FILE
+    if precision != "fp32" or not metrics.is_file():
+        return "fp32"
+    record = json.loads(metrics.read_text(encoding="utf-8"))
+    chosen = record.get("compression", {}).get("quantization", {}).get("chosen", "fp32")
+    present = chosen != "onnx-int8" or (variant_dir(run_path, chosen) / ONNX_FILE).is_file()
+    return chosen if chosen in VARIANTS and present else "fp32"
+
+
+def fastest_within_bound(compared: dict[str, dict[str, Any]]) -> str:
+    """The variant with the most texts per second among those within CHOICE_LOSS_POINTS of fp32."""
+    allowed = [
+        name for name, entry in compared.items() if entry["score_change_points"] >= -CHOICE_LOSS_POINTS
+    ]
+    return max(allowed, key=lambda name: compared[name]["batch_texts_per_second"])
 
 
 def load_variant(
@@ -135,7 +166,7 @@ def export_onnx_int8(classifier: nn.Module, target: Path, token_level: bool) -> 
         exported, staged = Path(scratch) / "exported.onnx", Path(scratch) / "variant"
         export_onnx(classifier, exported, token_level)
         staged.mkdir()
-        optimise_and_quantise(exported, staged / ONNX_FILE)
+        optimise_and_quantise(exported, staged / ONNX_FILE, isinstance(classifier, StaticClassifier))
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)
@@ -166,9 +197,11 @@ def export_onnx(
         )
 
 
-def optimise_and_quantise(source: Path, target: Path) -> None:
+def optimise_and_quantise(source: Path, target: Path, keep_token_table: bool = False) -> None:
     """Fuse LayerNorm/GELU (and attention where the graph matches the optimiser's patterns), then
-    quantise the weights to int8 (ONNX Runtime's tools)."""
+    quantise the weights to int8 (ONNX Runtime's tools). `keep_token_table` leaves the embedding
+    lookups in fp32: a static model's output is a mean of table rows, which one int8 scale for the
+    whole table moved by up to 6.8 on a regression target spread over 7.5 (tiny test model)."""
     with optional("The onnx-int8 variant"):
         from onnxruntime.transformers.optimizer import optimize_model
 
@@ -179,12 +212,12 @@ def optimise_and_quantise(source: Path, target: Path) -> None:
         optimize_model(str(source), model_type="bert", num_heads=0, hidden_size=0).save_model_to_file(
             str(fused)
         )
-        _quantise(fused, target)
+        _quantise(fused, target, keep_token_table)
     finally:
         fused.unlink(missing_ok=True)
 
 
-def _quantise(source: Path, target: Path) -> None:
+def _quantise(source: Path, target: Path, keep_token_table: bool) -> None:
     """Dynamic int8 weights (ONNX Runtime's quantiser)."""
     with optional("The onnx-int8 variant"):
         import onnx
@@ -199,11 +232,17 @@ def _quantise(source: Path, target: Path) -> None:
             str(source),
             str(target),
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=head_nodes(onnx.load(str(source))),
+            nodes_to_exclude=excluded_nodes(onnx.load(str(source)), keep_token_table),
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
         root.setLevel(level)
+
+
+def excluded_nodes(model: Any, keep_token_table: bool) -> list[str]:
+    """Nodes the quantiser leaves in fp32: the heads, and with `keep_token_table` the lookups."""
+    lookups = [node.name for node in model.graph.node if node.op_type == "Gather"] if keep_token_table else []
+    return head_nodes(model) + lookups
 
 
 def head_nodes(model: Any) -> list[str]:

@@ -94,7 +94,7 @@ def _cost(cost: CostRecord) -> str:
 | single-text latency | p50 {cost["latency_ms_p50"]:.1f} ms, p95 {cost["latency_ms_p95"]:.1f} ms |
 | model size on disk | {_mib(cost["model_size_bytes"])} |
 | parameters | {cost["parameters_trainable"]:,} trainable of {cost["parameters_total"]:,} |
-| peak memory (process) | {cost["peak_memory_mib"]:.0f} MiB |
+| peak memory (this run) | {cost["peak_memory_mib"]:.0f} MiB |
 | measured on | {_device(cost)} |
 """
 

@@ -15,6 +15,7 @@ from headstart.strategies import (  # noqa: F401 - importing a strategy module r
     multitask,
     prune,
     setfit_tuning,
+    static,
     zero_shot,
 )
 from headstart.strategies.base import (

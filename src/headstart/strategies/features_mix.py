@@ -12,7 +12,8 @@ import torch
 from typing_extensions import override
 
 from headstart.config import option
-from headstart.models.classifiers import LayerMixClassifier, ScalarMixHead
+from headstart.models.classifiers import LayerMixClassifier
+from headstart.models.layers import ScalarMixHead
 from headstart.strategies.base import Strategy, StrategyConfig, register_strategy
 from headstart.strategies.features import frozen_embeddings
 from headstart.training.job import FitReport, Fitted, TrainingJob

@@ -15,8 +15,9 @@ from typing_extensions import override
 
 from headstart.config import option
 from headstart.errors import ConfigError
-from headstart.models.classifiers import CosineClassifier, CosineHead
+from headstart.models.classifiers import CosineClassifier
 from headstart.models.embeddings import embed_texts
+from headstart.models.layers import CosineHead
 from headstart.strategies.base import Strategy, StrategyConfig, register_strategy
 from headstart.strategies.features import frozen_encoder
 from headstart.training.job import FitReport, Fitted, TrainingJob

@@ -19,7 +19,15 @@ from headstart.exports.common import ExportSource
 from headstart.exports.onnx import onnx_folder_files
 from headstart.files import write_text_atomic
 from headstart.inference.predictor import ModelPredictor, variant_placement
-from headstart.models.variants import VARIANTS, check_variant, export_onnx_int8, load_variant, variant_dir
+from headstart.models.variants import (
+    CHOICE_LOSS_POINTS,
+    VARIANTS,
+    check_variant,
+    export_onnx_int8,
+    fastest_within_bound,
+    load_variant,
+    variant_dir,
+)
 from headstart.preparation import MemoryData, prepare_splits
 from headstart.progress import info
 from headstart.record import CARD_FILE, MODEL_DIR, CompressionRecord, write_record
@@ -72,7 +80,11 @@ def quantize(
         )
         entries[variant] = measure(measured, test, model_bytes(run_path, variant, classifier))
     compared = against(entries, "fp32", run.task.primary_metric)
-    record_comparison(run, "quantization", CompressionRecord(models=compared))
+    chosen = fastest_within_bound(compared)
+    record_comparison(run, "quantization", CompressionRecord(models=compared, chosen=chosen))
+    info(
+        f"Chosen: {chosen}, the fastest within {CHOICE_LOSS_POINTS} points of fp32; serve and predict use it."
+    )
     return compared
 
 

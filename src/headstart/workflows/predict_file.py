@@ -36,7 +36,7 @@ def predict_file(
     text_col: str | None = None,
     text_pair_col: str | None = None,
     pseudonymize: str | None = None,
-    variant: str = "fp32",
+    variant: str = "auto",
     encoding: str | None = None,
     delimiter: str | None = None,
     device: str = "auto",
@@ -98,7 +98,7 @@ def _input_rows(
 def predict_texts(
     run_dir: str | Path,
     texts: list[str],
-    variant: str = "fp32",
+    variant: str = "auto",
     device: str = "auto",
     precision: str = "fp32",
 ) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from headstart.config import option
 from headstart.errors import HeadstartError
 from headstart.extras import optional
 from headstart.inference.predictor import ModelPredictor
-from headstart.models.variants import OnnxClassifier
+from headstart.models.variants import OnnxClassifier, resolve_variant
 from headstart.runs import Run
 from headstart.workflows.predict_file import answers
 
@@ -320,7 +320,7 @@ def _add_info_routes(
 
 def serve(
     run_path: str | Path,
-    variant: str = "fp32",
+    variant: str = "auto",
     host: str = "127.0.0.1",
     port: int = 8000,
     limits: ServeLimits | None = None,
@@ -328,6 +328,7 @@ def serve(
     precision: str = "fp32",
 ) -> None:
     """Serve a run over HTTP until interrupted, its model on `device`."""
+    variant = resolve_variant(Path(run_path), variant, precision)
     run = Run.load(run_path, variant, device, precision)
     predictor = run.predictor
     if isinstance(predictor, ModelPredictor) and isinstance(predictor.classifier, OnnxClassifier):

@@ -1,0 +1,68 @@
+"""Small modules the classifiers are built from: the layer-mix head, the cosine head of
+zero-shot runs, and the static encoder of `static` runs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from typing_extensions import override
+
+
+class ScalarMixHead(nn.Module):
+    """ELMo's scalar mix (Peters et al. 2018): γ · Σ softmax(s)_l · h_l over layers, then LayerNorm
+    and a linear layer. Pooling is linear, so mixing pooled layers equals pooling the mixed layer."""
+
+    def __init__(self, layers: int, dim: int, classes: int) -> None:
+        super().__init__()
+        self.mix_logits = nn.Parameter(torch.zeros(layers))
+        self.gamma = nn.Parameter(torch.ones(()))
+        self.norm = nn.LayerNorm(dim)
+        self.linear = nn.Linear(dim, classes)
+
+    def mix_weights(self) -> torch.Tensor:
+        """The softmax weights of the layers."""
+        return torch.softmax(self.mix_logits, dim=0)
+
+    @override
+    def forward(self, layer_embeddings: torch.Tensor) -> torch.Tensor:
+        # layer_embeddings: (batch, layers, dim) -> mixed: (batch, dim)
+        mixed = self.gamma * torch.einsum("l,bld->bd", self.mix_weights(), layer_embeddings)
+        return self.linear(self.norm(mixed))
+
+
+class CosineHead(nn.Module):
+    """Logits = scale · cos(text embedding, each label's embedding)."""
+
+    label_embeddings: torch.Tensor  # buffers, registered below
+    scale: torch.Tensor
+
+    def __init__(self, label_embeddings: torch.Tensor, scale: float | torch.Tensor = 20.0) -> None:
+        super().__init__()
+        self.register_buffer(
+            "label_embeddings", torch.nn.functional.normalize(label_embeddings.float(), dim=-1)
+        )
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    @override
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.scale * torch.nn.functional.normalize(embeddings, dim=-1) @ self.label_embeddings.T
+
+
+class StaticEncoder(nn.Module):
+    """A static model (model2vec, Tulkens & van Dongen 2024): one vector per token, a text's
+    embedding the mean over its tokens. No attention and no layers, so it embeds tens of
+    thousands of texts a second on a CPU. `weights` is 0 for tokens that carry no vector (special
+    and unused tokens) and 1 for the others."""
+
+    weights: torch.Tensor  # a buffer, registered below
+
+    def __init__(self, vectors: torch.Tensor, weights: torch.Tensor) -> None:
+        super().__init__()
+        self.vectors = nn.Embedding.from_pretrained(vectors.float(), freeze=True)
+        self.register_buffer("weights", weights.float())
+
+    @override
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        counts = self.weights[input_ids] * attention_mask  # (batch, tokens): which tokens count
+        total = (self.vectors(input_ids) * counts.unsqueeze(-1)).sum(dim=1)
+        return total / counts.sum(dim=1, keepdim=True).clamp(min=1e-9)
