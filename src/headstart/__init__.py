@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from headstart.workflows.compress import distill, prune, quantize
     from headstart.workflows.curves import learning_curve
     from headstart.workflows.ensembles import ensemble
+    from headstart.workflows.predict_many import predict_many
     from headstart.workflows.tune import tune
 
 
@@ -38,6 +39,7 @@ _LAZY: dict[str, tuple[str, str]] = {  # public name → (module, its name there
     "distill": ("headstart.workflows.compress", "distill"),
     "prune": ("headstart.workflows.compress", "prune"),
     "quantize": ("headstart.workflows.compress", "quantize"),
+    "predict_many": ("headstart.workflows.predict_many", "predict_many"),
 }
 
 
@@ -67,6 +69,7 @@ __all__ = [
     "list_models",
     "load_dataset",
     "load_run",
+    "predict_many",
     "prune",
     "quantize",
     "train",

@@ -45,6 +45,7 @@ from headstart.record import (
     RunRecord,
     write_record,
 )
+from headstart.refit import refit
 from headstart.reports.model_card import model_card
 from headstart.runs import Run
 from headstart.strategies import STRATEGIES, Strategy, make_strategy
@@ -97,6 +98,16 @@ def train(
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
     fitted = strategy.fit(job)
+    if resolved.refits(len(splits.train) + len(splits.dev)):
+        fitted = refit(
+            fitted,
+            resolved,
+            splits,
+            task,
+            lambda config, joined: _job(
+                config, model_path, tokenizer, joined, task, staging / "refit", resume, accelerator
+            ),
+        )
     train_seconds = time.perf_counter() - started
 
     if accelerator.is_main_process:

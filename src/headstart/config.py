@@ -26,6 +26,10 @@ def option(default: Any, help: str, panel: str | None = None, flag: bool = True)
 DATA, MODEL, STRATEGY, OPTIMISATION, DEVICE = "Data", "Model", "Strategy", "Optimisation", "Device"
 DEVICE_HELP = "Where to run: auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps."
 PRECISION_HELP = "Inference precision: fp32, or fp16/bf16 on a GPU (CPUs run fp32, or an int8 variant)."
+# `--refit auto` trains a second time under this many train + dev rows: there the dev split's
+# labels are a share of the data a model gains from (see docs/results/time-to-quality.md), and a
+# second fit of a small set costs seconds to minutes; above it, 10 % more rows rarely pay for it.
+REFIT_AUTO_ROWS = 5000
 _DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -150,7 +154,10 @@ class TrainConfig:
         None, "Truncation length in tokens; by default a percentile of the data's lengths.", MODEL
     )
     length_percentile: float = option(
-        95.0, "Percentile of training-text token lengths used as the truncation length.", MODEL
+        95.0,
+        "Percentile of training-text token lengths used as the truncation length (when the longest "
+        "text is over 128 tokens; shorter sets are never cut).",
+        MODEL,
     )
     stride: int | None = option(
         None,
@@ -200,6 +207,13 @@ class TrainConfig:
         OPTIMISATION,
     )
     class_weights: bool = option(False, "Weight the loss by inverse class frequency.", OPTIMISATION)
+    refit: str = option(
+        "auto",
+        "After the epoch (or C) is chosen on dev, train again on train + dev with it: 'yes', 'no', or "
+        f"'auto' (yes under {REFIT_AUTO_ROWS} train + dev rows, except multi-label, whose thresholds "
+        "are tuned on dev). The test split stays held out.",
+        OPTIMISATION,
+    )
     seed: int = option(42, "Seed for splitting, initialisation and batch order.", OPTIMISATION)
     eval_batch_size: int = option(
         16,
@@ -216,6 +230,12 @@ class TrainConfig:
 
     device: str = option("auto", DEVICE_HELP, DEVICE)
     precision: str = option("fp32", PRECISION_HELP, DEVICE)
+
+    def refits(self, rows: int) -> bool:
+        """Whether training runs again on train + dev, `rows` of them (see `refit`)."""
+        if self.refit != "auto":
+            return self.refit == "yes"
+        return rows < REFIT_AUTO_ROWS and self.task != "multi-label"
 
     def __post_init__(self) -> None:
         if self.delimiter in ("tab", "\\t"):  # what people type for a tab on a command line
@@ -248,6 +268,7 @@ class TrainConfig:
             ("max_length", self.max_length is None or self.max_length >= 8, "at least 8"),
             ("stride", self.stride is None or self.stride >= 0, "0 or more"),
             ("pool", self.pool in ("mean", "max"), "'mean' or 'max'"),
+            ("refit", self.refit in ("auto", "yes", "no"), "one of 'auto', 'yes', 'no'"),
             (
                 "task",
                 self.task in (None, "classification", "multi-label", "regression", "ner"),

@@ -18,6 +18,7 @@ from headstart.config import TrainConfig
 from headstart.devices import CPU, Placement
 from headstart.progress import progress_bar
 
+SHORT_TEXT_TOKENS = 128
 Tokenizer = Any  # a transformers tokenizer: called on texts, it gives lists of token ids
 
 
@@ -69,7 +70,9 @@ def choose_max_length(
     pairs: Sequence[str] | None = None,
 ) -> int:
     """Truncation length from the data: a percentile of token lengths, rounded up to 8, capped by
-    the model."""
+    the model. Short texts are never cut: when the longest fits in SHORT_TEXT_TOKENS, batches
+    padded to their own longest row make the full length almost free, and the words a percentile
+    would drop are a short text's signal."""
     encoded = tokenizer(
         list(texts),
         None if pairs is None else list(pairs),
@@ -78,7 +81,9 @@ def choose_max_length(
         verbose=False,
     )
     lengths = [len(ids) for ids in encoded["input_ids"]]
-    wanted = int(math.ceil(np.percentile(lengths, percentile) / 8) * 8)
+    longest = max(lengths, default=8)
+    kept = longest if longest <= SHORT_TEXT_TOKENS else np.percentile(lengths, percentile)
+    wanted = int(math.ceil(kept / 8) * 8)
     return max(8, min(wanted, model_limit))
 
 

@@ -72,11 +72,17 @@ def evaluate(
 
 
 Rows = Annotated[
-    str | None,
+    list[str] | None,
     typer.Argument(
-        help="File of texts (CSV, TSV, JSONL, Parquet or Excel), or - for JSON "
-        "lines or CSV on standard input.",
+        help="File of texts (CSV, TSV, JSONL, Parquet or Excel), or - for JSON lines or CSV on "
+        "standard input; several files or folders write one output each into the --out folder.",
         show_default=False,
+    ),
+]
+Engine = Annotated[
+    str,
+    typer.Option(
+        help="local (this process) or ray: Ray Data actors, one model each, on a local Ray or --address."
     ),
 ]
 PredictionsOut = Annotated[
@@ -113,9 +119,15 @@ def predict(
     delimiter: str | None = None,
     device: str = "auto",
     precision: str = "fp32",
+    engine: Engine = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (e.g. ray://head:10001); default: a local Ray.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Ray actors, one model and one CPU each.")] = 2,
 ) -> None:
-    """Predict every text of a file: labels and one probability column per class."""
+    """Predict every text of a file (or of many files, on Ray): labels and a probability per class."""
     from headstart.workflows.predict_file import STDIO, predict_file, predict_texts
+    from headstart.workflows.predict_many import predict_many
 
     if text:
         output = Output(as_json, quiet)
@@ -127,14 +139,45 @@ def predict(
             None, ["text", "prediction"], [(t, _summary(r)) for t, r in zip(text, results, strict=True)]
         )
         return
-    if rows is None or out is None:
+    if not rows or out is None:
         raise ConfigError(
             "Give a file of texts and --out FILE (- reads standard input, -o - writes standard output), "
             "or --text TEXT."
         )
+    if len(rows) > 1 or Path(rows[0]).is_dir() or engine != "local":
+        output = Output(as_json, quiet)
+        written = predict_many(
+            run,
+            list(rows),
+            out,
+            engine,
+            address,
+            workers,
+            text_col=text_col,
+            text_pair_col=text_pair_col,
+            pseudonymize=pseudonymize,
+            variant=variant,
+            device=device,
+            encoding=encoding,
+            delimiter=delimiter,
+        )
+        if as_json:
+            output.json(written)
+        output.note(f"Wrote {sum(written.values())} predictions into {len(written)} files in {out}")
+        return
     output = Output(as_json, quiet or out == STDIO)  # standard output holds the predictions alone
     count = predict_file(
-        run, rows, out, text_col, text_pair_col, pseudonymize, variant, encoding, delimiter, device, precision
+        run,
+        rows[0],
+        out,
+        text_col,
+        text_pair_col,
+        pseudonymize,
+        variant,
+        encoding,
+        delimiter,
+        device,
+        precision,
     )
     if as_json and out != STDIO:
         output.json({"rows": count, "out": out})

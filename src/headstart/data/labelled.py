@@ -61,6 +61,26 @@ class LabelledTexts:
             pick(self.language),
         )
 
+    def joined(self, other: LabelledTexts) -> LabelledTexts:
+        """These rows, then `other`'s (what only one side carries is dropped)."""
+
+        def join(mine: list[Any] | None, theirs: list[Any] | None) -> list[Any] | None:
+            return None if mine is None or theirs is None else mine + theirs
+
+        return LabelledTexts(
+            self.texts + other.texts,
+            self.labels + other.labels,
+            {
+                column: values + other.extra[column]
+                for column, values in self.extra.items()
+                if column in other.extra
+            },
+            join(self.pairs, other.pairs),
+            join(self.words, other.words),
+            join(self.soft, other.soft),
+            join(self.language, other.language),
+        )
+
     def fingerprint(self) -> str:
         """A short hash of the rows' inputs and labels: tells whether data changed since training."""
         digest = hashlib.sha256()

@@ -41,6 +41,7 @@ class TrainingJob:
     # whose run writes nothing outside its own directory.
     feature_cache: Path | None = None
     placement: Placement = CPU  # where (and at which precision) embeddings and dev outputs are computed
+    keep_last: bool = False  # a refit on train + dev: no choice on dev, the last epoch is the model
 
     def dev_scores(self, logits: torch.Tensor | list[torch.Tensor]) -> dict[str, float]:
         """The task's scalar metrics on dev from the logits of each dev row (windows pooled);
@@ -103,3 +104,21 @@ class Fitted:
 
     classifier: TextClassifier
     report: FitReport
+
+
+def refit_settings(report: FitReport, metric: str) -> dict[str, Any] | None:
+    """What a fit chose on dev, as settings that replay it without dev: the epochs of the best dev
+    epoch (strategies trained by the loop), or the C of the best head (features, static). Among
+    epochs that tie on dev (a small dev split often scores 1.0 from the first epoch on), the last:
+    more steps on more rows. None when the fit chose nothing that way."""
+    scored = [entry for entry in report.history if f"dev_{metric}" in entry]
+    if not scored:
+        return None
+    top = max(entry[f"dev_{metric}"] for entry in scored)
+    tied = [entry for entry in scored if entry[f"dev_{metric}"] == top]
+    best = tied[-1] if "epoch" in tied[0] else tied[0]
+    if "epoch" in best:
+        return {"epochs": int(best["epoch"])}
+    if "C" in best:
+        return {"c_values": [float(best["C"])]}
+    return None

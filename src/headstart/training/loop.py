@@ -141,6 +141,13 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
                 if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                     checkpoints.save(unwrapped, optimizer, scheduler, state)
 
+            if job.keep_last:  # a refit: dev is part of the training rows
+                state.history.append(
+                    {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None}
+                )
+                state.epoch, state.batches_done = epoch + 1, 0
+                checkpoints.save(unwrapped, optimizer, scheduler, state)
+                continue
             dev = evaluate_loader(model, dev_loader, accelerator, job)
             state.history.append(
                 {
@@ -160,7 +167,8 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
             checkpoints.save(unwrapped, optimizer, scheduler, state)
 
     accelerator.wait_for_everyone()
-    checkpoints.load_best(unwrapped)
+    if not job.keep_last:
+        checkpoints.load_best(unwrapped)
     report = FitReport(
         history=state.history,
         steps=state.step,

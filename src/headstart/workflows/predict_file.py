@@ -59,7 +59,7 @@ def predict_file(
             f"Output file '{output_path}' has unknown format '{Path(output_path).suffix or '(none)'}'; "
             f"use one of {known}, or - for standard output."
         )
-    rows, source, lines = _input_rows(input_path, encoding, delimiter)
+    rows, source, lines = input_rows(input_path, encoding, delimiter)
     run = load_run(run_dir, variant, device, precision)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
     if pseudonymizer is not None:  # before anything is predicted or written: the output holds pseudonyms only
@@ -78,7 +78,7 @@ def predict_file(
     return len(result)
 
 
-def _input_rows(
+def input_rows(
     input_path: str | Path, encoding: str | None, delimiter: str | None
 ) -> tuple[pd.DataFrame, str, bool]:
     """The rows to predict with their values as stored (an id stays a number), where they came

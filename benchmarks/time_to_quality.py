@@ -1,0 +1,423 @@
+"""Time to a good model: headstart's strategies with their defaults against what a user would run
+otherwise, each as a whole process (imports and model load included), interleaved seed by seed.
+
+Datasets (each: one labelled file, one separate test file, stratified and seeded):
+  - bbc: BBC News articles (5 topics), MiniLM-L6;
+  - bbc-titles: a short-text set built from the packaged BBC News: each article's first line (its
+    title, 5-15 words) with the article's topic, MiniLM-L6;
+  - zh-inews: Chinese news sentiment (3 classes; its own train and test splits), multilingual-e5-small.
+Systems: headstart static, features, finetune, lora, setfit (8 labelled texts per class);
+transformers.Trainer plain (the tokenizer's own truncation, random batches, every labelled row) and
+tuned (headstart's max length and group_by_length); the setfit library (8 per class); model2vec's
+own classifier on a model2vec model distilled from the same encoder; TF-IDF + logistic regression
+(word 1-2-grams; character 1-2-grams for Chinese, which has no spaces). Fine-tuning systems share
+epochs 3, batch 16, lr 5e-5. headstart finetune and the plain Trainer run `--seeds` seeds.
+
+    python benchmarks/time_to_quality.py [--datasets bbc,bbc-titles,zh-inews] [--seeds 3] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+HYPER = {"epochs": 3, "batch_size": 16, "lr": 5e-5}
+SIZES = {"bbc": (400, 400), "bbc-titles": (1000, 500), "zh-inews": (400, 300)}  # labelled, test rows
+MODELS = {"bbc": "minilm-l6", "bbc-titles": "minilm-l6", "zh-inews": "multilingual-e5-small"}
+SEEDED = ("headstart finetune", "Trainer plain")  # run with every seed; the others with the first
+SYSTEMS = (
+    "headstart static",
+    "headstart features",
+    "headstart finetune",
+    "headstart lora",
+    "headstart setfit",
+    "Trainer plain",
+    "Trainer tuned",
+    "setfit library",
+    "model2vec classifier",
+    "TF-IDF + LR",
+)
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "time-to-quality.md"
+
+
+def prepare(dataset: str, folder: Path, seed: int = 42) -> None:
+    """labelled.csv and test.csv of a dataset (see the module docstring)."""
+    from sklearn.model_selection import train_test_split
+
+    import headstart
+
+    frame = headstart.load_dataset("zh-inews" if dataset == "zh-inews" else "bbc-news")
+    labelled_rows, test_rows = SIZES[dataset]
+    if dataset == "bbc-titles":
+        frame = frame.assign(text=frame.text.str.split("\n").str[0].str.strip())
+    if "split" in frame:  # zh-inews: its own splits
+        pool, test = frame[frame.split != "test"], frame[frame.split == "test"]
+    else:
+        pool, test = train_test_split(frame, test_size=test_rows, stratify=frame.label, random_state=seed)
+    labelled, _ = train_test_split(pool, train_size=labelled_rows, stratify=pool.label, random_state=seed)
+    test, _ = (
+        (test, None)
+        if len(test) <= test_rows
+        else train_test_split(test, train_size=test_rows, stratify=test.label, random_state=seed)
+    )
+    labelled[["text", "label"]].to_csv(folder / "labelled.csv", index=False)
+    test[["text", "label"]].to_csv(folder / "test.csv", index=False)
+
+
+def scores(truth: list[str], predicted: list[str]) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {
+        "accuracy": accuracy_score(truth, predicted),
+        "macro_f1": f1_score(truth, predicted, average="macro"),
+    }
+
+
+def run_headstart(folder: Path, strategy: str, model: str, seed: int) -> dict:
+    import headstart
+    from headstart.progress import set_quiet
+
+    set_quiet(True)
+    options = dict(HYPER) if strategy == "finetune" else {}
+    if strategy == "setfit":
+        options["shots"] = 8
+    run = headstart.train(
+        folder / "labelled.csv",
+        test_data=str(folder / "test.csv"),
+        out=folder / f"run-{strategy}-{seed}",
+        overwrite=True,
+        strategy=strategy,
+        model=model,
+        seed=seed,
+        checkpoint_every=0,
+        **options,
+    )
+    cost, training = run.metrics["cost"], run.metrics["training"]
+    result = {
+        "accuracy": run.metrics["test"]["accuracy"],
+        "macro_f1": run.metrics["test"]["macro_f1"],
+        "train_seconds": cost["train_seconds"],
+        "train_samples_per_second": cost["train_samples_per_second"],
+        "max_length": run.config.max_length,
+    }
+    if strategy == "static":
+        import pandas as pd
+
+        titles = pd.read_csv(folder / "test.csv").text.str.split().str[:12].str.join(" ").tolist()
+        texts = (titles * (20_000 // len(titles) + 1))[:20_000]  # short texts: the first 12 words
+        run.predict(texts[:200], show_progress=False)
+        started = time.perf_counter()
+        run.predict(texts, show_progress=False)
+        result["short_texts_per_second"] = len(texts) / (time.perf_counter() - started)
+        result["static_model_seconds"] = training["static"]["static_model_seconds"]
+    return result
+
+
+def run_trainer(folder: Path, model: str, seed: int, max_length: int | None) -> dict:
+    """max_length None: the plain recipe; else truncate there and group batches by length."""
+    import numpy as np
+    import pandas as pd
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from headstart.models.zoo import resolve_model
+
+    path = resolve_model(model)
+    frames = {name: pd.read_csv(folder / f"{name}.csv") for name in ("labelled", "test")}
+    labels = sorted(frames["labelled"].label.unique())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    length = {} if max_length is None else {"max_length": max_length}
+
+    def tokenize(batch: dict) -> dict:
+        encoded = tokenizer(batch["text"], truncation=True, **length)
+        encoded["labels"] = [labels.index(label) for label in batch["label"]]
+        return encoded
+
+    data = {
+        name: Dataset.from_pandas(frame).map(tokenize, batched=True, remove_columns=["text", "label"])
+        for name, frame in frames.items()
+    }
+    model_ = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels))
+    args = TrainingArguments(
+        output_dir=str(folder / "hf-out"),
+        learning_rate=HYPER["lr"],
+        per_device_train_batch_size=HYPER["batch_size"],
+        per_device_eval_batch_size=64,
+        num_train_epochs=HYPER["epochs"],
+        seed=seed,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_strategy="no",
+        train_sampling_strategy="random" if max_length is None else "group_by_length",
+    )
+    trainer = Trainer(
+        model=model_,
+        args=args,
+        train_dataset=data["labelled"],
+        data_collator=DataCollatorWithPadding(tokenizer),
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    predicted = np.argmax(trainer.predict(data["test"]).predictions, axis=1)
+    return {
+        **scores(frames["test"].label.tolist(), [labels[i] for i in predicted]),
+        "train_seconds": seconds,
+        "train_samples_per_second": len(frames["labelled"]) * HYPER["epochs"] / seconds,
+        "max_length": max_length or tokenizer.model_max_length,
+    }
+
+
+def run_setfit(folder: Path, model: str, seed: int) -> dict:
+    import pandas as pd
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from headstart.models.zoo import resolve_model
+
+    labelled, test = pd.read_csv(folder / "labelled.csv"), pd.read_csv(folder / "test.csv")
+    few = labelled.groupby("label", group_keys=False).sample(n=8, random_state=seed)
+    model_ = SetFitModel.from_pretrained(str(resolve_model(model)))
+    trainer = Trainer(
+        model=model_,
+        args=TrainingArguments(seed=seed, show_progress_bar=False),
+        train_dataset=Dataset.from_pandas(few[["text", "label"]], preserve_index=False),
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    predicted = [str(p) for p in model_.predict(test.text.tolist())]
+    return {
+        **scores(test.label.tolist(), predicted),
+        "train_seconds": seconds,
+        "train_samples_per_second": None,
+    }
+
+
+def run_model2vec(folder: Path, model: str) -> dict:
+    import pandas as pd
+    from model2vec.distill import distill
+    from model2vec.train import StaticModelForClassification
+
+    from headstart.models.zoo import resolve_model
+
+    labelled, test = pd.read_csv(folder / "labelled.csv"), pd.read_csv(folder / "test.csv")
+    static = distill(model_name=str(resolve_model(model)), pca_dims=256)
+    started = time.perf_counter()
+    classifier = StaticModelForClassification.from_static_model(model=static)
+    classifier.fit(labelled.text.tolist(), labelled.label.tolist())
+    seconds = time.perf_counter() - started
+    predicted = [str(p) for p in classifier.predict(test.text.tolist())]
+    return {
+        **scores(test.label.tolist(), predicted),
+        "train_seconds": seconds,
+        "train_samples_per_second": None,
+    }
+
+
+def run_tfidf(folder: Path, chinese: bool) -> dict:
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    labelled, test = pd.read_csv(folder / "labelled.csv"), pd.read_csv(folder / "test.csv")
+    words = {"analyzer": "char", "ngram_range": (1, 2)} if chinese else {"ngram_range": (1, 2)}
+    pipeline = make_pipeline(TfidfVectorizer(sublinear_tf=True, **words), LogisticRegression(max_iter=2000))
+    started = time.perf_counter()
+    pipeline.fit(labelled.text, labelled.label)
+    seconds = time.perf_counter() - started
+    return {
+        **scores(test.label.tolist(), list(pipeline.predict(test.text))),
+        "train_seconds": seconds,
+        "train_samples_per_second": len(labelled) / seconds,
+    }
+
+
+def worker(args: argparse.Namespace) -> None:
+    folder, system, model, seed = Path(args.folder), args.worker, args.model, args.seed
+    if system.startswith("headstart "):
+        result = run_headstart(folder, system.split()[1], model, seed)
+    elif system.startswith("Trainer"):
+        result = run_trainer(folder, model, seed, args.max_length)
+    elif system == "setfit library":
+        result = run_setfit(folder, model, seed)
+    elif system == "model2vec classifier":
+        result = run_model2vec(folder, model)
+    else:
+        result = run_tfidf(folder, chinese="zh" in args.dataset)
+    print("RESULT " + json.dumps(result))
+
+
+def launch(folder: Path, dataset: str, system: str, seed: int, max_length: int | None) -> dict:
+    """One system in its own process: wall time and peak RSS of that process (os.wait4)."""
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        system,
+        "--folder",
+        str(folder),
+        "--dataset",
+        dataset,
+        "--model",
+        MODELS[dataset],
+        "--seed",
+        str(seed),
+    ]
+    if max_length:
+        command += ["--max-length", str(max_length)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HEADSTART_CACHE": str(folder / "cache")}
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        sys.exit(f"{system} on {dataset} failed:\n{stderr[-3000:]}")
+    result = json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])
+    return {**result, "wall_seconds": time.perf_counter() - started, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def summary(runs: list[dict]) -> dict:
+    """Medians of the timings, mean ± std of the scores over seeds."""
+
+    def median(key: str) -> float | None:
+        values = [run[key] for run in runs if run.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    out = {
+        key: median(key)
+        for key in (
+            "wall_seconds",
+            "train_samples_per_second",
+            "peak_rss_mib",
+            "short_texts_per_second",
+            "static_model_seconds",
+            "train_seconds",
+        )
+    }
+    for metric in ("accuracy", "macro_f1"):
+        values = [run[metric] for run in runs]
+        out[metric] = statistics.mean(values)
+        out[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    out["seeds"] = len(runs)
+    return out
+
+
+def table(dataset: str, results: dict[str, dict]) -> list[str]:
+    def number(value: float | None, digits: int = 1) -> str:
+        return "–" if value is None else f"{value:,.{digits}f}"
+
+    lines = [
+        f"### {dataset} ({MODELS[dataset]}; {SIZES[dataset][0]} labelled rows, "
+        f"{SIZES[dataset][1]} test rows)",
+        "",
+        "| system | seeds | wall s | train samples/s | peak RSS MiB | accuracy | macro-F1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for system, row in results.items():
+        spread = f" ± {row['accuracy_std']:.3f}" if row["seeds"] > 1 else ""
+        lines.append(
+            f"| {system} | {row['seeds']} | {number(row['wall_seconds'])} | "
+            f"{number(row['train_samples_per_second'])} | {number(row['peak_rss_mib'], 0)} | "
+            f"{row['accuracy']:.4f}{spread} | {row['macro_f1']:.4f} |"
+        )
+    if not set(SYSTEMS) <= set(results):  # a subset of the systems: no ratios
+        return [*lines, ""]
+    finetune, plain, tuned = (results[s] for s in ("headstart finetune", "Trainer plain", "Trainer tuned"))
+    static, features = results["headstart static"], results["headstart features"]
+    lines += [
+        "",
+        f"- headstart finetune − Trainer plain, accuracy (mean of {finetune['seeds']} seeds): "
+        f"{100 * (finetune['accuracy'] - plain['accuracy']):+.2f} points",
+        f"- headstart finetune train samples/s ÷ Trainer tuned: "
+        f"×{finetune['train_samples_per_second'] / tuned['train_samples_per_second']:.2f} "
+        f"(÷ Trainer plain: ×{finetune['train_samples_per_second'] / plain['train_samples_per_second']:.2f})",
+        f"- headstart static: {number(static['short_texts_per_second'], 0)} short texts/s predicted; "
+        f"training {number(static['train_seconds'] - static['static_model_seconds'])} s after "
+        f"distillation ({number(static['static_model_seconds'])} s, once per encoder); macro-F1 "
+        f"{100 * (static['macro_f1'] - features['macro_f1']):+.2f} points against features",
+        "- wall time ÷ TF-IDF + LR: "
+        + ", ".join(
+            f"{s} ×{r['wall_seconds'] / results['TF-IDF + LR']['wall_seconds']:.1f}"
+            for s, r in results.items()
+            if s != "TF-IDF + LR"
+        ),
+        "",
+    ]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="bbc,bbc-titles,zh-inews")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="Comma-separated subset of the systems.")
+    parser.add_argument("--write", action="store_true", help=f"Write the tables to {RESULTS.name}.")
+    for hidden in ("--worker", "--folder", "--dataset", "--model"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
+    parser.add_argument("--max-length", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+    from headstart.devices import cpu_name
+
+    systems = [s for s in SYSTEMS if s in args.systems.split(",")]
+    lines = [
+        f"Measured {date.today()} on {cpu_name()} ({os.cpu_count()} cores), "
+        f"Python {platform.python_version()}.",
+        f"Command: `python benchmarks/time_to_quality.py --datasets {args.datasets} --seeds {args.seeds}`",
+        "",
+    ]
+    for dataset in args.datasets.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"headstart-ttq-{dataset}-") as tmp:
+            folder = Path(tmp)
+            prepare(dataset, folder)
+            runs: dict[str, list[dict]] = {system: [] for system in systems}
+            headstart_length = None
+            for seed in range(42, 42 + args.seeds):  # interleaved: every system once per round
+                for system in systems:
+                    if seed > 42 and system not in SEEDED:
+                        continue
+                    length = headstart_length if system == "Trainer tuned" else None
+                    result = launch(folder, dataset, system, seed, length)
+                    if system == "headstart finetune":
+                        headstart_length = result["max_length"]
+                    runs[system].append(result)
+                    print(
+                        f"{dataset} · {system} · seed {seed}: acc {result['accuracy']:.4f}, "
+                        f"wall {result['wall_seconds']:.1f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            lines += table(dataset, {system: summary(found) for system, found in runs.items()})
+    print("\n".join(lines))
+    if args.write:
+        RESULTS.write_text(
+            "# Time to quality\n\n" + __doc__.split("\n\n", 1)[1] + "\n" + "\n".join(lines) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

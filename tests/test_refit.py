@@ -1,0 +1,77 @@
+"""Every labelled row in the final model: the refit on train + dev with what dev chose, and a
+truncation length that does not cut short texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests.conftest import synthetic_rows
+
+import headstart
+from headstart.config import REFIT_AUTO_ROWS, TrainConfig
+from headstart.training.job import FitReport, refit_settings
+
+FAST = {"max_length": 32, "epochs": 3, "lr": 3e-3, "patience": 0, "checkpoint_every": 0, "seed": 4}
+
+
+def test_refit_replays_the_last_of_tied_epochs_and_the_best_c() -> None:
+    epochs = FitReport(
+        history=[
+            {"epoch": 1, "dev_macro_f1": 0.8},
+            {"epoch": 2, "dev_macro_f1": 1.0},
+            {"epoch": 3, "dev_macro_f1": 1.0},
+            {"epoch": 4, "dev_macro_f1": 0.9},
+        ]
+    )
+    assert refit_settings(epochs, "macro_f1") == {"epochs": 3}
+    heads = FitReport(history=[{"C": 0.1, "dev_macro_f1": 0.7}, {"C": 1.0, "dev_macro_f1": 0.9}])
+    assert refit_settings(heads, "macro_f1") == {"c_values": [1.0]}
+    assert refit_settings(FitReport(history=[{"step": 1}]), "macro_f1") is None
+
+
+def test_refit_auto_applies_to_small_sets_but_not_multi_label() -> None:
+    config = TrainConfig(dataset="bbc-news", task="classification")
+    assert config.refits(REFIT_AUTO_ROWS - 1) and not config.refits(REFIT_AUTO_ROWS)
+    assert not config.replace(task="multi-label").refits(100)
+    assert config.replace(refit="yes").refits(10**6) and not config.replace(refit="no").refits(10)
+
+
+@pytest.mark.parametrize("strategy", ["finetune", "features"])
+def test_refit_trains_on_train_and_dev_and_keeps_test_held_out(
+    strategy: str, tiny_model: str, tmp_path: Path
+) -> None:
+    frame = pd.DataFrame(synthetic_rows(per_class=20, seed=12))
+    options = {**FAST, "model": tiny_model, "strategy": strategy}
+    refit = headstart.train(frame, out=tmp_path / "yes", **options)
+    held = headstart.train(frame, out=tmp_path / "no", refit="no", **options)
+    data = refit.metrics["data"]
+    record = refit.metrics["training"]["refit"]
+    assert record["rows"] == data["train"] + data["dev"] and data["test"] > 0
+    assert data["fingerprints"] == held.metrics["data"]["fingerprints"]  # the same test split
+    assert "refit" not in held.metrics["training"]
+
+    def scores(run: headstart.Run) -> list:  # the first fit's history, on dev
+        return [
+            {k: v for k, v in entry.items() if k != "seconds"} for entry in run.metrics["training"]["history"]
+        ]
+
+    assert scores(refit) == scores(held)
+    chosen = record["chosen_on_dev"]
+    assert chosen == (
+        {"epochs": chosen["epochs"]} if strategy == "finetune" else {"c_values": chosen["c_values"]}
+    )
+    texts = [row["text"] for row in synthetic_rows(per_class=3, seed=13)]
+    assert (refit.predict_proba(texts) != held.predict_proba(texts)).any()  # a different model
+
+
+def test_short_texts_are_not_truncated(minilm_dir: Path) -> None:
+    from headstart.encoding import choose_max_length
+    from headstart.models.zoo import load_tokenizer
+
+    tokenizer = load_tokenizer(minilm_dir)
+    short = ["a few words"] * 95 + ["word " * 100] * 5  # the longest: 102 tokens
+    assert choose_max_length(tokenizer, short, 95.0, 512) == 104  # all of it, rounded up to 8
+    long = ["a few words"] * 95 + ["word " * 300] * 5
+    assert choose_max_length(tokenizer, long, 90.0, 512) == 8  # over 128 tokens: the percentile
