@@ -406,8 +406,7 @@ def main() -> None:
                         headstart_length = result["max_length"]
                     runs[system].append(result)
                     print(
-                        f"{dataset} · {system} · seed {seed}: acc {result['accuracy']:.4f}, "
-                        f"wall {result['wall_seconds']:.1f} s",
+                        f"{dataset} · {system} · seed {seed}: {json.dumps(result)}",
                         file=sys.stderr,
                         flush=True,
                     )
