@@ -32,7 +32,10 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "runs",
         "Evaluate a run on a labelled file: the task's metrics, per class and per language.",
     ),
-    "predict": ("runs", "Predict every text of a file: labels and one probability column per class."),
+    "predict": (
+        "runs",
+        "Predict every text of a file (or of many files, on Ray): labels and a probability per class.",
+    ),
     "compare": (
         "train",
         "Run models × strategies × seeds on one split: leaderboard, Pareto plot, HTML report.",
