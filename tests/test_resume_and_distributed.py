@@ -41,6 +41,8 @@ def test_kill_9_then_resume_finishes_a_valid_run(tiny_model: str, toy_csv: Path,
         "4",
         "--patience",
         "0",
+        "--refit",
+        "no",  # one fit, interrupted and resumed (the refit is a second one)
         "--checkpoint-every",
         "3",
         "--max-length",
