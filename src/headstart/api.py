@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
@@ -28,9 +27,9 @@ from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib, reset_peak_memory
 from headstart.evaluation.languages import language_counts
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.evaluation.scoring import language_metrics
 from headstart.files import folder_size, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
+from headstart.inference.scoring import test_metrics
 from headstart.models.zoo import cache_dir, hf_files_dir, load_tokenizer, model_max_length, resolve_model
 from headstart.preparation import MemoryData, prepare_splits
 from headstart.progress import info
@@ -50,7 +49,6 @@ from headstart.reports.model_card import model_card
 from headstart.runs import Run
 from headstart.strategies import STRATEGIES, Strategy, make_strategy
 from headstart.tasks import TASKS, Regression, Task
-from headstart.tasks.metrics import classification_metrics
 from headstart.training.job import Fitted, TrainingJob
 
 
@@ -89,11 +87,7 @@ def train(
     accelerator = make_accelerator(resolved.device, resolved.mixed_precision)
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
     accelerator.wait_for_everyone()
-    sizes = f"{len(splits.train)} train / {len(splits.dev)} dev / {len(splits.test)} test texts"
-    info(
-        f"Training '{resolved.strategy}' on {resolved.model}: {sizes}, {task.name} "
-        f"({len(task.classes)} labels), max length {resolved.max_length} tokens."
-    )
+    _announce(resolved, splits, task)
     job = _job(resolved, model_path, tokenizer, splits, task, staging, resume, accelerator)
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
@@ -116,6 +110,15 @@ def train(
         info(f"Run saved to {out}")
     accelerator.wait_for_everyone()
     return Run.load(out, device=resolved.device, precision=resolved.precision)
+
+
+def _announce(config: TrainConfig, splits: Splits, task: Task) -> None:
+    """Say what is about to train, on which rows."""
+    sizes = f"{len(splits.train)} train / {len(splits.dev)} dev / {len(splits.test)} test texts"
+    info(
+        f"Training '{config.strategy}' on {config.model}: {sizes}, {task.name} "
+        f"({len(task.classes)} labels), max length {config.max_length} tokens."
+    )
 
 
 def training_config(
@@ -185,10 +188,8 @@ def _job(
 def make_task(splits: Splits) -> Task:
     """The task of the splits; regression targets are scaled by the training split."""
     task = TASKS[splits.task](splits.labels)
-    if isinstance(task, Regression):
-        task.fit_scale(
-            splits.train.labels
-        )  # targets are standardised with the training split's mean and spread
+    if isinstance(task, Regression):  # targets are standardised with the training split's mean and spread
+        task.fit_scale(splits.train.labels)
     return task
 
 
@@ -296,29 +297,6 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer
     config.save_yaml(saved_config)
 
 
-def _test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
-    """The task's metrics on the test split; languages for text tasks, per head for multi-task runs."""
-    task = predictor.task
-    if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
-        task.fit_decision(
-            predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels
-        )
-    if len(splits.test) == 0:  # test_size 0: the run is scored on dev only
-        return {}
-    heads = predictor.predict_heads(splits.test.inputs(), description="Testing")  # one pass for every head
-    test = task.metrics(heads["label"], splits.test.labels)
-    if not task.token_level:  # languages of the test split, metrics per language when several
-        test.update(language_metrics(task, heads["label"], splits.test))
-    if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
-        test["heads"] = {
-            column: classification_metrics(
-                heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes
-            )
-            for column, classes in splits.extra_labels.items()
-        }
-    return test
-
-
 def _cost(
     fitted: Fitted,
     predictor: ModelPredictor,
@@ -361,7 +339,7 @@ def _write_run(
     config, task = job.config, job.task
     window, batch = Windowing.from_config(config), config.eval_batch_size
     predictor = ModelPredictor(fitted.classifier, tokenizer, task, window, batch, job.placement)
-    test = _test_metrics(predictor, splits)
+    test = test_metrics(predictor, splits)
     target = staging_dir(out)
     (target / MODEL_DIR).mkdir()
     fitted.classifier.save(target / MODEL_DIR)

@@ -130,37 +130,19 @@ def predict(
     from headstart.workflows.predict_many import predict_many
 
     if text:
-        output = Output(as_json, quiet)
-        results = predict_texts(run, text, variant, device, precision)
-        if as_json:
-            output.json(results)
-            return
-        output.table(
-            None, ["text", "prediction"], [(t, _summary(r)) for t, r in zip(text, results, strict=True)]
+        return _show_answers(
+            Output(as_json, quiet), text, predict_texts(run, text, variant, device, precision)
         )
-        return
     if not rows or out is None:
         raise ConfigError(
             "Give a file of texts and --out FILE (- reads standard input, -o - writes standard output), "
             "or --text TEXT."
         )
     if len(rows) > 1 or Path(rows[0]).is_dir() or engine != "local":
+        reading = {"text_col": text_col, "text_pair_col": text_pair_col, "pseudonymize": pseudonymize}
+        reading |= {"encoding": encoding, "delimiter": delimiter}
+        written = predict_many(run, list(rows), out, engine, address, workers, variant, device, **reading)
         output = Output(as_json, quiet)
-        written = predict_many(
-            run,
-            list(rows),
-            out,
-            engine,
-            address,
-            workers,
-            text_col=text_col,
-            text_pair_col=text_pair_col,
-            pseudonymize=pseudonymize,
-            variant=variant,
-            device=device,
-            encoding=encoding,
-            delimiter=delimiter,
-        )
         if as_json:
             output.json(written)
         output.note(f"Wrote {sum(written.values())} predictions into {len(written)} files in {out}")
@@ -182,6 +164,15 @@ def predict(
     if as_json and out != STDIO:
         output.json({"rows": count, "out": out})
     output.note(f"Wrote {count} predictions to {out}")
+
+
+def _show_answers(output: Output, texts: list[str], answers: list[dict[str, Any]]) -> None:
+    """The answers to `--text`: as JSON, or a table of each text and its prediction in words."""
+    if output.as_json:
+        output.json(answers)
+        return
+    rows = [(text, _summary(answer)) for text, answer in zip(texts, answers, strict=True)]
+    output.table(None, ["text", "prediction"], rows)
 
 
 def _summary(answer: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ from headstart.workflows.predict_file import input_rows, prediction_columns
 
 ENGINES = ("local", "ray")
 ROW = "__headstart_row"  # the input order, carried through Ray's shuffles
+BATCH_ROWS = 256  # rows per batch handed to an actor: large enough that per-call overhead is small
 
 
 def predict_many(
@@ -34,12 +35,11 @@ def predict_many(
     engine: str = "local",
     address: str | None = None,
     workers: int = 2,
-    batch_size: int = 256,
+    variant: str = "auto",
+    device: str = "auto",
     text_col: str | None = None,
     text_pair_col: str | None = None,
     pseudonymize: str | None = None,
-    variant: str = "auto",
-    device: str = "auto",
     encoding: str | None = None,
     delimiter: str | None = None,
 ) -> dict[str, int]:
@@ -53,9 +53,7 @@ def predict_many(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = load_run(run_dir, variant, device)
-    predict = (
-        _local(run) if engine == "local" else _on_ray(run, variant, device, address, workers, batch_size)
-    )
+    predict = _local(run) if engine == "local" else _on_ray(run, variant, device, address, workers)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
     tables, texts = [], []
     for file in files:
@@ -118,7 +116,7 @@ class RunPredictor:
         return columns
 
 
-def _on_ray(run: Run, variant: str, device: str, address: str | None, workers: int, batch_size: int) -> Any:
+def _on_ray(run: Run, variant: str, device: str, address: str | None, workers: int) -> Any:
     """A function predicting a list of inputs with a pool of `workers` actors on Ray."""
     with optional("--engine ray"):
         import ray
@@ -134,7 +132,7 @@ def _on_ray(run: Run, variant: str, device: str, address: str | None, workers: i
         predicted = ray.data.from_items(rows).map_batches(
             RunPredictor,
             fn_constructor_kwargs={"run_dir": run_dir, "variant": variant, "device": device},
-            batch_size=batch_size,
+            batch_size=BATCH_ROWS,
             batch_format="pandas",
             concurrency=workers,
             num_cpus=1,

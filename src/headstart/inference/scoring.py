@@ -1,0 +1,35 @@
+"""A trained model scored on its run's test split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from headstart.data.labelled import Splits
+from headstart.evaluation.scoring import language_metrics
+from headstart.inference.predictor import ModelPredictor
+from headstart.tasks.metrics import classification_metrics
+
+
+def test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
+    """The task's metrics on the test split; languages for text tasks, per head for multi-task runs."""
+    task = predictor.task
+    if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
+        task.fit_decision(
+            predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels
+        )
+    if len(splits.test) == 0:  # test_size 0: the run is scored on dev only
+        return {}
+    heads = predictor.predict_heads(splits.test.inputs(), description="Testing")  # one pass for every head
+    test = task.metrics(heads["label"], splits.test.labels)
+    if not task.token_level:  # languages of the test split, metrics per language when several
+        test.update(language_metrics(task, heads["label"], splits.test))
+    if splits.extra_labels:  # multi-task: the further heads are scored on their own columns
+        test["heads"] = {
+            column: classification_metrics(
+                heads[column], np.array([classes.index(x) for x in splits.test.extra[column]]), classes
+            )
+            for column, classes in splits.extra_labels.items()
+        }
+    return test
