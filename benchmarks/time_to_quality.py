@@ -176,9 +176,12 @@ def run_trainer(folder: Path, model: str, seed: int, max_length: int | None) -> 
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    predicted = np.argmax(trainer.predict(data["test"]).predictions, axis=1)
+    # With group_by_length, transformers 5 also length-groups (and shuffles) the rows it predicts:
+    # the predictions come back in that order, so the truth is read from the same output.
+    output = trainer.predict(data["test"])
+    predicted, truth = np.argmax(output.predictions, axis=1), output.label_ids
     return {
-        **scores(frames["test"].label.tolist(), [labels[i] for i in predicted]),
+        **scores([labels[i] for i in truth], [labels[i] for i in predicted]),
         "train_seconds": seconds,
         "train_samples_per_second": len(frames["labelled"]) * HYPER["epochs"] / seconds,
         "max_length": max_length or tokenizer.model_max_length,
