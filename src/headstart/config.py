@@ -26,9 +26,9 @@ def option(default: Any, help: str, panel: str | None = None, flag: bool = True)
 DATA, MODEL, STRATEGY, OPTIMISATION, DEVICE = "Data", "Model", "Strategy", "Optimisation", "Device"
 DEVICE_HELP = "Where to run: auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps."
 PRECISION_HELP = "Inference precision: fp32, or fp16/bf16 on a GPU (CPUs run fp32, or an int8 variant)."
-# `--refit auto` trains a second time under this many train + dev rows: there the dev split's
-# labels are a share of the data a model gains from (see docs/results/time-to-quality.md), and a
-# second fit of a small set costs seconds to minutes; above it, 10 % more rows rarely pay for it.
+# `--refit auto` trains a second time under this many train + dev rows, where a second fit costs
+# seconds to minutes. A reasoned bound, not yet a measured one: the sweep of refit gains by set size
+# is still to be run (docs/results/time-to-quality.md says what has been measured).
 REFIT_AUTO_ROWS = 5000
 _DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
