@@ -92,7 +92,7 @@ def train(
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
     fitted = strategy.fit(job)
-    if resolved.refits(len(splits.train) + len(splits.dev)):
+    if strategy.replays_on_refit and resolved.refits(len(splits.train) + len(splits.dev)):
         fitted = refit(
             fitted,
             resolved,

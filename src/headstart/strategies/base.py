@@ -58,6 +58,8 @@ class Strategy(ABC):
     soft_labels: ClassVar[bool] = (
         True  # can train on label distributions (crowd posteriors), not only classes
     )
+    # `--refit` may replay what this strategy chose on dev (its epochs or C) on train + dev
+    replays_on_refit: ClassVar[bool] = True
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()

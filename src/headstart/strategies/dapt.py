@@ -55,6 +55,7 @@ class DAPT(Strategy):
     """Masked-LM training on in-domain text, then the `then` strategy."""
 
     name = "dapt"
+    replays_on_refit = False  # its choice on dev is the next strategy's, in options of its own
     summary = (
         "Domain-adaptive pretraining: masked-LM on unlabelled "
         "in-domain text first, then another strategy (then=...)."

@@ -51,6 +51,7 @@ class SetFit(Features):
     """Contrastive encoder tuning on pairs, then the features head."""
 
     name = "setfit"
+    replays_on_refit = False  # a refit would run the contrastive tuning again, for the head's C
     summary = (
         "SetFit: contrastive fine-tuning on pairs of the few labelled examples (setfit library), "
         "then a logistic-regression head."
