@@ -113,6 +113,7 @@ def tiny_options() -> dict:
         "batch_size": 8,
         "lr": 1e-4,
         "patience": 0,
+        "refit": "no",  # the mechanisms under test; the refit has tests of its own (test_refit.py)
         "checkpoint_every": 0,
         "warmup_ratio": 0.0,
         "max_length": 48,

@@ -15,7 +15,15 @@ import headstart.workflows.compare as grid_module
 from headstart.cli import main
 from headstart.workflows.compare import compare, pareto_front
 
-OPTIONS = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "max_length": 32}
+OPTIONS = {
+    "epochs": 1,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "patience": 0,
+    "refit": "no",
+    "checkpoint_every": 0,
+    "max_length": 32,
+}
 
 
 def test_grid_writes_leaderboard_plot_and_report_and_resumes(

@@ -13,7 +13,15 @@ from tests.conftest import synthetic_rows
 import headstart
 from headstart.cli import main
 
-TINY = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0, "checkpoint_every": 0, "max_length": 32}
+TINY = {
+    "epochs": 1,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "patience": 0,
+    "refit": "no",
+    "checkpoint_every": 0,
+    "max_length": 32,
+}
 
 
 @pytest.fixture(scope="module")

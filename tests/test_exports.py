@@ -26,7 +26,15 @@ from headstart.cli import main
 ROWS = synthetic_rows(per_class=16, seed=21)
 TEXTS = [row["text"] for row in ROWS]
 PROBE = [row["text"] for row in synthetic_rows(per_class=10, seed=22)] + [" ".join(TEXTS[:6])]  # one long
-FAST = {"max_length": 32, "epochs": 3, "lr": 3e-3, "patience": 0, "checkpoint_every": 0, "seed": 3}
+FAST = {
+    "max_length": 32,
+    "epochs": 3,
+    "lr": 3e-3,
+    "patience": 0,
+    "refit": "no",
+    "checkpoint_every": 0,
+    "seed": 3,
+}
 
 
 def labels_for(task: str) -> list[Any]:

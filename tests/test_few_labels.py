@@ -17,7 +17,7 @@ from headstart.errors import ConfigError
 from headstart.workflows.active import choose, cluster_picks, uncertainty
 from headstart.workflows.curves import labels_needed, parse_sizes
 
-FAST = {"epochs": 1, "patience": 0, "checkpoint_every": 0, "max_length": 32}
+FAST = {"epochs": 1, "patience": 0, "refit": "no", "checkpoint_every": 0, "max_length": 32}
 
 
 def test_shots_keep_that_many_per_class_and_leave_dev_and_test_whole(toy_csv: Path) -> None:

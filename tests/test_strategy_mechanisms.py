@@ -21,6 +21,7 @@ TINY = {
     "batch_size": 8,
     "lr": 1e-3,
     "patience": 0,
+    "refit": "no",
     "checkpoint_every": 0,
     "warmup_ratio": 0.0,
     "max_length": 32,

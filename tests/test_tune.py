@@ -13,7 +13,7 @@ import headstart
 from headstart.cli import main
 from headstart.workflows.tune import tune
 
-TINY = {"batch_size": 8, "patience": 0, "checkpoint_every": 0, "warmup_ratio": 0.0}
+TINY = {"batch_size": 8, "patience": 0, "refit": "no", "checkpoint_every": 0, "warmup_ratio": 0.0}
 
 
 def check_outputs(out: Path, trials: int) -> pd.DataFrame:
