@@ -38,6 +38,11 @@ def load_pretrained(loader: Any, path: Path, allow_pickle: bool, **kwargs: Any) 
     return loader.from_pretrained(path, use_safetensors=not allow_pickle, trust_remote_code=False, **kwargs)
 
 
+def save_weights(module: nn.Module, path: Path) -> None:
+    """A module's weights as one safetensors file (contiguous copies, detached from autograd)."""
+    save_file({k: v.detach().contiguous() for k, v in module.state_dict().items()}, str(path))
+
+
 class TextClassifier(nn.Module, ABC):
     """A saved, reloadable classifier: (input_ids, attention_mask) → logits."""
 
@@ -159,10 +164,7 @@ class FrozenEncoderClassifier(TextClassifier, ABC):
         # The encoder goes one folder down, so AutoModelForSequenceClassification refuses `model/`
         # (no config.json) instead of loading the encoder under a random head.
         self.encoder.save_pretrained(directory / ENCODER_DIR)
-        save_file(
-            {k: v.detach().contiguous() for k, v in self.head.state_dict().items()},
-            str(directory / self.HEAD_FILE),
-        )
+        save_weights(self.head, directory / self.HEAD_FILE)
         self._write_kind(directory)
 
     @classmethod
@@ -259,10 +261,7 @@ class StaticClassifier(TextClassifier):
         directory.mkdir(parents=True, exist_ok=True)
         vectors = {"vectors": self.encoder.vectors.weight.detach(), "weights": self.encoder.weights}
         save_file({k: v.contiguous() for k, v in vectors.items()}, str(directory / self.VECTORS_FILE))
-        save_file(
-            {k: v.detach().contiguous() for k, v in self.head.state_dict().items()},
-            str(directory / self.HEAD_FILE),
-        )
+        save_weights(self.head, directory / self.HEAD_FILE)
         self._write_kind(directory)
 
     @classmethod
@@ -310,10 +309,7 @@ class MultiTaskClassifier(TextClassifier):
     @override
     def save(self, directory: Path) -> None:
         self.encoder.save_pretrained(directory / ENCODER_DIR)  # one folder down, as FrozenEncoderClassifier's
-        save_file(
-            {k: v.detach().contiguous() for k, v in self.heads.state_dict().items()},
-            str(directory / self.HEADS_FILE),
-        )
+        save_weights(self.heads, directory / self.HEADS_FILE)
         (directory / self.LABELS_FILE).write_text(json.dumps(self.head_labels), encoding="utf-8")
         self._write_kind(directory)
 

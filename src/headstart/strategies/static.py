@@ -56,7 +56,8 @@ class Static(Features):
         started = time.perf_counter()
         encoder = static_encoder(job, self.config.dims).to(job.placement.device)
         static_seconds = time.perf_counter() - started  # distillation, or reading the cached model
-        pad_id, batch = job.tokenizer.pad_token_id, max(job.config.eval_batch_size, 256)
+        pad_id = job.tokenizer.pad_token_id
+        batch = max(job.config.eval_batch_size, StaticClassifier.inference_batch_size)
         train_x, dev_x = (
             forward_in_batches(encoder, part, batch, pad_id, f"Embedding {name}", placement=job.placement)
             for part, name in ((job.train, "train"), (job.dev, "dev"))
