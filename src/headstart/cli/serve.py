@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import typer
@@ -9,14 +10,14 @@ import typer
 from headstart.cli.options import DEVICE, RunDir, Variant, config_flags, with_flags
 from headstart.cli.output import Output
 from headstart.models.variants import resolve_variant
-from headstart.workflows.serving import ServeLimits
-from headstart.workflows.serving import serve as serve_run
+from headstart.workflows.serve_processes import serve as serve_run
+from headstart.workflows.serving import ServeAccess, ServeLimits
 
 app = typer.Typer()
 
 
 @app.command()
-@with_flags(config_flags(ServeLimits, optional=False), DEVICE)
+@with_flags(config_flags(ServeLimits, optional=False), config_flags(ServeAccess, optional=False), DEVICE)
 def serve(
     run: RunDir,
     variant: Variant = "auto",
@@ -26,9 +27,15 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     device: str = "auto",
     precision: str = "fp32",
-    **limits: Any,
+    **settings: Any,
 ) -> None:
-    """Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."""
+    """Serve a run over HTTP: POST /predict, GET /health, /ready, /metadata, /metrics, /docs."""
+    limits = ServeLimits(**{name: settings[name] for name in _names(ServeLimits)})
+    access = ServeAccess(**{name: settings[name] for name in _names(ServeAccess)})
     variant = resolve_variant(run, variant, precision)
     Output().line(f"Serving {run} ({variant}) on http://{host}:{port} — docs at /docs")
-    serve_run(run, variant, host, port, ServeLimits(**limits), device, precision)
+    serve_run(run, variant, host, port, limits, device, precision, access)
+
+
+def _names(config_class: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(config_class)]

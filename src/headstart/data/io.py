@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +40,12 @@ BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "
 csv.field_size_limit(
     min(sys.maxsize, 2**31 - 1)
 )  # a cell may hold a whole document (the default stops at 128 KiB)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\\ud800" escapes decode to these
+
+
+def holds_lone_surrogate(text: str) -> bool:
+    """Whether `text` holds a UTF-16 surrogate that no encoder (UTF-8, Arrow, tokenizers) accepts."""
+    return _LONE_SURROGATE.search(text) is not None
 
 
 def read_table(
@@ -157,6 +164,11 @@ def read_jsonl(text: str, source: str, keep_types: bool = False) -> pd.DataFrame
             raise DataError(
                 f"Line {number} of {source} holds a {type(row).__name__}, not a JSON object; write one "
                 "object per line."
+            )
+        if holds_lone_surrogate(json.dumps(row, ensure_ascii=False)):
+            raise DataError(
+                f"Line {number} of {source} escapes a lone UTF-16 surrogate (\\ud800-\\udfff); "
+                "write valid Unicode."
             )
         rows.append(row)
     frame = pd.DataFrame(rows)

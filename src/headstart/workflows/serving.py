@@ -1,39 +1,66 @@
-"""`headstart serve`: a run behind HTTP (FastAPI + uvicorn).
+"""`headstart serve`: a run behind HTTP (FastAPI + uvicorn), ready for a load balancer.
 
-Concurrent requests are micro-batched: a single worker takes whatever requests are queued (up to
-`max_batch` texts, waiting at most `max_wait_ms` for more), runs one forward pass for them all
-(the Predictor sorts by length, so batches pad little), and answers each request its own rows.
-User input never causes a 500: malformed bodies get 422, oversize bodies and texts 413, a full
-queue past the timeout 503.
+- Access: with an API key (`--api-key` or $HEADSTART_API_KEY) every route but /health needs
+  `Authorization: Bearer <key>`; CORS is off unless `--cors-origin` names origins. Every response
+  carries an `X-Request-ID` (the client's, or a new one).
+- Load: concurrent requests are micro-batched (`microbatch.py`); the queue is bounded in texts and
+  a full one answers 503 with `Retry-After`; an unanswered request gets 503 after `timeout`.
+  `--workers N` runs N processes on one port, each with its own model and batcher. On SIGTERM
+  the server stops accepting, answers what it holds, then exits.
+- Errors: every 4xx and 500 has the shape {"detail", "status", "request_id"}; user input never
+  causes a 500 (`serve_requests.py`). A 500 logs only the error's type, place and request id.
+- Metrics (/metrics, Prometheus) are labelled by route and status only (`unmatched` for any path
+  that is not a route), so a scanner cannot grow them. /docs is served from the swagger-ui-bundle
+  package, with no network.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from headstart.config import option
-from headstart.errors import HeadstartError
+from headstart.errors import ConfigError, HeadstartError
 from headstart.extras import optional
-from headstart.inference.predictor import ModelPredictor
-from headstart.models.variants import OnnxClassifier, resolve_variant
 from headstart.runs import Run
+from headstart.version import __version__
+from headstart.workflows.microbatch import MicroBatcher, QueueFullError
 from headstart.workflows.predict_file import answers
+from headstart.workflows.serve_requests import (
+    REQUEST_ID_HEADER,
+    PredictRequest,
+    RefusedError,
+    authorised,
+    checked_inputs,
+    error_response,
+    request_id,
+    validation_message,
+)
 
 with optional("headstart serve"):  # the 'serve' extra
-    import uvicorn
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse, Response
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.middleware.cors import CORSMiddleware
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+    from fastapi.staticfiles import StaticFiles
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.exceptions import HTTPException
+    from swagger_ui_bundle import swagger_ui_path
 
-Input = str | tuple[str, str]
+API_KEY_ENV = "HEADSTART_API_KEY"
+OPEN_ROUTES = ("/health",)  # answered without the API key (load balancers' liveness probes)
+DOCS_ASSETS = "/docs/assets"
+UNMATCHED = "unmatched"
+logger = logging.getLogger("headstart.serve")
 
 
 @dataclass(frozen=True)
@@ -45,93 +72,25 @@ class ServeLimits:
     max_texts: int = option(64, "Texts per request (more: 413).")
     max_chars: int = option(20_000, "Characters per text (more: 413).")
     max_body_bytes: int = option(2_000_000, "Bytes per request body (more: 413).")
-    timeout: float = option(30.0, "Seconds before an unanswered request gets 503.")
+    max_queue: int = option(1024, "Texts waiting for the model, at most (more: 503 with Retry-After).")
+    timeout: float = option(30.0, "Seconds before an unanswered request gets 503; also the SIGTERM grace.")
 
 
-class PredictRequest(BaseModel):
-    """One input (`text`) or several (`texts`); an input is a string, or [text, second text] for a
-    run trained on sentence pairs."""
+@dataclass(frozen=True)
+class ServeAccess:
+    """Who may call the server, and how many processes answer; each field is a `headstart serve` flag."""
 
-    model_config = ConfigDict(extra="forbid")
-    text: str | tuple[str, str] | None = Field(None, examples=["Shares in the bank rose 5% after results."])
-    texts: list[str | tuple[str, str]] | None = Field(None, examples=[["First text.", "Second text."]])
+    api_key: str | None = option(
+        None, f"Bearer token required on every route but /health (default: ${API_KEY_ENV}; unset: open)."
+    )
+    cors_origin: list[str] = option(
+        [], "Browser origin allowed to call the server, repeatable (default: none)."
+    )
+    workers: int = option(1, "Server processes on the port, each with its own model and micro-batcher.")
 
-
-class MicroBatcher:
-    """Requests queue here; one worker runs them through the model in shared batches."""
-
-    def __init__(
-        self,
-        predict: Callable[[list[Input]], list[dict[str, Any]]],
-        limits: ServeLimits,
-        batch_sizes: Histogram,
-    ) -> None:
-        self.predict = predict
-        self.limits = limits
-        self.batch_sizes = batch_sizes
-        self.queue: asyncio.Queue[tuple[list[Input], asyncio.Future]] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="headstart-model"
-        )  # one forward pass at a time
-        self.worker: asyncio.Task | None = None
-
-    def start(self) -> None:
-        """Start the worker on the running event loop."""
-        self.worker = asyncio.get_running_loop().create_task(self._work())
-
-    async def stop(self) -> None:
-        """Stop the worker; requests still queued are dropped."""
-        if self.worker is not None:
-            self.worker.cancel()
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-    async def submit(self, inputs: list[Input]) -> list[dict[str, Any]]:
-        """Queue the inputs and wait for their answers."""
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put((inputs, future))
-        return await future
-
-    async def _next_batch(self) -> list[tuple[list[Input], asyncio.Future]]:
-        batch = [await self.queue.get()]
-        size = len(batch[0][0])
-        deadline = time.perf_counter() + self.limits.max_wait_ms / 1000
-        while size < self.limits.max_batch:
-            try:
-                item = self.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), remaining)
-                except TimeoutError:
-                    break
-            batch.append(item)
-            size += len(item[0])
-        return batch
-
-    async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [
-                (inputs, future) for inputs, future in await self._next_batch() if not future.cancelled()
-            ]
-            rows = [row for inputs, _ in batch for row in inputs]
-            if not rows:
-                continue
-            self.batch_sizes.observe(len(rows))
-            try:
-                results = await loop.run_in_executor(self.executor, self.predict, rows)
-            except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            start = 0
-            for inputs, future in batch:
-                if not future.done():
-                    future.set_result(results[start : start + len(inputs)])
-                start += len(inputs)
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1; got {self.workers}.")
 
 
 @dataclass(frozen=True)
@@ -152,7 +111,7 @@ class _Instruments:
             registry,
             Counter(
                 "headstart_requests",
-                "Requests by endpoint and status code.",
+                "Requests by route and status code.",
                 ["endpoint", "status"],
                 registry=registry,
             ),
@@ -172,48 +131,19 @@ class _Instruments:
         )
 
 
-class _RefusedError(Exception):
-    """A request refused with an HTTP status and a reason."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _refuse(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status)
-
-
-def _checked_inputs(body: PredictRequest, limits: ServeLimits, pairs: bool) -> list[Input]:
-    """The request's inputs, or _RefusedError when they break a rule or a limit."""
-    if (body.text is None) == (body.texts is None):
-        raise _RefusedError(422, 'Send exactly one of "text" (one input) or "texts" (a list of inputs).')
-    inputs: list[Input] = [body.text] if body.text is not None else list(body.texts or [])
-    if not inputs:
-        raise _RefusedError(422, '"texts" is empty; send at least one text.')
-    if len(inputs) > limits.max_texts:
-        raise _RefusedError(
-            413, f"{len(inputs)} texts in one request; send at most {limits.max_texts} per request."
-        )
-    if any(isinstance(item, tuple) != pairs for item in inputs):
-        shape = "[text, second text] pairs" if pairs else "plain strings"
-        raise _RefusedError(
-            422, f"This model was trained on {'sentence pairs' if pairs else 'single texts'}; send {shape}."
-        )
-    longest = max(len(part) for item in inputs for part in ((item,) if isinstance(item, str) else item))
-    if longest > limits.max_chars:
-        raise _RefusedError(
-            413, f"A text has {longest} characters; the limit is {limits.max_chars}. Split or shorten it."
-        )
-    return inputs
-
-
-def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = None) -> FastAPI:
-    """The FastAPI app serving `run`: /predict, /health, /metadata, /metrics, /docs."""
-    limits = limits or ServeLimits()
+def create_app(
+    run: Run, variant: str = "fp32", limits: ServeLimits | None = None, access: ServeAccess | None = None
+) -> FastAPI:
+    """The FastAPI app serving `run`: /predict, /health, /ready, /metadata, /metrics, /docs."""
+    limits, access = limits or ServeLimits(), access or ServeAccess()
     instruments = _Instruments.create()
-    batcher = MicroBatcher(lambda rows: answers(run, rows), limits, instruments.batch_sizes)
-    pairs = run.config.text_pair_col is not None
+    batcher = MicroBatcher(
+        lambda rows: answers(run, rows),
+        limits.max_batch,
+        limits.max_wait_ms,
+        limits.max_queue,
+        instruments.batch_sizes.observe,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -223,41 +153,78 @@ def create_app(run: Run, variant: str = "fp32", limits: ServeLimits | None = Non
 
     app = FastAPI(
         title="headstart",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served from the installed swagger-ui-bundle below, not from a CDN
+        redoc_url=None,
         description=f"{run.task.name} model from run '{run.path.name}' ({variant}).",
     )
+    _add_guard(app, limits, access.api_key or os.environ.get(API_KEY_ENV) or None, instruments)
+    _add_error_handlers(app)
+    _add_predict_route(app, run, limits, batcher, instruments)
+    _add_info_routes(app, run, variant, limits, batcher, instruments)
+    if access.cors_origin:  # added last, so it runs first: preflights are answered before the key check
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(access.cors_origin),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    return app
+
+
+def _add_guard(app: FastAPI, limits: ServeLimits, api_key: str | None, instruments: _Instruments) -> None:
+    """One middleware: request id, the key, body limits, a 500 in the one shape, metrics by route."""
+    routes: set[str] = set()
+
+    def route_label(path: str) -> str:
+        if not routes:  # gathered once, when the first request comes and every route exists
+            routes.update(getattr(route, "path", "") for route in app.routes)
+        if path.startswith(DOCS_ASSETS + "/"):
+            return DOCS_ASSETS
+        return path if path in routes else UNMATCHED
 
     @app.middleware("http")
-    async def limit_and_count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        refusal = _body_refusal(request, limits)
-        response = refusal if refusal is not None else await call_next(request)
-        instruments.requests.labels(request.url.path, str(response.status_code)).inc()
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.state.request_id = request_id(request)
+        if api_key is not None and request.url.path not in OPEN_ROUTES and not authorised(request, api_key):
+            response: Response = error_response(
+                request,
+                401,
+                "This server needs an API key; send the header 'Authorization: Bearer <key>'.",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        else:
+            response = _body_refusal(request, limits) or await _answer(request, call_next)
+        response.headers[REQUEST_ID_HEADER] = request.state.request_id
+        instruments.requests.labels(route_label(request.url.path), str(response.status_code)).inc()
         return response
 
-    @app.post("/predict")
-    async def predict(body: PredictRequest) -> JSONResponse:
-        """Predict one text or a batch: labels and probabilities, a value, or NER entities."""
-        started = time.perf_counter()
-        try:
-            inputs = _checked_inputs(body, limits, pairs)
-            results = await asyncio.wait_for(batcher.submit(inputs), limits.timeout)
-        except _RefusedError as refused:
-            return _refuse(refused.status, str(refused))
-        except TimeoutError:
-            return _refuse(
-                503, f"No answer within {limits.timeout:.0f} s: the server is overloaded; retry later."
-            )
-        except HeadstartError as error:
-            return _refuse(422, str(error))
-        instruments.texts.inc(len(inputs))
-        instruments.latency.observe(time.perf_counter() - started)
-        return JSONResponse({"predictions": results} if body.texts is not None else results[0])
 
-    _add_info_routes(app, run, variant, limits, batcher, instruments)
-    return app
+async def _answer(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """The route's response; a fault inside becomes a 500 in the one shape, logged without data."""
+    try:
+        return await call_next(request)
+    except Exception as error:
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        place = f"{Path(frame.filename).name}:{frame.lineno}"
+        logger.error(
+            "internal error %s at %s (request %s)", type(error).__name__, place, request.state.request_id
+        )
+        return error_response(request, 500, "Internal server error; the server log names it by request id.")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """FastAPI's own 4xx (a body that is not the schema, unknown routes and methods) in the one shape."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response(request, 422, validation_message(list(error.errors())))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        return error_response(request, error.status_code, str(error.detail), dict(error.headers or {}))
 
 
 def _body_refusal(request: Request, limits: ServeLimits) -> JSONResponse | None:
@@ -266,12 +233,40 @@ def _body_refusal(request: Request, limits: ServeLimits) -> JSONResponse | None:
         return None
     length = request.headers.get("content-length")
     if length is None and request.headers.get("transfer-encoding"):
-        return _refuse(411, "Send a Content-Length header (chunked bodies are not accepted).")
+        return error_response(request, 411, "Send a Content-Length header (chunked bodies are not accepted).")
     if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
-        return _refuse(
-            413, f"Request body over {limits.max_body_bytes} bytes; send fewer or shorter texts per request."
-        )
+        message = f"Request body over {limits.max_body_bytes} bytes; send fewer or shorter texts per request."
+        return error_response(request, 413, message)
     return None
+
+
+def _add_predict_route(
+    app: FastAPI, run: Run, limits: ServeLimits, batcher: MicroBatcher, instruments: _Instruments
+) -> None:
+    pairs = run.config.text_pair_col is not None
+    busy = {"Retry-After": "1"}
+
+    @app.post("/predict")
+    async def predict(body: PredictRequest, request: Request) -> JSONResponse:
+        """Predict one text or a batch: labels and probabilities, a value, or NER entities."""
+        started = time.perf_counter()
+        try:
+            given, listed = body.given()
+            inputs = checked_inputs(given, pairs, limits.max_texts, limits.max_chars)
+            results = await asyncio.wait_for(batcher.submit(inputs), limits.timeout)
+        except RefusedError as refused:
+            return error_response(request, refused.status, str(refused), refused.headers)
+        except QueueFullError:
+            message = f"The server holds {limits.max_queue} queued texts already; retry shortly."
+            return error_response(request, 503, message, busy)
+        except TimeoutError:
+            message = f"No answer within {limits.timeout:g} s: the server is overloaded; retry later."
+            return error_response(request, 503, message, busy)
+        except HeadstartError as error:
+            return error_response(request, 422, str(error))
+        instruments.texts.inc(len(inputs))
+        instruments.latency.observe(time.perf_counter() - started)
+        return JSONResponse({"predictions": results} if listed else results[0])
 
 
 def _add_info_routes(
@@ -282,13 +277,21 @@ def _add_info_routes(
     batcher: MicroBatcher,
     instruments: _Instruments,
 ) -> None:
-    """GET /health, /metadata and /metrics."""
+    """GET /health, /ready, /metadata, /metrics and /docs."""
 
     @app.get("/health")
     async def health() -> dict[str, str]:
-        """Liveness: the model is loaded and the batch worker runs."""
-        alive = batcher.worker is not None and not batcher.worker.done()
-        return {"status": "ok" if alive else "down"}
+        """Liveness: the process answers (no key needed)."""
+        return {"status": "ok"}
+
+    @app.get("/ready", response_model=None)
+    async def ready(request: Request) -> dict[str, str] | JSONResponse:
+        """Readiness: the model is loaded, its worker runs and the queue has room (else 503)."""
+        if not batcher.running:
+            return error_response(request, 503, "The model worker is not running.")
+        if batcher.saturated:
+            return error_response(request, 503, "The queue is full; retry shortly.", {"Retry-After": "1"})
+        return {"status": "ready"}
 
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
@@ -308,33 +311,24 @@ def _add_info_routes(
             "sentence_pairs": run.config.text_pair_col is not None,
             "test_metrics": test,
             "limits": asdict(limits),
+            "process": os.getpid(),  # which of the `--workers` processes answered
         }
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
-        """Prometheus text format: requests by status, latency, batch sizes, texts."""
+        """Prometheus text format: requests by route and status, latency, batch sizes, texts."""
         return PlainTextResponse(
             generate_latest(instruments.registry).decode(), media_type=CONTENT_TYPE_LATEST
         )
 
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
-def serve(
-    run_path: str | Path,
-    variant: str = "auto",
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    limits: ServeLimits | None = None,
-    device: str = "auto",
-    precision: str = "fp32",
-) -> None:
-    """Serve a run over HTTP until interrupted, its model on `device`."""
-    variant = resolve_variant(Path(run_path), variant, precision)
-    run = Run.load(run_path, variant, device, precision)
-    predictor = run.predictor
-    if isinstance(predictor, ModelPredictor) and isinstance(predictor.classifier, OnnxClassifier):
-        predictor.classifier = OnnxClassifier(  # idle threads sleep: they share cores with the event loop
-            predictor.classifier.path, spin=False, device=predictor.placement.device
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="headstart serve",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
         )
-    app = create_app(run, variant, limits)
-    # No access log: one line per request costs time under load, and request logs can leak data.
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,114 @@
+"""What `headstart serve` accepts: the /predict body, its checks, request ids, the bearer token,
+and the one JSON shape of every error (`{"detail", "status", "request_id"}`).
+
+User input never causes a 500: a body that is not the schema gets 422, oversize bodies and texts
+413, empty texts 422. Error messages name the rule and the position of the text, never its content,
+so no personal data reaches a client's logs or the server's.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from typing import Any
+
+from headstart.data.io import holds_lone_surrogate
+from headstart.extras import optional
+from headstart.workflows.microbatch import Input
+
+with optional("headstart serve"):  # the 'serve' extra
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_GIVEN_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # anything else is replaced, not echoed
+
+
+class PredictRequest(BaseModel):
+    """One input (`text`) or several (`texts`, or TEI's `inputs`: a string or a list); an input is
+    a string, or [text, second text] for a run trained on sentence pairs."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str | tuple[str, str] | None = Field(None, examples=["Shares in the bank rose 5% after results."])
+    texts: list[str | tuple[str, str]] | None = Field(None, examples=[["First text.", "Second text."]])
+    inputs: str | list[str | tuple[str, str]] | None = Field(
+        None, description="Text Embeddings Inference's name: a string (one answer) or a list."
+    )
+
+    def given(self) -> tuple[list[Input], bool]:
+        """The inputs and whether they came as a list (answered as {"predictions": [...]})."""
+        fields = [value for value in (self.text, self.texts, self.inputs) if value is not None]
+        if len(fields) != 1:
+            raise RefusedError(
+                422, 'Send exactly one of "text" (one input), "texts" or "inputs" (a list of inputs).'
+            )
+        if isinstance(fields[0], list):
+            return list(fields[0]), True
+        single: Input = fields[0] if isinstance(fields[0], str) else (fields[0][0], fields[0][1])
+        return [single], False
+
+
+class RefusedError(Exception):
+    """A request refused with an HTTP status and a reason."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+def checked_inputs(
+    inputs: list[Input], pairs: bool, max_texts: int, max_chars: int
+) -> list[tuple[str, str] | str]:
+    """The inputs, or RefusedError when they break a rule or a limit."""
+    if not inputs:
+        raise RefusedError(422, "The list of inputs is empty; send at least one text.")
+    if len(inputs) > max_texts:
+        raise RefusedError(413, f"{len(inputs)} texts in one request; send at most {max_texts} per request.")
+    if any(isinstance(item, tuple) != pairs for item in inputs):
+        shape = "[text, second text] pairs" if pairs else "plain strings"
+        trained = "sentence pairs" if pairs else "single texts"
+        raise RefusedError(422, f"This model was trained on {trained}; send {shape}.")
+    for number, item in enumerate(inputs):
+        for part in (item,) if isinstance(item, str) else item:
+            if len(part) > max_chars:
+                message = f"Text {number} has {len(part)} characters; the limit is {max_chars}."
+                raise RefusedError(413, f"{message} Split or shorten it.")
+            if not part.strip():
+                raise RefusedError(422, f"Text {number} is empty or only whitespace; send words to classify.")
+            if holds_lone_surrogate(part):
+                raise RefusedError(
+                    422, f"Text {number} holds a lone UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode."
+                )
+    return inputs
+
+
+def request_id(request: Request) -> str:
+    """The client's X-Request-ID when it is a plain token, else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _GIVEN_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def authorised(request: Request, api_key: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <api_key>` (compared in constant time)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode())
+
+
+def error_response(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one error shape: {"detail": message, "status": status, "request_id": id}."""
+    rid = getattr(request.state, "request_id", None) or request_id(request)
+    body = {"detail": message, "status": status, "request_id": rid}
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), REQUEST_ID_HEADER: rid})
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """Pydantic's errors as one line: where and what, never the input's value."""
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"Invalid request at {where}: {first.get('msg', 'invalid value')}{more}. See /docs for the schema."
