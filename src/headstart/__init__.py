@@ -7,7 +7,13 @@ do not pay for torch and transformers until a function that needs them is called
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+# Nothing leaves the machine unless the user asks: no usage reports from the Hub client or Ray
+# (set before either is imported; a user's own setting wins).
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from headstart.config import TrainConfig
 from headstart.errors import ConfigError, DataError, DataWarning, HeadstartError, ModelError, RunError

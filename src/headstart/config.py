@@ -94,8 +94,8 @@ class TrainConfig:
     )
     pseudonymize: str | None = option(
         None,
-        "Key file: replace personal data in every text by keyed "
-        "pseudonyms before anything is trained or written.",
+        "Key file (or 'env': the key in $HEADSTART_PSEUDONYM_KEY): replace personal data in every "
+        "text by keyed pseudonyms before anything is trained or written.",
         DATA,
     )
     pseudonymize_names: str | None = option(

@@ -14,14 +14,15 @@ def _umask() -> int:
     return current
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside the target, then rename: readers never see half a file."""
+def write_text_atomic(path: Path, text: str, mode: int | None = None) -> None:
+    """Write to a temporary file beside the target, then rename: readers never see half a file.
+    `mode` (e.g. 0o600 for secrets) replaces the usual permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.chmod(temporary, mode if mode is not None else 0o666 & ~_umask())  # mkstemp makes 0600 files
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -16,10 +16,11 @@ app = typer.Typer(
 )
 
 KeyFile = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--key-file",
-        help="32-byte hex key; pseudonymize creates it (mode 600) if missing.",
+        help="32-byte hex key; pseudonymize creates it (mode 600) if missing. "
+        "Without it: the key in $HEADSTART_PSEUDONYM_KEY.",
         show_default=False,
     ),
 ]
@@ -75,7 +76,7 @@ def pseudonymize(
             show_default=False,
         ),
     ],
-    key_file: KeyFile,
+    key_file: KeyFile = None,
     names_run: NamesRun = None,
     as_json: AsJson = False,
 ) -> None:
@@ -98,7 +99,7 @@ def reidentify(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write the original values back.", show_default=False)
     ],
-    key_file: KeyFile,
+    key_file: KeyFile = None,
     as_json: AsJson = False,
 ) -> None:
     """Reverse `privacy pseudonymize` with its key."""

@@ -76,8 +76,18 @@ def find(text: str) -> list[Span]:
     return sorted(chosen)
 
 
-def read_key(path: str | Path, create: bool = False) -> bytes:
-    """A 32-byte key from a hex file; with `create`, a new random key is written there if missing."""
+KEY_ENV = "HEADSTART_PSEUDONYM_KEY"  # the key itself (64 hex digits), instead of a key file
+FROM_ENV = "env"  # the key file name that means: read $HEADSTART_PSEUDONYM_KEY
+
+
+def read_key(path: str | Path | None, create: bool = False) -> bytes:
+    """A 32-byte key from a hex file, or from $HEADSTART_PSEUDONYM_KEY when `path` is None or
+    'env'. With `create`, a new random key is written to a missing file (mode 600). A key or vault
+    file that others may read is refused: the key opens every pseudonym."""
+    if path is None or str(path) == FROM_ENV:
+        return _parse_key(
+            os.environ.get(KEY_ENV), f"${KEY_ENV}", "set it to 64 hex digits or pass a key file"
+        )
     path = Path(path)
     if not path.is_file():
         if not create:
@@ -85,15 +95,31 @@ def read_key(path: str | Path, create: bool = False) -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as stream:
             stream.write(os.urandom(32).hex())
+    check_private(path)
+    return _parse_key(
+        path.read_text(encoding="utf-8"), f"Key file '{path}'", "use the file headstart created"
+    )
+
+
+def _parse_key(text: str | None, where: str, fix: str) -> bytes:
+    if text is None:
+        raise ConfigError(f"{where} is not set; {fix}.")
     try:
-        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
+        key = bytes.fromhex(text.strip())
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise ConfigError(
-            f"Key file '{path}' does not hold a 32-byte hex key; use the file headstart created."
-        )
+        raise ConfigError(f"{where} does not hold a 32-byte hex key; {fix}.")
     return key
+
+
+def check_private(path: Path) -> None:
+    """Refuse a secret file that its group or others may read or write."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            f"'{path}' is readable by others (mode {mode:o}); run `chmod 600 {path}` and try again."
+        )
 
 
 def find_all(texts: list[str], names: NameFinder | None = None) -> list[list[Span]]:
@@ -197,7 +223,7 @@ def scan_file(path: str | Path, names: NameFinder | None = None) -> pd.DataFrame
 
 
 def pseudonymize_file(
-    path: str | Path, out: str | Path, key_file: str | Path, names: NameFinder | None = None
+    path: str | Path, out: str | Path, key_file: str | Path | None, names: NameFinder | None = None
 ) -> int:
     """Write `path` with personal data replaced by pseudonyms, and the encrypted mapping beside it."""
     out = Path(out)
@@ -219,6 +245,7 @@ def write_vault(pseudonymizer: Pseudonymizer, path: Path) -> None:
     write_text_atomic(
         path,
         json.dumps({"nonce": base64.b64encode(nonce).decode(), "sealed": base64.b64encode(sealed).decode()}),
+        mode=0o600,
     )
 
 
@@ -233,6 +260,7 @@ def read_vault(path: Path, key: bytes) -> dict[str, str]:
             f"No mapping file '{path}' beside the pseudonymized data; "
             "it is written by `headstart privacy pseudonymize`."
         )
+    check_private(path)
     sealed = json.loads(path.read_text(encoding="utf-8"))
     try:
         plain = AESGCM(key).decrypt(
@@ -246,7 +274,7 @@ def read_vault(path: Path, key: bytes) -> dict[str, str]:
     return mapping
 
 
-def reidentify_file(path: str | Path, out: str | Path, key_file: str | Path) -> int:
+def reidentify_file(path: str | Path, out: str | Path, key_file: str | Path | None) -> int:
     """Put the original values back in place of the pseudonyms; returns how many were replaced."""
     path = Path(path)
     mapping = read_vault(path.with_name(path.name + VAULT_SUFFIX), read_key(key_file))
