@@ -6,6 +6,7 @@ A run is built in `.<out>.partial/` (config and checkpoints, for --resume), writ
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -27,7 +28,7 @@ from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib, reset_peak_memory
 from headstart.evaluation.languages import language_counts
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.files import folder_size, replace_dir, staging_dir, write_text_atomic
+from headstart.files import exclusive, folder_size, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
 from headstart.inference.scoring import test_metrics
 from headstart.models.zoo import cache_dir, hf_files_dir, load_tokenizer, model_max_length, resolve_model
@@ -70,14 +71,12 @@ def train(
     `labels=` (and `text_pairs=`) lists. `dev_data` and `test_data` may be tables too. Data from
     memory is checked as a file is, and nothing but the run directory is written.
     """
-    reset_peak_memory()  # the peak recorded in metrics.json is this run's
     config, memory = training_config(data, config, texts, labels, text_pairs, options)
     strategy = make_strategy(config.strategy, config.strategy_options)
     out = Path(out)
     if out.exists() and not overwrite:
         raise RunError(f"Output directory '{out}' already exists; choose another --out or pass --overwrite.")
-    staging = out.with_name(f".{out.name}.partial")
-
+    reset_peak_memory()  # the peak recorded in metrics.json is this run's
     model_path = resolve_model(config.model, config.allow_pickle)
     splits = prepare_splits(config, tuple(strategy.extra_label_columns()), memory)
     task = make_task(splits)
@@ -85,6 +84,25 @@ def train(
     resolved = resolve_config(config, strategy, splits, task, tokenizer, model_path)
 
     accelerator = make_accelerator(resolved.device, resolved.mixed_precision)
+    # The data checked, writing starts: one writer per --out (under torchrun the first process).
+    with exclusive(out) if accelerator.is_main_process else contextlib.nullcontext():
+        return _fit_and_write(
+            resolved, strategy, model_path, tokenizer, splits, task, out, resume, accelerator
+        )
+
+
+def _fit_and_write(
+    resolved: TrainConfig,
+    strategy: Strategy,
+    model_path: Path,
+    tokenizer: Any,
+    splits: Splits,
+    task: Task,
+    out: Path,
+    resume: bool,
+    accelerator: Accelerator,
+) -> Run:
+    staging = out.with_name(f".{out.name}.partial")
     _prepare_staging(staging, resolved, resume, is_writer=accelerator.is_main_process)
     accelerator.wait_for_everyone()
     _announce(resolved, splits, task)

@@ -1,11 +1,17 @@
-"""Writing files so that readers never see half of one: temporary name first, then a rename."""
+"""Writing files so that readers never see half of one: temporary name first, then a rename; and
+one writer per output folder."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from headstart.errors import ConfigError
 
 
 def _umask() -> int:
@@ -49,3 +55,29 @@ def replace_dir(new: Path, target: Path) -> None:
 def folder_size(path: Path) -> int:
     """Bytes of every file below `path`."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@contextlib.contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold the folder `out` for this process; refuse with one line if another one holds it.
+
+    The lock is an flock on a hidden `.<out>.lock` beside the folder: the kernel releases it when
+    the process ends, even by `kill -9`, so no stale lock outlives its holder. The file is removed
+    on the way out; a process that locked a file since removed sees another inode and is refused.
+    """
+    lock = out.parent / f".{out.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    refused = ConfigError(
+        f"Another headstart process is writing '{out}'; wait for it to end or choose another --out."
+    )
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise refused from None
+        if not lock.exists() or os.stat(lock).st_ino != os.fstat(handle.fileno()).st_ino:
+            raise refused
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)

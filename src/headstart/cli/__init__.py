@@ -63,7 +63,10 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "Export a run for transformers, sentence-transformers or ONNX Runtime (no headstart needed).",
     ),
     "push": ("export", "Upload a run's export, with its model card, to the Hugging Face Hub."),
-    "serve": ("serve", "Serve a run over HTTP: POST /predict, GET /health, /metadata, /metrics, /docs."),
+    "serve": (
+        "serve",
+        "Serve a run over HTTP: POST /predict, GET /health, /ready, /metadata, /metrics, /docs.",
+    ),
     "suggest": ("runs", "Active learning: the next texts to label, or a replay of the loop (--simulate)."),
     "labels": ("labels", "Crowd labels: aggregate several annotators' answers, audit a labelled file."),
     "privacy": ("privacy", "Personal data: scan, pseudonymize, re-identify (offline)."),
@@ -132,6 +135,9 @@ def _show_warning(
     print(f"warning: {message}", file=sys.stderr)
 
 
+INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run a command, turn known errors into one line and an exit code."""
     warnings.showwarning = _show_warning
@@ -146,4 +152,6 @@ def main(argv: list[str] | None = None) -> None:
         exit_code, line = report(error)
         print(line, file=sys.stderr)
         sys.exit(exit_code)
+    if code == INTERRUPTED:  # typer turns Ctrl-C (and SIGTERM, in long jobs) into this code
+        print("error: interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

@@ -45,6 +45,14 @@ Overwrite = Annotated[
         "--overwrite", help="Replace an existing output directory (only once the new one is complete)."
     ),
 ]
+StartOver = Annotated[  # train, compare, tune, learning-curve: the same name and help in each
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace what --out holds: a run once the new one is complete; a comparison, search or "
+        "curve is started over (without it, a rerun of those resumes if its options match).",
+    ),
+]
 Options = Annotated[
     list[str] | None,
     typer.Option(

@@ -15,6 +15,7 @@ from headstart.cli.options import (
     AsJson,
     Options,
     Quiet,
+    StartOver,
     comma_list,
     config_flags,
     given,
@@ -53,12 +54,7 @@ def train(
             "--resume", help="Continue an interrupted run of the same command from its last checkpoint."
         ),
     ] = False,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite", help="Replace an existing run directory (only once the new run is complete)."
-        ),
-    ] = False,
+    overwrite: StartOver = False,
     quiet: Quiet = False,
     as_json: AsJson = False,
     **fields: Any,
@@ -106,6 +102,7 @@ def compare(
         Path, typer.Option("--out", "-o", help="Comparison folder; rerunning skips finished cells.")
     ] = Path("comparison"),
     option: Options = None,
+    overwrite: StartOver = False,
     quiet: Quiet = False,
     as_json: AsJson = False,
     **fields: Any,
@@ -117,6 +114,7 @@ def compare(
     output = Output(as_json, quiet)
     board = compare_runs(
         out=out,
+        overwrite=overwrite,
         seeds=seeds,
         models=comma_list(models),
         strategies=comma_list(strategies),
@@ -183,6 +181,7 @@ def tune(
     ray_address: RayAddress = None,
     out: SearchOut = Path("tuning"),
     option: FixedOptions = None,
+    overwrite: StartOver = False,
     quiet: Quiet = False,
     as_json: AsJson = False,
     **fields: Any,
@@ -198,6 +197,7 @@ def tune(
         raise ConfigError(f"--max-lengths must be comma-separated integers, got '{max_lengths}'.") from None
     front = search(
         out=out,
+        overwrite=overwrite,
         strategy=strategy,
         trials=trials,
         workers=workers,
@@ -236,6 +236,7 @@ def learning_curve(
         typer.Option("--out", "-o", help="Folder: runs, curve.csv/.md/.png; rerunning skips finished runs."),
     ] = Path("learning-curve"),
     option: Options = None,
+    overwrite: StartOver = False,
     quiet: Quiet = False,
     as_json: AsJson = False,
     **fields: Any,
@@ -247,6 +248,7 @@ def learning_curve(
     output = Output(as_json, quiet)
     points = curve(
         out=out,
+        overwrite=overwrite,
         sizes=parse_sizes(sizes),
         strategies=comma_list(strategies),
         seeds=seeds,

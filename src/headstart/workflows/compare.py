@@ -20,12 +20,13 @@ from headstart.data.dataset import SOFT_COLUMN
 from headstart.data.io import write_table_atomic
 from headstart.data.labelled import LabelledTexts
 from headstart.errors import ConfigError
-from headstart.files import write_text_atomic
+from headstart.files import exclusive, write_text_atomic
 from headstart.preparation import prepare_splits
 from headstart.progress import info
 from headstart.record import CONFIG_FILE, METRICS_FILE, RunRecord, read_record
 from headstart.reports.comparison import write_comparison
 from headstart.strategies import make_strategy
+from headstart.workflows.long_jobs import check_options, grid_options, record_options, sigterm_as_interrupt
 
 # The two quality columns of a task's leaderboard; the second is its main metric, which ranks.
 QUALITY = {
@@ -57,11 +58,13 @@ def compare(
     seeds: int = 3,
     dataset: str | None = None,
     strategy_options: dict[str, dict[str, Any]] | None = None,
+    overwrite: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Train every (model, strategy, seed) cell not yet done; write and return the leaderboard.
 
-    `strategy_options` maps a strategy name to its options, e.g. {"lora": {"r": 16}}.
+    `strategy_options` maps a strategy name to its options, e.g. {"lora": {"r": 16}}. A rerun into
+    the same `out` resumes; with other options it is refused, unless `overwrite` starts it over.
     """
     if not models or not strategies:
         raise ConfigError("compare needs at least one model (--models) and one strategy (--strategies).")
@@ -80,14 +83,25 @@ def compare(
         }
     )
     out = Path(out)
-    base = fixed_split(
-        TrainConfig(data=None if data is None else str(data), dataset=dataset, **options),
-        out / "data",
-        tuple(extra_cols),
-    )
+    config = TrainConfig(data=None if data is None else str(data), dataset=dataset, **options)
+    with exclusive(out), sigterm_as_interrupt():
+        shared = grid_options(config, strategy_options)
+        check_options(out, "comparison", shared, overwrite)
+        base = fixed_split(config, out / "data", tuple(extra_cols))
+        record_options(out, shared)
+        return _run_grid(base, out, models, strategies, seeds, strategy_options)
+
+
+def _run_grid(
+    base: TrainConfig,
+    out: Path,
+    models: list[str],
+    strategies: list[str],
+    seeds: int,
+    strategy_options: dict[str, dict[str, Any]],
+) -> pd.DataFrame:
     assert base.task is not None  # fixed_split records the task
     quality = QUALITY[base.task]
-
     rows = []
     cells = [(m, s, seed) for m in models for s in strategies for seed in range(base.seed, base.seed + seeds)]
     for number, (model, strategy, seed) in enumerate(cells, start=1):

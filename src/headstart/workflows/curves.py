@@ -17,11 +17,12 @@ from headstart.config import TrainConfig
 from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.evaluation.plots import plot_curves
-from headstart.files import write_text_atomic
+from headstart.files import exclusive, write_text_atomic
 from headstart.progress import info
 from headstart.record import METRICS_FILE, read_record
 from headstart.tasks.metrics import METRIC_NAMES
 from headstart.workflows.compare import QUALITY, fixed_split
+from headstart.workflows.long_jobs import check_options, grid_options, record_options, sigterm_as_interrupt
 
 TARGETS = (0.9, 0.95, 0.98)  # "labels needed for this share of full-data quality"
 NO_TRAINING = {"zero-shot"}  # strategies that use no labels: one point, drawn as a reference line
@@ -53,16 +54,32 @@ def learning_curve(
     seeds: int = 3,
     dataset: str | None = None,
     strategy_options: dict[str, dict[str, Any]] | None = None,
+    overwrite: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Train every (strategy, size, seed) not yet done; write runs.csv, curve.csv/.md/.png; return
-    the curve."""
+    the curve. A rerun into the same `out` resumes; with other options it is refused, unless
+    `overwrite` starts it over."""
     if not strategies or seeds < 1:
         raise ConfigError("learning-curve needs at least one strategy and --seeds of at least 1.")
-    out = Path(out)
-    base = fixed_split(
-        TrainConfig(data=None if data is None else str(data), dataset=dataset, **options), out / "data"
-    )
+    out, strategy_options = Path(out), strategy_options or {}
+    config = TrainConfig(data=None if data is None else str(data), dataset=dataset, **options)
+    with exclusive(out), sigterm_as_interrupt():
+        shared = grid_options(config, strategy_options)
+        check_options(out, "learning curve", shared, overwrite)
+        base = fixed_split(config, out / "data")
+        record_options(out, shared)
+        return _run_curve(base, out, sizes, strategies, seeds, strategy_options)
+
+
+def _run_curve(
+    base: TrainConfig,
+    out: Path,
+    sizes: list[int | None],
+    strategies: list[str],
+    seeds: int,
+    strategy_options: dict[str, dict[str, Any]],
+) -> pd.DataFrame:
     assert base.task is not None  # fixed_split records the task
     metric = QUALITY[base.task][1]
     cells = [
@@ -82,7 +99,7 @@ def learning_curve(
                 strategy=strategy,
                 seed=seed,
                 train_size=size,
-                strategy_options=(strategy_options or {}).get(strategy, {}),
+                strategy_options=strategy_options.get(strategy, {}),
             )
             metrics = train(out=run_dir, config=config, overwrite=True).metrics
         labels = 0 if strategy in NO_TRAINING else metrics["data"]["train"]

@@ -163,6 +163,7 @@ def create_app(
     _add_error_handlers(app)
     _add_predict_route(app, run, limits, batcher, instruments)
     _add_info_routes(app, run, variant, limits, batcher, instruments)
+    _add_docs(app)
     if access.cors_origin:  # added last, so it runs first: preflights are answered before the key check
         app.add_middleware(
             CORSMiddleware,
@@ -277,7 +278,7 @@ def _add_info_routes(
     batcher: MicroBatcher,
     instruments: _Instruments,
 ) -> None:
-    """GET /health, /ready, /metadata, /metrics and /docs."""
+    """GET /health, /ready, /metadata and /metrics."""
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -321,6 +322,9 @@ def _add_info_routes(
             generate_latest(instruments.registry).decode(), media_type=CONTENT_TYPE_LATEST
         )
 
+
+def _add_docs(app: FastAPI) -> None:
+    """GET /docs: Swagger UI from the swagger-ui-bundle package, so it works with no network."""
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)

@@ -27,11 +27,12 @@ from headstart.data.io import write_table_atomic
 from headstart.errors import ConfigError
 from headstart.evaluation.plots import plot_tuning
 from headstart.extras import optional
-from headstart.files import write_text_atomic
+from headstart.files import exclusive, write_text_atomic
 from headstart.progress import info, progress_bar, quiet_libraries, set_quiet
 from headstart.reports.comparison import markdown_table
 from headstart.strategies import make_strategy
 from headstart.workflows.compare import fixed_split, pareto_front
+from headstart.workflows.long_jobs import check_options, die_with_parent, record_options, sigterm_as_interrupt
 
 OBJECTIVES = ("dev_score", "latency_ms_p50")
 STUDY_NAME = "headstart"
@@ -94,20 +95,19 @@ def tune(
     ray_address: str | None = None,
     dataset: str | None = None,
     strategy_options: dict[str, Any] | None = None,
+    overwrite: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Search `strategy`'s settings; write trials.csv, pareto.csv/.md and pareto.png; return the front.
+
+    A rerun into the same `out` continues the study (trials a killed process left unfinished run
+    again); with other options it is refused, unless `overwrite` starts it over.
 
     Scores are the task's main metric (its name is in the `metric` column).
 
     `strategy_options` are fixed options of the strategy; the searched ones are drawn on top.
     """
-    if trials < 1 or workers < 1:
-        raise ConfigError(f"--trials and --workers must be at least 1, got {trials} and {workers}.")
-    if backend not in ("optuna", "ray"):
-        raise ConfigError(f"--backend must be 'optuna' or 'ray', got '{backend}'.")
-    if not max_lengths or min(max_lengths) < 8:
-        raise ConfigError(f"--max-lengths needs token lengths of at least 8, got {list(max_lengths)}.")
+    _check_search(trials, workers, backend, max_lengths)
     strategy_object = make_strategy(strategy, strategy_options)
     out = Path(out)
     config = TrainConfig(
@@ -117,19 +117,52 @@ def tune(
         strategy_options=strategy_options or {},
         **options,
     )
-    base = fixed_split(config, out / "data", tuple(strategy_object.extra_label_columns()))
-    search = {"base": base.to_dict(), "strategy": strategy, "max_lengths": list(max_lengths), "out": str(out)}
-
-    if backend == "ray":
-        results = _tune_with_ray(search, trials, workers, ray_address)
-    else:
-        study = _study(out, strategy, base.seed)
-        if workers == 1:
-            _optimise(search, trials)
+    # The number of trials may grow and workers may change; what each trial trains may not.
+    searched = {**config.to_dict(), "max_lengths": list(max_lengths), "backend": backend}
+    with exclusive(out), sigterm_as_interrupt():
+        check_options(out, "search of strategy '{strategy}'", searched, overwrite)
+        base = fixed_split(config, out / "data", tuple(strategy_object.extra_label_columns()))
+        record_options(out, searched)
+        search = {
+            "base": base.to_dict(),
+            "strategy": strategy,
+            "max_lengths": list(max_lengths),
+            "out": str(out),
+        }
+        if backend == "ray":
+            results = _tune_with_ray(search, trials, workers, ray_address)
         else:
-            _in_processes(search, trials, workers, study)
-        results = _finished_trials(study)
-    return _report(results, out)
+            study = _study(out, strategy, base.seed)
+            retry_interrupted(study)
+            if workers == 1:
+                _optimise(search, trials)
+            else:
+                _in_processes(search, trials, workers, study)
+            results = _finished_trials(study)
+        return _report(results, out)
+
+
+def _check_search(trials: int, workers: int, backend: str, max_lengths: tuple[int, ...]) -> None:
+    if trials < 1 or workers < 1:
+        raise ConfigError(f"--trials and --workers must be at least 1, got {trials} and {workers}.")
+    if backend not in ("optuna", "ray"):
+        raise ConfigError(f"--backend must be 'optuna' or 'ray', got '{backend}'.")
+    if not max_lengths or min(max_lengths) < 8:
+        raise ConfigError(f"--max-lengths needs token lengths of at least 8, got {list(max_lengths)}.")
+
+
+def retry_interrupted(study: Any) -> list[int]:
+    """Trials left RUNNING by a killed process (no process runs this study now: the caller holds
+    the folder) are marked FAIL, and their drawn settings queued to run first; their numbers."""
+    from optuna.trial import TrialState
+
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    if stale:
+        info(f"Retrying {len(stale)} trial(s) interrupted before: {[t.number for t in stale]}")
+    return [trial.number for trial in stale]
 
 
 def _study(out: Path, strategy: str, seed: int) -> Any:  # an optuna Study
@@ -187,6 +220,7 @@ def _optimise(search: dict[str, Any], trials: int, worker: int = 0) -> None:
 def _worker(search: dict[str, Any], trials: int, threads: int, worker: int) -> None:
     import torch
 
+    die_with_parent()
     torch.set_num_threads(threads)  # workers share the cores instead of fighting over them
     quiet_libraries()
     set_quiet(True)  # several workers' bars would interleave; the parent shows one bar of finished trials
@@ -201,15 +235,21 @@ def _in_processes(search: dict[str, Any], trials: int, workers: int, study: Any)
     processes = [
         context.Process(target=_worker, args=(search, trials, threads, worker)) for worker in range(workers)
     ]
-    for process in processes:
-        process.start()
-    with progress_bar(f"Trials ({workers} workers)", total=trials) as bar:
-        while any(process.is_alive() for process in processes):
-            time.sleep(2)
-            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            bar.update(completed=min(done, trials))
-    for process in processes:
-        process.join()
+    try:
+        for process in processes:
+            process.start()
+        with progress_bar(f"Trials ({workers} workers)", total=trials) as bar:
+            while any(process.is_alive() for process in processes):
+                time.sleep(2)
+                done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+                bar.update(completed=min(done, trials))
+    finally:  # also on Ctrl-C or SIGTERM: no worker outlives the command
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            if process.pid is not None:
+                process.join()
     failed = [p.exitcode for p in processes if p.exitcode != 0]
     if failed:
         raise ConfigError(
@@ -238,7 +278,6 @@ def _tune_with_ray(search: dict[str, Any], trials: int, workers: int, address: s
     with optional("headstart tune --backend ray"):
         import ray
         from ray import tune as ray_tune
-        from ray.tune.search.optuna import OptunaSearch
 
     base = TrainConfig.from_dict(search["base"])
     out = Path(search["out"]).resolve()
@@ -262,14 +301,8 @@ def _tune_with_ray(search: dict[str, Any], trials: int, workers: int, address: s
         num_cpus=None if address else os.cpu_count(),
     )
     try:
-        tuner = ray_tune.Tuner(
-            ray_tune.with_resources(trainable, {"cpu": cpus}),
-            tune_config=ray_tune.TuneConfig(
-                search_alg=OptunaSearch(space, metric=list(OBJECTIVES), mode=["max", "min"], seed=base.seed),
-                num_samples=trials,
-                max_concurrent_trials=workers,
-            ),
-            run_config=ray_tune.RunConfig(name="headstart", storage_path=str(out / "ray"), verbose=0),
+        tuner = _ray_tuner(
+            ray_tune.with_resources(trainable, {"cpu": cpus}), out, space, base.seed, trials, workers
         )
         frame = tuner.fit().get_dataframe()
     finally:
@@ -278,6 +311,27 @@ def _tune_with_ray(search: dict[str, Any], trials: int, workers: int, address: s
     frame = frame.rename(columns=params).reset_index(drop=True)
     frame.insert(0, "trial", range(len(frame)))
     return frame[["trial", *OBJECTIVES, "test_score", "metric", "run", *params.values()]]
+
+
+def _ray_tuner(trainable: Any, out: Path, space: Any, seed: int, trials: int, workers: int) -> Any:
+    """A new Ray Tune experiment in <out>/ray, or the one there restored: its finished trials stay,
+    unfinished and errored ones run again."""
+    from ray import tune as ray_tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    experiment = out / "ray" / "headstart"
+    if ray_tune.Tuner.can_restore(str(experiment)):
+        info(f"Resuming the Ray Tune experiment in {experiment}")
+        return ray_tune.Tuner.restore(str(experiment), trainable, restart_errored=True)
+    return ray_tune.Tuner(
+        trainable,
+        tune_config=ray_tune.TuneConfig(
+            search_alg=OptunaSearch(space, metric=list(OBJECTIVES), mode=["max", "min"], seed=seed),
+            num_samples=trials,
+            max_concurrent_trials=workers,
+        ),
+        run_config=ray_tune.RunConfig(name="headstart", storage_path=str(out / "ray"), verbose=0),
+    )
 
 
 def _report(results: pd.DataFrame, out: Path) -> pd.DataFrame:
