@@ -15,6 +15,7 @@ import numpy as np
 
 from headstart.config import TrainConfig
 from headstart.data.memory import file_table, is_data_file, is_path, is_table, memory_table
+from headstart.data.texts import check_inputs
 from headstart.errors import ConfigError, RunError
 from headstart.evaluation.languages import transfer_report
 from headstart.evaluation.scoring import score, write_evaluation
@@ -85,16 +86,17 @@ class Run:
 
     def inputs(self, data: Any, text_col: str | None = None, text_pair_col: str | None = None) -> list[Any]:
         """What to predict for: texts (or pairs, or word lists) as they are; one text; or the text
-        column(s) of a file, a pandas DataFrame or a `datasets.Dataset`."""
+        column(s) of a file, a pandas DataFrame or a `datasets.Dataset`. Anything but text is
+        refused with a DataError."""
         if isinstance(data, str) and not is_data_file(data):
-            return [data]
+            return check_inputs([data])
         if is_data_file(data):
             table = file_table(data, self.config.encoding, self.config.delimiter)
         elif is_table(data):
             table = memory_table(data)
         else:  # a list, tuple, Series or array of inputs
-            return list(data)
-        return prediction_inputs(self.config, table, text_col, text_pair_col)
+            return check_inputs(list(data))
+        return check_inputs(prediction_inputs(self.config, table, text_col, text_pair_col))
 
     def predict_proba(self, inputs: Any, show_progress: bool = True) -> np.ndarray:
         """Probabilities, one row per input and one column per label in `self.labels` order (independent
