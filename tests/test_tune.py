@@ -119,3 +119,7 @@ def test_tune_through_ray_tune(toy_csv: Path, tiny_model: str, tmp_path: Path) -
     )
     table = check_outputs(out, 2)
     assert len(table) == 2 and table["run"].str.contains("ray-").all()
+    # A rerun restores the experiment from <out>/ray: its finished trials are kept, none run again.
+    again = {"strategy": "lora", "trials": 2, "workers": 2, "backend": "ray", "max_lengths": (16, 32)}
+    tune(toy_csv, out=out, model=tiny_model, **again, **TINY)
+    assert sorted(pd.read_csv(out / "trials.csv")["run"]) == sorted(table["run"])

@@ -26,6 +26,7 @@ from headstart.models.classifiers import load_pretrained
 from headstart.progress import info, progress_bar
 from headstart.strategies.base import Strategy, StrategyConfig, make_strategy, register_strategy
 from headstart.training.job import Fitted, TrainingJob
+from headstart.training.loop import make_optimizer
 
 
 @dataclass
@@ -115,7 +116,7 @@ def adapt(job: TrainingJob, texts: Encoded, out: Path, settings: DAPTConfig) -> 
         batch_sampler=sampler,
         collate_fn=collate,
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model.parameters(), lr=settings.lr, weight_decay=config.weight_decay)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     held_out_loss = functools.partial(
         masked_lm_loss, accelerator.unwrap_model(model), held_out, collate, config.seed

@@ -17,6 +17,7 @@ from headstart.models.layers import ScalarMixHead
 from headstart.strategies.base import Strategy, StrategyConfig, register_strategy
 from headstart.strategies.features import frozen_embeddings
 from headstart.training.job import FitReport, Fitted, TrainingJob
+from headstart.training.loop import make_optimizer
 
 
 @dataclass
@@ -56,7 +57,7 @@ class FeaturesMix(Strategy):
         train_y = torch.tensor(job.train.label_ids)
 
         head = ScalarMixHead(train_x.shape[1], train_x.shape[2], job.task.outputs)
-        optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        optimizer = make_optimizer(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         generator = torch.Generator().manual_seed(config.seed)
         best_state, best_score, without_gain = head.state_dict(), -np.inf, 0
         history: list[dict[str, Any]] = []

@@ -77,6 +77,16 @@ def evaluate_loader(
     return job.dev_scores(rows if job.task.token_level else torch.stack(rows))
 
 
+def make_optimizer(groups: Any, **settings: Any) -> torch.optim.AdamW:
+    """AdamW, fused into one kernel per step when torch has one for every trained weight (CPU,
+    CUDA, MPS, XPU). On 2 CPU cores it took MiniLM's optimiser step from ~300 to ~50 ms
+    (`python benchmarks/optimizer_step.py`), more than the forward pass of a short batch."""
+    groups = list(groups)
+    tensors = [p for group in groups for p in (group["params"] if isinstance(group, dict) else [group])]
+    fusable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps", "xpu") for p in tensors)
+    return torch.optim.AdamW(groups, fused=True if fusable else None, **settings)
+
+
 def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: TrainingJob) -> Fitted:
     """Train `model` by gradient steps with the strategy's hooks; the best dev epoch is kept."""
     config, accelerator = job.config, job.accelerator
@@ -88,7 +98,7 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
     assert isinstance(sampler, LengthGroupedBatchSampler)  # make_loader's: its order follows the epoch
     dev_loader = make_loader(job.dev, config.eval_batch_size, pad_id)
 
-    optimizer = torch.optim.AdamW(strategy.parameter_groups(model, config))  # every group sets its lr
+    optimizer = make_optimizer(strategy.parameter_groups(model, config))  # every group sets its lr
     model, optimizer, train_loader, dev_loader = accelerator.prepare(
         model, optimizer, train_loader, dev_loader
     )

@@ -52,7 +52,14 @@ with optional("headstart serve"):  # the 'serve' extra
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
     from fastapi.staticfiles import StaticFiles
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        CollectorRegistry,
+        Counter,
+        Gauge,
+        Histogram,
+        generate_latest,
+    )
     from starlette.exceptions import HTTPException
     from swagger_ui_bundle import swagger_ui_path
 
@@ -102,6 +109,7 @@ class _Instruments:
     latency: Histogram
     batch_sizes: Histogram
     texts: Counter
+    in_flight: Gauge
 
     @classmethod
     def create(cls) -> _Instruments:
@@ -128,6 +136,7 @@ class _Instruments:
                 buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             ),
             Counter("headstart_texts", "Texts predicted.", registry=registry),
+            Gauge("headstart_requests_in_flight", "Requests read and not yet answered.", registry=registry),
         )
 
 
@@ -150,6 +159,9 @@ def create_app(
         batcher.start()
         yield
         await batcher.stop()
+        unanswered = int(instruments.registry.get_sample_value("headstart_requests_in_flight") or 0)
+        if unanswered:  # uvicorn waited `timeout` for them; say so (soak checks for this line)
+            logger.error("shut down with %d request(s) read and never answered", unanswered)
 
     app = FastAPI(
         title="headstart",
@@ -189,6 +201,12 @@ def _add_guard(app: FastAPI, limits: ServeLimits, api_key: str | None, instrumen
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.request_id = request_id(request)
+        with instruments.in_flight.track_inprogress():
+            response = await _guarded(request, call_next)
+        instruments.requests.labels(route_label(request.url.path), str(response.status_code)).inc()
+        return response
+
+    async def _guarded(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if api_key is not None and request.url.path not in OPEN_ROUTES and not authorised(request, api_key):
             response: Response = error_response(
                 request,
@@ -199,7 +217,6 @@ def _add_guard(app: FastAPI, limits: ServeLimits, api_key: str | None, instrumen
         else:
             response = _body_refusal(request, limits) or await _answer(request, call_next)
         response.headers[REQUEST_ID_HEADER] = request.state.request_id
-        instruments.requests.labels(route_label(request.url.path), str(response.status_code)).inc()
         return response
 
 
