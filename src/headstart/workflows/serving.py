@@ -88,7 +88,9 @@ class ServeAccess:
     """Who may call the server, and how many processes answer; each field is a `headstart serve` flag."""
 
     api_key: str | None = option(
-        None, f"Bearer token required on every route but /health (default: ${API_KEY_ENV}; unset: open)."
+        None,
+        f"Bearer token required on every route but /health (default: ${API_KEY_ENV}, which, unlike "
+        "a flag, `ps` does not show; unset: open).",
     )
     cors_origin: list[str] = option(
         [], "Browser origin allowed to call the server, repeatable (default: none)."

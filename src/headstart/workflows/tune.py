@@ -158,7 +158,7 @@ def retry_interrupted(study: Any) -> list[int]:
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
-        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
     if stale:
         info(f"Retrying {len(stale)} trial(s) interrupted before: {[t.number for t in stale]}")
