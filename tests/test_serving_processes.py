@@ -1,9 +1,11 @@
-"""`headstart serve` as a real process: `--workers 2` answers from two processes on one port, and
-SIGTERM with requests in flight answers every one of them, then exits 0."""
+"""`headstart serve` as a real process: `--workers 2` answers from two processes on one port,
+SIGTERM with requests in flight answers every one of them, then exits 0, and /docs renders in
+headless Chromium with no network."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,3 +77,32 @@ def test_sigterm_answers_what_is_queued_then_exits(tiny_run: headstart.Run) -> N
         statuses = [future.result().status_code for future in pending]
     assert statuses == [200] * len(texts)
     assert server.wait(timeout=60) == 0
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (`make test` installs it as root)",
+)
+def test_docs_render_offline_in_headless_chromium(tiny_run: headstart.Run, tmp_path: Path) -> None:
+    from tests.test_compare import chromium_command
+
+    server, url = start_server(tiny_run.path)
+    try:
+        dom = subprocess.run(
+            [
+                *chromium_command(),
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                f"{url}/docs",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert "Unable to render" not in dom  # what an OpenAPI 3.1 schema gets from Swagger UI 4
+    assert "opblock-summary-path" in dom and "/predict" in dom  # the routes, drawn by Swagger UI

@@ -12,7 +12,7 @@ EXTRAS = {  # importable top-level name → the extra that installs it
     "fastapi": "serve",
     "uvicorn": "serve",
     "prometheus_client": "serve",
-    "swagger_ui_bundle": "serve",
+    "fastapi_offline": "serve",
     "onnx": "onnx",
     "onnxruntime": "onnx",
     "crowdkit": "crowd",

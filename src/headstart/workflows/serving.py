@@ -10,8 +10,8 @@
 - Errors: every 4xx and 500 has the shape {"detail", "status", "request_id"}; user input never
   causes a 500 (`serve_requests.py`). A 500 logs only the error's type, place and request id.
 - Metrics (/metrics, Prometheus) are labelled by route and status only (`unmatched` for any path
-  that is not a route), so a scanner cannot grow them. /docs is served from the swagger-ui-bundle
-  package, with no network.
+  that is not a route), so a scanner cannot grow them. /docs is Swagger UI 5 from the files the
+  fastapi-offline package installs, with no network.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from headstart.workflows.serve_requests import (
 )
 
 with optional("headstart serve"):  # the 'serve' extra
+    import fastapi_offline
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
@@ -61,7 +62,6 @@ with optional("headstart serve"):  # the 'serve' extra
         generate_latest,
     )
     from starlette.exceptions import HTTPException
-    from swagger_ui_bundle import swagger_ui_path
 
 API_KEY_ENV = "HEADSTART_API_KEY"
 OPEN_ROUTES = ("/health",)  # answered without the API key (load balancers' liveness probes)
@@ -169,7 +169,7 @@ def create_app(
         title="headstart",
         version=__version__,
         lifespan=lifespan,
-        docs_url=None,  # served from the installed swagger-ui-bundle below, not from a CDN
+        docs_url=None,  # served from installed files below, not from a CDN
         redoc_url=None,
         description=f"{run.task.name} model from run '{run.path.name}' ({variant}).",
     )
@@ -343,8 +343,10 @@ def _add_info_routes(
 
 
 def _add_docs(app: FastAPI) -> None:
-    """GET /docs: Swagger UI from the swagger-ui-bundle package, so it works with no network."""
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    """GET /docs: Swagger UI 5 (it reads the OpenAPI 3.1 that FastAPI writes) from the files the
+    fastapi-offline package installs, so it works with no network."""
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -353,5 +355,5 @@ def _add_docs(app: FastAPI) -> None:
             title="headstart serve",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
         )
