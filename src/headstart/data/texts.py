@@ -32,9 +32,7 @@ def check_inputs(inputs: list[Any]) -> list[Any]:
     """The inputs to predict for, refused in one line when one is not text (a string, a pair of
     strings, or a list of words) or holds a lone UTF-16 surrogate, which no tokenizer takes."""
     for number, item in enumerate(inputs):
-        parts = (
-            (item,) if isinstance(item, str) else tuple(item) if isinstance(item, tuple | list) else (item,)
-        )
+        parts = tuple(item) if isinstance(item, tuple | list) else (item,)
         if not all(isinstance(part, str) for part in parts):
             raise DataError(
                 f"Input {number} is a {type(item).__name__}, not text; pass strings, (text, second text) "
