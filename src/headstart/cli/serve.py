@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any
 
 import typer
 
-from headstart.cli.options import DEVICE, RunDir, Variant, config_flags, with_flags
+from headstart.cli.options import DEVICE, RunDir, Variant, config_flags, given, with_flags
 from headstart.cli.output import Output
 from headstart.models.variants import resolve_variant
 from headstart.workflows.serve_processes import serve as serve_run
@@ -30,12 +29,7 @@ def serve(
     **settings: Any,
 ) -> None:
     """Serve a run over HTTP: POST /predict, GET /health, /ready, /metadata, /metrics, /docs."""
-    limits = ServeLimits(**{name: settings[name] for name in _names(ServeLimits)})
-    access = ServeAccess(**{name: settings[name] for name in _names(ServeAccess)})
+    limits, access = ServeLimits(**given(settings, ServeLimits)), ServeAccess(**given(settings, ServeAccess))
     variant = resolve_variant(run, variant, precision)
     Output().line(f"Serving {run} ({variant}) on http://{host}:{port} — docs at /docs")
     serve_run(run, variant, host, port, limits, device, precision, access)
-
-
-def _names(config_class: type) -> list[str]:
-    return [field.name for field in dataclasses.fields(config_class)]

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,5 @@ def _app_from_settings(settings: dict[str, Any]) -> FastAPI:
             predictor.classifier.path, spin=False, device=predictor.placement.device
         )
     limits = ServeLimits(**settings["limits"])
-    access_fields = {field.name for field in fields(ServeAccess)}
-    access = ServeAccess(**{key: value for key, value in settings["access"].items() if key in access_fields})
+    access = ServeAccess(**settings["access"])  # written by `serve` from asdict(ServeAccess)
     return create_app(run, settings["variant"], limits, access)
