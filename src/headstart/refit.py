@@ -25,7 +25,7 @@ def refit(
 ) -> Fitted:
     """The model refitted on train + dev (or `fitted` itself when its choice cannot be replayed);
     the first fit's dev history and score stay in the report. `make_job` encodes a job."""
-    settings = refit_settings(fitted.report, task.primary_metric)
+    settings = refit_settings(fitted.report, task.primary_metric, len(splits.dev))
     if settings is None:
         info(f"No refit: '{config.strategy}' chose nothing on dev that can be replayed without it.")
         return fitted
