@@ -22,7 +22,7 @@ from typing_extensions import override
 from headstart.exports.common import ExportSource, write_hf_config, write_tokenizer
 from headstart.inference.predictor import EnsemblePredictor, ModelPredictor
 from headstart.models.classifiers import MultiTaskClassifier, StaticClassifier
-from headstart.models.variants import export_onnx, optimise_and_quantise
+from headstart.models.variants import attention_shape, export_onnx, optimise_and_quantise
 from headstart.tasks import MultiLabel, NamedEntities, Regression, Task
 
 FP32_FILE, INT8_FILE, FACTS_FILE = "model.onnx", "model_int8.onnx", "headstart.json"
@@ -104,7 +104,7 @@ def _write_model(source: ExportSource, folder: Path) -> dict[str, Any]:
     graph = TaskOutputs(predictor.classifier, predictor.task)
     export_onnx(graph, folder / FP32_FILE, predictor.task.token_level, graph.names())
     static = isinstance(predictor.classifier, StaticClassifier)
-    optimise_and_quantise(folder / FP32_FILE, folder / INT8_FILE, keep_token_table=static)
+    optimise_and_quantise(folder / FP32_FILE, folder / INT8_FILE, static, attention_shape(graph))
     write_tokenizer(predictor.tokenizer, folder, predictor.window, tokenizer_json=True)
     write_hf_config(source, folder)
     return {

@@ -13,12 +13,15 @@ import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 from typing_extensions import override
 
 from headstart.errors import ConfigError, RunError
@@ -166,7 +169,8 @@ def export_onnx_int8(classifier: nn.Module, target: Path, token_level: bool) -> 
         exported, staged = Path(scratch) / "exported.onnx", Path(scratch) / "variant"
         export_onnx(classifier, exported, token_level)
         staged.mkdir()
-        optimise_and_quantise(exported, staged / ONNX_FILE, isinstance(classifier, StaticClassifier))
+        static = isinstance(classifier, StaticClassifier)
+        optimise_and_quantise(exported, staged / ONNX_FILE, static, attention_shape(classifier))
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)
@@ -183,8 +187,8 @@ def export_onnx(
     per_row = {0: "batch", 1: "tokens"} if token_level else {0: "batch"}
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
     axes.update({name: per_row for name in outputs})
-    with warnings.catch_warnings():  # tracer notes on shape checks that are constant for encoders
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(), eager_attention(module):
+        warnings.simplefilter("ignore")  # tracer notes on shape checks that are constant for encoders
         torch.onnx.export(
             module.eval(),
             example,
@@ -197,21 +201,55 @@ def export_onnx(
         )
 
 
-def optimise_and_quantise(source: Path, target: Path, keep_token_table: bool = False) -> None:
-    """Fuse LayerNorm/GELU (and attention where the graph matches the optimiser's patterns), then
-    quantise the weights to int8 (ONNX Runtime's tools). `keep_token_table` leaves the embedding
-    lookups in fp32: a static model's output is a mean of table rows, which one int8 scale for the
-    whole table moved by up to 6.8 on a regression target spread over 7.5 (tiny test model)."""
+@contextmanager
+def eager_attention(module: nn.Module) -> Iterator[None]:
+    """The transformers models in `module` computing attention eagerly while it is exported.
+    ONNX Runtime's optimiser fuses that graph into its Attention op; the SDPA graph transformers 5
+    uses by default stays dozens of unfused nodes (the same outputs within 2e-6 either way)."""
+    models = [m for m in module.modules() if isinstance(m, PreTrainedModel)]
+    before = [m.config._attn_implementation for m in models]
+    for model in models:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        for model, implementation in zip(models, before, strict=True):
+            model.set_attn_implementation(implementation)
+
+
+def attention_shape(module: nn.Module) -> tuple[int, int]:
+    """(heads, hidden size) of the encoder in `module`, which ONNX Runtime's attention fusion needs
+    (it could not read them from the exported graph); (0, 0), leaving attention unfused, when there
+    is no transformers encoder or its heads were pruned (then the layers' head counts differ)."""
+    configs = [m.config for m in module.modules() if isinstance(m, PreTrainedModel)]
+    heads, hidden = (
+        (getattr(configs[0], "num_attention_heads", 0), getattr(configs[0], "hidden_size", 0))
+        if configs
+        else (0, 0)
+    )
+    queries = [m for name, m in module.named_modules() if name.endswith(".query")]
+    pruned = any(isinstance(query, nn.Linear) and query.out_features != hidden for query in queries)
+    return (0, 0) if pruned else (heads, hidden)
+
+
+def optimise_and_quantise(
+    source: Path, target: Path, keep_token_table: bool = False, attention: tuple[int, int] = (0, 0)
+) -> None:
+    """Fuse attention, LayerNorm and GELU, then quantise the weights to int8 (ONNX Runtime's
+    tools). `attention` is (heads, hidden size) from `attention_shape`. `keep_token_table` leaves
+    the embedding lookups in fp32: a static model's output is a mean of table rows, which one int8
+    scale for the whole table moved by up to 6.8 on a regression target spread over 7.5 (tiny test
+    model)."""
     with optional("The onnx-int8 variant"):
         from onnxruntime.transformers.optimizer import optimize_model
 
     fused = target.with_name(f".{target.name}.fused.onnx")
+    heads, hidden = attention
     try:
-        # num_heads/hidden_size 0: read from the graph. The BERT fusions fit that whole family of
-        # encoders (RoBERTa, XLM-R, MiniLM, E5); what does not match is left unfused, not broken.
-        optimize_model(str(source), model_type="bert", num_heads=0, hidden_size=0).save_model_to_file(
-            str(fused)
-        )
+        # The BERT fusions fit that whole family of encoders (RoBERTa, XLM-R, MiniLM, E5); what
+        # does not match is left unfused, not broken.
+        optimised = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=hidden)
+        optimised.save_model_to_file(str(fused))
         _quantise(fused, target, keep_token_table)
     finally:
         fused.unlink(missing_ok=True)
