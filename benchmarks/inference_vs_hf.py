@@ -7,11 +7,12 @@ called on the list of texts with truncation at the same max length, at its defau
 and at batch size 32. headstart runs each model as fp32, int8 (PyTorch dynamic) and onnx-int8.
 
 Throughput is measured on the same 2,000 BBC News texts for everyone: the best of --repeats
-passes (3 by default) after a warm-up. Accuracy is measured on the held-out test split (never
-trained on), and agreement with the pipeline's predictions on all 2,000 texts.
+rounds (3 by default) after a warm-up, every system timed once per round. Accuracy is measured on
+the held-out test split (never trained on), and agreement with the pipeline's predictions on all
+2,000 texts.
 
     python benchmarks/inference_vs_hf.py [--teacher runs/bench-bbc-teacher] \
-        [--student runs/bench-bbc-student3]
+        [--student runs/bench-bbc-student3 | --student none]
 """
 
 from __future__ import annotations
@@ -28,15 +29,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def timed(predict, texts: list[str], repeats: int) -> tuple[list[str], float]:
-    """Predicted labels and the best throughput (texts/s) over `repeats` passes."""
-    predict(texts[:16])
-    best, labels = float("inf"), []
+def interleaved(systems: dict, texts: list[str], repeats: int) -> dict[str, tuple[list[str], float]]:
+    """Each system's labels and best throughput (texts/s) over `repeats` rounds, every system timed
+    once per round, so that a change of load on a shared machine falls on all of them alike."""
+    for predict in systems.values():
+        predict(texts[:16])  # warm-up
+    best = dict.fromkeys(systems, float("inf"))
+    labels: dict[str, list[str]] = {}
     for _ in range(repeats):
-        started = time.perf_counter()
-        labels = predict(texts)
-        best = min(best, time.perf_counter() - started)
-    return labels, len(texts) / best
+        for name, predict in systems.items():
+            started = time.perf_counter()
+            labels[name] = predict(texts)
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: (labels[name], len(texts) / best[name]) for name in systems}
 
 
 def main() -> None:
@@ -62,10 +67,11 @@ def main() -> None:
     if not args.teacher.exists():
         print(f"training the teacher into {args.teacher} (~4 min) ...", flush=True)
         headstart.train(dataset="bbc-news", strategy="finetune", max_length=128, epochs=3, out=args.teacher)
-    if not args.student.exists():
+    students = [] if str(args.student) == "none" else [("student (3 layers)", args.student)]
+    if students and not args.student.exists():
         print(f"distilling a 3-layer student into {args.student} (~7 min) ...", flush=True)
         headstart.distill(args.teacher, args.student, layers=3)
-    for run in (args.teacher, args.student):
+    for _, run in [("teacher", args.teacher), *students]:
         if not (run / "variants" / "onnx-int8").exists():
             headstart.quantize(run)
 
@@ -79,41 +85,31 @@ def main() -> None:
         flush=True,
     )
 
-    rows, reference = [], None
     hf = pipeline("text-classification", model=str(args.teacher / "model"), device=-1)
-    for batch_size in (1, 32):
 
-        def predict(batch: list[str], size: int = batch_size) -> list[str]:
-            return [p["label"] for p in hf(batch, truncation=True, max_length=max_length, batch_size=size)]
+    def pipeline_at(size: int):
+        return lambda batch: [
+            p["label"] for p in hf(batch, truncation=True, max_length=max_length, batch_size=size)
+        ]
 
-        labels, speed = timed(predict, texts, args.repeats)
-        reference = reference or labels
-        rows.append(
-            {
-                "system": f"HF pipeline fp32, batch {batch_size}",
-                "texts_per_second": speed,
-                "test_accuracy": float(np.mean(np.array(predict(test.texts)) == np.array(test.labels))),
-                "agreement": float(np.mean(np.array(labels) == np.array(reference))),
-            }
-        )
-    for name, path in (("teacher (6 layers)", args.teacher), ("student (3 layers)", args.student)):
+    systems = {f"HF pipeline fp32, batch {size}": pipeline_at(size) for size in (1, 32)}
+    for name, path in [("teacher (6 layers)", args.teacher), *students]:
         for variant in ("fp32", "int8", "onnx-int8"):
             run = headstart.load_run(path, variant)
-            labels, speed = timed(
-                lambda batch, r=run: r.predict(batch, show_progress=False), texts, args.repeats
+            systems[f"headstart {name} {variant}"] = lambda batch, r=run: r.predict(
+                batch, show_progress=False
             )
-            rows.append(
-                {
-                    "system": f"headstart {name} {variant}",
-                    "texts_per_second": speed,
-                    "test_accuracy": float(
-                        np.mean(
-                            np.array(run.predict(test.texts, show_progress=False)) == np.array(test.labels)
-                        )
-                    ),
-                    "agreement": float(np.mean(np.array(labels) == np.array(reference))),
-                }
-            )
+    measured = interleaved(systems, texts, args.repeats)
+    reference = measured["HF pipeline fp32, batch 1"][0]
+    rows = [
+        {
+            "system": name,
+            "texts_per_second": speed,
+            "test_accuracy": float(np.mean(np.array(systems[name](test.texts)) == np.array(test.labels))),
+            "agreement": float(np.mean(np.array(labels) == np.array(reference))),
+        }
+        for name, (labels, speed) in measured.items()
+    ]
 
     peer, peer32 = rows[0], rows[1]
     print(
@@ -138,11 +134,13 @@ def main() -> None:
         f"×{fastest['vs_pipeline_batch32']:.2f} at batch 32"
     )
     speeds = {row["system"]: row["texts_per_second"] for row in rows}
-    print(
-        "distillation: the 3-layer student runs "
-        f"×{speeds['headstart student (3 layers) fp32'] / speeds['headstart teacher (6 layers) fp32']:.2f} "
-        f"the teacher's throughput in fp32"
-    )
+    if students:
+        names = ("student (3 layers)", "teacher (6 layers)")
+        student, teacher_fp32 = (speeds[f"headstart {name} fp32"] for name in names)
+        print(
+            f"distillation: the 3-layer student runs ×{student / teacher_fp32:.2f} "
+            f"the teacher's throughput in fp32"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"texts": len(texts), "max_length": max_length, "rows": rows}, indent=2))
 

@@ -6,12 +6,17 @@ Datasets (each: one labelled file, one separate test file, stratified and seeded
   - bbc-titles: a short-text set built from the packaged BBC News: each article's first line (its
     title, 5-15 words) with the article's topic, MiniLM-L6;
   - zh-inews: Chinese news sentiment (3 classes; its own train and test splits), multilingual-e5-small.
-Systems: headstart static, features, finetune, lora, setfit (8 labelled texts per class);
+Systems: headstart static, features, finetune, lora, setfit (8 labelled texts per class), all with
+headstart's defaults, and finetune once more with the peers' epochs and learning rate (the
+throughput row, against the tuned Trainer);
 transformers.Trainer plain (the tokenizer's own truncation, random batches, every labelled row) and
 tuned (headstart's max length and group_by_length); the setfit library (8 per class); model2vec's
 own classifier on a model2vec model distilled from the same encoder; TF-IDF + logistic regression
-(word 1-2-grams; character 1-2-grams for Chinese, which has no spaces). Fine-tuning systems share
-epochs 3, batch 16, lr 5e-5. headstart finetune and the plain Trainer run `--seeds` seeds.
+(word 1-2-grams; character 1-2-grams for Chinese, which has no spaces). The peers and the
+throughput row use epochs 3, batch 16, lr 5e-5 (headstart's defaults: epochs 4, batch 16, lr 1e-4,
+epochs chosen on dev). headstart finetune and the plain Trainer run `--seeds` seeds. Training is
+also given as GFLOP/s (6 × non-embedding parameters × tokens per second) and as a fraction of this
+machine's fp32 matmul peak, measured in the same run.
 
     python benchmarks/time_to_quality.py [--datasets bbc,bbc-titles,zh-inews] [--seeds 3] [--write]
 """
@@ -33,11 +38,13 @@ from pathlib import Path
 HYPER = {"epochs": 3, "batch_size": 16, "lr": 5e-5}
 SIZES = {"bbc": (400, 400), "bbc-titles": (1000, 500), "zh-inews": (400, 300)}  # labelled, test rows
 MODELS = {"bbc": "minilm-l6", "bbc-titles": "minilm-l6", "zh-inews": "multilingual-e5-small"}
+PEER_SETTINGS = "headstart finetune, peers' settings"
 SEEDED = ("headstart finetune", "Trainer plain")  # run with every seed; the others with the first
 SYSTEMS = (
     "headstart static",
     "headstart features",
     "headstart finetune",
+    PEER_SETTINGS,
     "headstart lora",
     "headstart setfit",
     "Trainer plain",
@@ -82,18 +89,18 @@ def scores(truth: list[str], predicted: list[str]) -> dict:
     }
 
 
-def run_headstart(folder: Path, strategy: str, model: str, seed: int) -> dict:
+def run_headstart(folder: Path, strategy: str, model: str, seed: int, peer_settings: bool) -> dict:
     import headstart
     from headstart.progress import set_quiet
 
     set_quiet(True)
-    options = dict(HYPER) if strategy == "finetune" else {}
+    options: dict = dict(HYPER) if peer_settings else {}
     if strategy == "setfit":
         options["shots"] = 8
     run = headstart.train(
         folder / "labelled.csv",
         test_data=str(folder / "test.csv"),
-        out=folder / f"run-{strategy}-{seed}",
+        out=folder / f"run-{strategy}{'-peer' if peer_settings else ''}-{seed}",
         overwrite=True,
         strategy=strategy,
         model=model,
@@ -109,6 +116,8 @@ def run_headstart(folder: Path, strategy: str, model: str, seed: int) -> dict:
         "train_samples_per_second": cost["train_samples_per_second"],
         "max_length": run.config.max_length,
     }
+    if peer_settings:
+        result["train_gflops_per_second"] = training_gflops(run, folder, cost["train_samples_per_second"])
     if strategy == "static":
         import pandas as pd
 
@@ -120,6 +129,35 @@ def run_headstart(folder: Path, strategy: str, model: str, seed: int) -> dict:
         result["short_texts_per_second"] = len(texts) / (time.perf_counter() - started)
         result["static_model_seconds"] = training["static"]["static_model_seconds"]
     return result
+
+
+def training_gflops(run, folder: Path, samples_per_second: float) -> float:
+    """Useful training work per second: 6 FLOPs per non-embedding weight per token (forward and
+    backward), over the labelled texts' token counts at the run's max length (padding not counted)."""
+    import pandas as pd
+
+    texts = pd.read_csv(folder / "labelled.csv").text.tolist()
+    tokens = run.predictor.tokenizer(texts, truncation=True, max_length=run.config.max_length)["input_ids"]
+    encoder = run.predictor.classifier.model.base_model
+    weights = sum(p.numel() for p in encoder.parameters()) - sum(
+        p.numel() for p in encoder.embeddings.parameters()
+    )
+    mean_tokens = sum(map(len, tokens)) / len(tokens)
+    return 6 * weights * mean_tokens * samples_per_second / 1e9
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This machine's fp32 matmul rate (the best of `repeats` products of two size × size matrices)."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best / 1e9
 
 
 def run_trainer(folder: Path, model: str, seed: int, max_length: int | None) -> dict:
@@ -257,7 +295,8 @@ def run_tfidf(folder: Path, chinese: bool) -> dict:
 def worker(args: argparse.Namespace) -> None:
     folder, system, model, seed = Path(args.folder), args.worker, args.model, args.seed
     if system.startswith("headstart "):
-        result = run_headstart(folder, system.split()[1], model, seed)
+        strategy = system.split()[1].rstrip(",")
+        result = run_headstart(folder, strategy, model, seed, peer_settings=system == PEER_SETTINGS)
     elif system.startswith("Trainer"):
         result = run_trainer(folder, model, seed, args.max_length)
     elif system == "setfit library":
@@ -317,6 +356,7 @@ def summary(runs: list[dict]) -> dict:
             "short_texts_per_second",
             "static_model_seconds",
             "train_seconds",
+            "train_gflops_per_second",
         )
     }
     for metric in ("accuracy", "macro_f1"):
@@ -327,7 +367,7 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
-def table(dataset: str, results: dict[str, dict]) -> list[str]:
+def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
     def number(value: float | None, digits: int = 1) -> str:
         return "–" if value is None else f"{value:,.{digits}f}"
 
@@ -347,15 +387,19 @@ def table(dataset: str, results: dict[str, dict]) -> list[str]:
         )
     if not set(SYSTEMS) <= set(results):  # a subset of the systems: no ratios
         return [*lines, ""]
-    finetune, plain, tuned = (results[s] for s in ("headstart finetune", "Trainer plain", "Trainer tuned"))
+    finetune, peer, plain, tuned = (
+        results[s] for s in ("headstart finetune", PEER_SETTINGS, "Trainer plain", "Trainer tuned")
+    )
     static, features = results["headstart static"], results["headstart features"]
     lines += [
         "",
         f"- headstart finetune − Trainer plain, accuracy (mean of {finetune['seeds']} seeds): "
         f"{100 * (finetune['accuracy'] - plain['accuracy']):+.2f} points",
-        f"- headstart finetune train samples/s ÷ Trainer tuned: "
-        f"×{finetune['train_samples_per_second'] / tuned['train_samples_per_second']:.2f} "
-        f"(÷ Trainer plain: ×{finetune['train_samples_per_second'] / plain['train_samples_per_second']:.2f})",
+        f"- headstart finetune with the peers' settings, train samples/s ÷ Trainer tuned: "
+        f"×{peer['train_samples_per_second'] / tuned['train_samples_per_second']:.2f} "
+        f"(÷ Trainer plain: ×{peer['train_samples_per_second'] / plain['train_samples_per_second']:.2f}); "
+        f"{peer['train_gflops_per_second']:.1f} GFLOP/s of useful training work, "
+        f"{100 * peer['train_gflops_per_second'] / peak:.0f} % of the fp32 matmul peak",
         f"- headstart static: {number(static['short_texts_per_second'], 0)} short texts/s predicted; "
         f"training {number(static['train_seconds'] - static['static_model_seconds'])} s after "
         f"distillation ({number(static['static_model_seconds'])} s, once per encoder); macro-F1 "
@@ -375,7 +419,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="bbc,bbc-titles,zh-inews")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="Comma-separated subset of the systems.")
+    parser.add_argument("--systems", default=";".join(SYSTEMS), help="A subset of the systems, split by ';'.")
     parser.add_argument("--write", action="store_true", help=f"Write the tables to {RESULTS.name}.")
     for hidden in ("--worker", "--folder", "--dataset", "--model"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -386,10 +430,11 @@ def main() -> None:
         return worker(args)
     from headstart.devices import cpu_name
 
-    systems = [s for s in SYSTEMS if s in args.systems.split(",")]
+    systems = [s for s in SYSTEMS if s in args.systems.split(";")]
+    peak = matmul_peak_gflops()
     lines = [
         f"Measured {date.today()} on {cpu_name()} ({os.cpu_count()} cores), "
-        f"Python {platform.python_version()}.",
+        f"Python {platform.python_version()}; fp32 matmul peak {peak:.0f} GFLOP/s (2048², best of 10).",
         f"Command: `python benchmarks/time_to_quality.py --datasets {args.datasets} --seeds {args.seeds}`",
         "",
     ]
@@ -413,7 +458,7 @@ def main() -> None:
                         file=sys.stderr,
                         flush=True,
                     )
-            lines += table(dataset, {system: summary(found) for system, found in runs.items()})
+            lines += table(dataset, {system: summary(found) for system, found in runs.items()}, peak)
     print("\n".join(lines))
     if args.write:
         RESULTS.write_text(
