@@ -14,6 +14,7 @@ from tests.conftest import synthetic_rows
 import headstart
 from headstart.cli import main
 from headstart.models.surgery import keep_layers
+from headstart.models.variants import attention_shape, load_variant
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,15 @@ def test_quantize_writes_variants_and_measures_them_against_fp32(quantized: Path
     for entry in section.values():
         assert entry["batch_texts_per_second"] > 0 and entry["of"] == "fp32"
     assert "## Compression: quantization" in (quantized / "README.md").read_text()
+
+
+def test_onnx_variant_fuses_attention_one_op_per_layer(quantized: Path) -> None:
+    """Eager attention at export and the encoder's sizes given to the optimiser: without either,
+    ONNX Runtime leaves MiniLM's attention as dozens of unfused nodes per layer."""
+    import onnx
+
+    graph = onnx.load(str(quantized / "variants" / "onnx-int8" / "model.onnx")).graph
+    assert sum(node.op_type == "Attention" for node in graph.node) == 6
 
 
 def test_quantized_variants_predict_like_fp32(quantized: Path) -> None:
@@ -161,6 +171,9 @@ def test_prune_heads_shrinks_the_model_and_reloads_identically(
     tiny_run: headstart.Run, tmp_path: Path
 ) -> None:
     pruned = headstart.prune(tiny_run.path, tmp_path / "pruned", heads=0.25, recover_epochs=0)
+    # Layers with different head counts: no attention fusion, which assumes one count for all.
+    assert attention_shape(load_variant(tiny_run.path)) == (12, 384)
+    assert attention_shape(load_variant(pruned.path)) == (0, 0)
     report = pruned.metrics["training"]["prune"]
     assert report["heads_before"] == 72 and report["heads_kept"] == 54
     saved = json.loads((pruned.path / "model" / "classifier.json").read_text())["attention_heads"]
