@@ -27,7 +27,8 @@ def test_refit_replays_the_last_epoch_within_noise_of_the_best_and_the_best_c() 
     )
     assert refit_settings(epochs, "macro_f1", dev_rows=100) == {"epochs": 3}
     # bbc-titles, seed 44: one dev text apart on 100 is noise; on 10,000 it is not.
-    close = FitReport(history=[{"epoch": e, "dev_macro_f1": f} for e, f in ((1, 0.757), (2, 0.91), (3, 0.898))])
+    scores = ((1, 0.757), (2, 0.91), (3, 0.898))
+    close = FitReport(history=[{"epoch": epoch, "dev_macro_f1": score} for epoch, score in scores])
     assert refit_settings(close, "macro_f1", dev_rows=100) == {"epochs": 3}
     assert refit_settings(close, "macro_f1", dev_rows=10_000) == {"epochs": 2}
     heads = FitReport(history=[{"C": 0.1, "dev_macro_f1": 0.7}, {"C": 1.0, "dev_macro_f1": 0.9}])
