@@ -45,7 +45,7 @@ from headstart.record import (
     RunRecord,
     write_record,
 )
-from headstart.refit import refit
+from headstart.refit import fit_and_refit
 from headstart.reports.model_card import model_card
 from headstart.runs import Run
 from headstart.strategies import STRATEGIES, Strategy, make_strategy
@@ -109,17 +109,14 @@ def _fit_and_write(
     job = _job(resolved, model_path, tokenizer, splits, task, staging, resume, accelerator)
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
-    fitted = strategy.fit(job)
-    if strategy.replays_on_refit and resolved.refits(len(splits.train) + len(splits.dev)):
-        fitted = refit(
-            fitted,
-            resolved,
-            splits,
-            task,
-            lambda config, joined: _job(
-                config, model_path, tokenizer, joined, task, staging / "refit", resume, accelerator
-            ),
-        )
+    fitted = fit_and_refit(
+        strategy,
+        job,
+        splits,
+        lambda config, joined: _job(
+            config, model_path, tokenizer, joined, task, staging / "refit", resume, accelerator
+        ),
+    )
     train_seconds = time.perf_counter() - started
 
     if accelerator.is_main_process:

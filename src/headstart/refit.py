@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 from accelerate.utils import set_seed
 
@@ -12,27 +13,54 @@ from headstart.config import TrainConfig
 from headstart.data.labelled import Splits
 from headstart.progress import info
 from headstart.strategies import make_strategy
+from headstart.strategies.base import Strategy
 from headstart.tasks import Task
-from headstart.training.job import Fitted, TrainingJob, refit_settings
+from headstart.training.job import FitReport, Fitted, TrainingJob, refit_settings
+
+MakeJob = Callable[[TrainConfig, Splits], TrainingJob]  # encodes a job of a config and its splits
+
+
+def fit_and_refit(
+    strategy: Strategy,
+    job: TrainingJob,
+    splits: Splits,
+    make_job: MakeJob,
+) -> Fitted:
+    """The strategy's fit (choosing on dev), then the refit on train + dev when the config asks for
+    it and the choice can be replayed. `make_job` encodes the refit's job."""
+    fitted = strategy.fit(job)
+    refits = strategy.replays_on_refit and job.config.refits(len(splits.train) + len(splits.dev))
+    settings = refit_plan(fitted.report, job.config, splits, job.task) if refits else None
+    if settings is None:
+        return fitted
+    first = fitted.report
+    del fitted  # the first model, and its optimiser held by the accelerator, go before the refit's
+    job.accelerator.free_memory()
+    return refit(first, settings, job.config, splits, make_job)
+
+
+def refit_plan(report: FitReport, config: TrainConfig, splits: Splits, task: Task) -> dict[str, Any] | None:
+    """What the refit replays (the settings the first fit chose on dev), or None when it cannot."""
+    settings = refit_settings(report, task.primary_metric, len(splits.dev))
+    if settings is None:
+        info(f"No refit: '{config.strategy}' chose nothing on dev that can be replayed without it.")
+    elif config.soft_labels and None in (splits.train.soft, splits.dev.soft):
+        info("No refit: the dev rows carry no soft labels to train on.")
+        return None
+    return settings
 
 
 def refit(
-    fitted: Fitted,
+    first: FitReport,
+    settings: dict[str, Any],
     config: TrainConfig,
     splits: Splits,
-    task: Task,
-    make_job: Callable[[TrainConfig, Splits], TrainingJob],
+    make_job: MakeJob,
 ) -> Fitted:
-    """The model refitted on train + dev (or `fitted` itself when its choice cannot be replayed);
-    the first fit's dev history and score stay in the report. `make_job` encodes a job."""
-    settings = refit_settings(fitted.report, task.primary_metric, len(splits.dev))
-    if settings is None:
-        info(f"No refit: '{config.strategy}' chose nothing on dev that can be replayed without it.")
-        return fitted
+    """The model trained again on train + dev with `settings` (from `refit_plan`); the first fit's
+    dev history and score stay in the report. The caller drops the first fit's model before: both
+    at once would double a fine-tuning run's peak memory."""
     joined = dataclasses.replace(splits, train=splits.train.joined(splits.dev))
-    if config.soft_labels and joined.train.soft is None:
-        info("No refit: the dev rows carry no soft labels to train on.")
-        return fitted
     options = {key: value for key, value in settings.items() if key != "epochs"}
     refit_config = config.replace(
         epochs=settings.get("epochs", config.epochs),
@@ -42,7 +70,6 @@ def refit(
     job = dataclasses.replace(make_job(refit_config, joined), keep_last=True)
     set_seed(config.seed)
     refitted = make_strategy(refit_config.strategy, refit_config.strategy_options).fit(job)
-    first = fitted.report
     refitted.report.details["refit"] = {"rows": len(joined.train), "chosen_on_dev": settings}
     refitted.report.history, refitted.report.best_dev_score = first.history, first.best_dev_score
     refitted.report.samples_seen += first.samples_seen
