@@ -71,6 +71,38 @@ def test_refit_trains_on_train_and_dev_and_keeps_test_held_out(
     assert (refit.predict_proba(texts) != held.predict_proba(texts)).any()  # a different model
 
 
+def test_the_first_model_is_gone_when_the_refit_trains(
+    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Holding the first fit's model (and the accelerator's optimiser state) through the refit
+    doubled a fine-tuning run's peak memory."""
+    import gc
+    import weakref
+
+    from headstart import refit as refits
+    from headstart.strategies.base import EncoderTuning
+
+    first: list[weakref.ref] = []
+    fit, replay = EncoderTuning.fit, refits.refit
+
+    def fit_and_remember(self: EncoderTuning, job):  # type: ignore[no-untyped-def]
+        fitted = fit(self, job)
+        if not first:
+            first.append(weakref.ref(fitted.classifier))
+        return fitted
+
+    def refit_when_first_is_gone(*args, **kwargs):  # type: ignore[no-untyped-def]
+        gc.collect()
+        assert first[0]() is None, "the first fit's model is still referenced during the refit"
+        return replay(*args, **kwargs)
+
+    monkeypatch.setattr(EncoderTuning, "fit", fit_and_remember)
+    monkeypatch.setattr(refits, "refit", refit_when_first_is_gone)
+    frame = pd.DataFrame(synthetic_rows(per_class=20, seed=12))
+    run = headstart.train(frame, out=tmp_path / "run", model=tiny_model, strategy="finetune", **FAST)
+    assert "refit" in run.metrics["training"] and first
+
+
 def test_short_texts_are_not_truncated(minilm_dir: Path) -> None:
     from headstart.encoding import choose_max_length
     from headstart.models.zoo import load_tokenizer
