@@ -127,7 +127,10 @@ def run_headstart(folder: Path, strategy: str, model: str, seed: int, peer_setti
         started = time.perf_counter()
         run.predict(texts, show_progress=False)
         result["short_texts_per_second"] = len(texts) / (time.perf_counter() - started)
-        result["static_model_seconds"] = training["static"]["static_model_seconds"]
+        first_fit = training.get("refit", {}).get("first_fit", {})  # the refit reuses its static model
+        result["static_model_seconds"] = sum(
+            part["static"]["static_model_seconds"] for part in (training, first_fit) if "static" in part
+        )
     return result
 
 

@@ -70,7 +70,11 @@ def refit(
     job = dataclasses.replace(make_job(refit_config, joined), keep_last=True)
     set_seed(config.seed)
     refitted = make_strategy(refit_config.strategy, refit_config.strategy_options).fit(job)
-    refitted.report.details["refit"] = {"rows": len(joined.train), "chosen_on_dev": settings}
+    refitted.report.details["refit"] = {
+        "rows": len(joined.train),
+        "chosen_on_dev": settings,
+        "first_fit": first.details,  # e.g. the static model's distillation time, which the refit reuses
+    }
     refitted.report.history, refitted.report.best_dev_score = first.history, first.best_dev_score
     refitted.report.samples_seen += first.samples_seen
     return refitted
