@@ -418,12 +418,31 @@ def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
     return lines
 
 
+def tables_from_log(log: Path, peak: float) -> list[str]:
+    """The tables of the datasets whose every system finished, from the lines `main` logs per run
+    ("dataset · system · seed N: {json}"), e.g. of a run stopped part-way."""
+    import re
+
+    runs: dict[str, dict[str, list[dict]]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        found = re.match(r"(\S+) · (.+) · seed (\d+): (\{.*\})$", line.strip())
+        if found:
+            runs.setdefault(found[1], {}).setdefault(found[2], []).append(json.loads(found[4]))
+    lines = []
+    for dataset, systems in runs.items():
+        if set(SYSTEMS) <= set(systems):
+            lines += table(dataset, {system: summary(systems[system]) for system in SYSTEMS}, peak)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="bbc,bbc-titles,zh-inews")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--systems", default=";".join(SYSTEMS), help="A subset of the systems, split by ';'.")
     parser.add_argument("--write", action="store_true", help=f"Write the tables to {RESULTS.name}.")
+    parser.add_argument("--from-log", type=Path, help="Tables from the per-run lines an earlier run logged.")
+    parser.add_argument("--peak", type=float, help="With --from-log: that run's matmul peak, GFLOP/s.")
     for hidden in ("--worker", "--folder", "--dataset", "--model"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
@@ -431,6 +450,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.from_log:
+        return print("\n".join(tables_from_log(args.from_log, args.peak or matmul_peak_gflops())))
     from headstart.devices import cpu_name
 
     systems = [s for s in SYSTEMS if s in args.systems.split(";")]
