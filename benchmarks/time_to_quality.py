@@ -241,7 +241,7 @@ def run_setfit(folder: Path, model: str, seed: int) -> dict:
     model_ = SetFitModel.from_pretrained(str(resolve_model(model)))
     trainer = Trainer(
         model=model_,
-        args=TrainingArguments(seed=seed, show_progress_bar=False),
+        args=TrainingArguments(output_dir=str(folder / "setfit-out"), seed=seed, show_progress_bar=False),
         train_dataset=Dataset.from_pandas(few[["text", "label"]], preserve_index=False),
     )
     started = time.perf_counter()
