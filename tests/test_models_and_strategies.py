@@ -169,3 +169,22 @@ def test_saved_classifier_kind_is_checked(tmp_path: Path) -> None:
     save_file({}, str(tmp_path / "head.safetensors"))
     with pytest.raises(RunError, match="unknown to this headstart version"):
         load_classifier(tmp_path)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, None])
+def test_attention_dropout_is_the_runs_while_the_saved_config_keeps_the_encoders(
+    tiny_model: str, tmp_path: Path, rate: float | None
+) -> None:
+    from headstart.models.classifiers import SequenceClassifier
+    from headstart.tasks import Classification
+
+    encoder_rate = json.loads((Path(tiny_model) / "config.json").read_text())["attention_probs_dropout_prob"]
+    classifier = SequenceClassifier.from_encoder(
+        Path(tiny_model), Classification(["a", "b"]), attention_dropout=rate
+    )
+    attention = [
+        m.dropout.p for name, m in classifier.model.named_modules() if name.endswith("attention.self")
+    ]
+    assert attention and set(attention) == {encoder_rate if rate is None else rate}
+    classifier.save(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["attention_probs_dropout_prob"] == encoder_rate

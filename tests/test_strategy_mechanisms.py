@@ -130,6 +130,22 @@ def test_bitfit_changes_only_biases_and_the_head(toy_csv: Path, tiny_model: str,
     assert cost["parameters_trainable"] / cost["parameters_total"] < 0.05
 
 
+def test_frozen_embeddings_stay_while_the_layers_train(
+    toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    run = train_tiny(toy_csv, tiny_model, tmp_path / "frozen", "finetune", freeze_embeddings=True)
+    before, after = weights_before_and_after(tiny_model, run)
+    token_table = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(before[token_table], after[token_table])
+    query = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(before[query], after[query])
+    # Gradual unfreezing reaches the embeddings (depth 3 of the 2-layer model) in the 4th epoch: not these.
+    strategy, model, _ = build("gradual-unfreeze", tiny_model, freeze_embeddings=True)
+    strategy.on_epoch_start(model, 3)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {"model.bert.embeddings.word_embeddings.weight"}
+
+
 def test_l2sp_keeps_weights_next_to_the_pretrained_ones(
     toy_csv: Path, tiny_model: str, tmp_path: Path
 ) -> None:

@@ -200,6 +200,19 @@ class TrainConfig:
         OPTIMISATION,
     )
     max_grad_norm: float = option(1.0, "Gradient clipping norm; 0 turns clipping off.", OPTIMISATION)
+    attention_dropout: float | None = option(
+        None,
+        "Dropout on the encoder's attention weights while fine-tuning; by default the encoder's own "
+        "(0.1 for BERT-style ones). 0 lets PyTorch's fused attention kernel run on a CPU: at batch 32 x "
+        "128 tokens, 2,514 -> 1,997 MiB peak, but -1.1 accuracy points on short texts (bbc-titles).",
+        OPTIMISATION,
+    )
+    freeze_embeddings: bool = option(
+        False,
+        "Keep the encoder's token embeddings (on MiniLM, half its weights) as they are while fine-tuning: "
+        "steps skip their gradient and optimiser update.",
+        OPTIMISATION,
+    )
     patience: int = option(
         2,
         "Stop after this many epochs without a better dev score (the task's main metric: macro-F1 for "
@@ -256,6 +269,7 @@ class TrainConfig:
             ("weight_decay", self.weight_decay >= 0, "0 or more"),
             ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
             ("max_grad_norm", self.max_grad_norm >= 0, "0 or more"),
+            ("attention_dropout", 0 <= (self.attention_dropout or 0) < 1, "in [0, 1)"),
             ("patience", self.patience >= 0, "0 or more"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
             ("dev_size", 0 < self.dev_size < 1, "in (0, 1)"),

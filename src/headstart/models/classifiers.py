@@ -82,13 +82,18 @@ class TransformersClassifier(TextClassifier):
         self.attention_heads = attention_heads or {}
 
     @classmethod
-    def from_encoder(cls, path: Path, task: Task, allow_pickle: bool = False) -> TransformersClassifier:
-        """The encoder with a new head sized for the task."""
+    def from_encoder(
+        cls, path: Path, task: Task, allow_pickle: bool = False, attention_dropout: float | None = None
+    ) -> TransformersClassifier:
+        """The encoder with a new head sized for the task; `attention_dropout` replaces the
+        encoder's dropout on attention weights (None keeps it)."""
         # problem_type tells transformers (e.g. a pipeline using the saved folder) how to read the outputs.
         problem = {"multi-label": "multi_label_classification", "regression": "regression"}.get(
             task.name, "single_label_classification"
         )
         names = task.classes or ["value"]
+        original = attention_dropout_rates(path) if attention_dropout is not None else {}
+        dropout_settings = dict.fromkeys(original, attention_dropout)
         model = load_pretrained(
             cls.auto_class,
             path,
@@ -97,7 +102,12 @@ class TransformersClassifier(TextClassifier):
             id2label=dict(enumerate(names)),
             label2id={label: i for i, label in enumerate(names)},
             **({} if task.token_level else {"problem_type": problem}),
+            **dropout_settings,
         )
+        # The layers keep the rate they were built with; the saved config keeps the encoder's own,
+        # so a model loaded from the run trains as the encoder would.
+        for name, rate in original.items():
+            setattr(model.config, name, rate)
         return cls(model)
 
     @override
@@ -122,6 +132,16 @@ class TransformersClassifier(TextClassifier):
         shrink_to(model, heads)
         model.load_state_dict(load_file(str(directory / "model.safetensors")))
         return cls(model.eval(), heads)
+
+
+# What encoders' configs call the dropout on attention weights (BERT, XLM-R, MPNet; DistilBERT, ModernBERT).
+ATTENTION_DROPOUT_NAMES = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def attention_dropout_rates(path: Path) -> dict[str, float]:
+    """The encoder's attention-dropout settings, by their name in its config."""
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    return {name: getattr(config, name) for name in ATTENTION_DROPOUT_NAMES if hasattr(config, name)}
 
 
 def same_segment_embeddings(model: Any) -> None:

@@ -88,7 +88,13 @@ class EncoderTuning(Strategy):
     def build(self, job: TrainingJob) -> TextClassifier:
         """The classifier to train: the encoder with a new head for the task."""
         kind = TokenClassifier if job.task.token_level else SequenceClassifier
-        return kind.from_encoder(job.model_path, job.task, job.config.allow_pickle)
+        config = job.config
+        classifier = kind.from_encoder(
+            job.model_path, job.task, config.allow_pickle, config.attention_dropout
+        )
+        if config.freeze_embeddings:
+            classifier.model.get_input_embeddings().weight.requires_grad_(False)
+        return classifier
 
     def layer_lr_decay(self, config: TrainConfig) -> float:
         """The factor by which each layer's learning rate shrinks from the top down."""
