@@ -89,12 +89,14 @@ def scores(truth: list[str], predicted: list[str]) -> dict:
     }
 
 
-def run_headstart(folder: Path, strategy: str, model: str, seed: int, peer_settings: bool) -> dict:
+def run_headstart(
+    folder: Path, strategy: str, model: str, seed: int, peer_settings: bool, extra: dict
+) -> dict:
     import headstart
     from headstart.progress import set_quiet
 
     set_quiet(True)
-    options: dict = dict(HYPER) if peer_settings else {}
+    options: dict = {**(HYPER if peer_settings else {}), **extra}
     if strategy == "setfit":
         options["shots"] = 8
     run = headstart.train(
@@ -121,8 +123,11 @@ def run_headstart(folder: Path, strategy: str, model: str, seed: int, peer_setti
     if strategy == "static":
         import pandas as pd
 
-        titles = pd.read_csv(folder / "test.csv").text.str.split().str[:12].str.join(" ").tolist()
-        texts = (titles * (20_000 // len(titles) + 1))[:20_000]  # short texts: the first 12 words
+        test = pd.read_csv(folder / "test.csv").text
+        # Short texts: the first 12 words, or 24 characters of Chinese (no spaces between words).
+        spaced = test.str.contains(" ").mean() > 0.5
+        titles = (test.str.split().str[:12].str.join(" ") if spaced else test.str[:24]).tolist()
+        texts = (titles * (20_000 // len(titles) + 1))[:20_000]
         run.predict(texts[:200], show_progress=False)
         started = time.perf_counter()
         run.predict(texts, show_progress=False)
@@ -299,7 +304,8 @@ def worker(args: argparse.Namespace) -> None:
     folder, system, model, seed = Path(args.folder), args.worker, args.model, args.seed
     if system.startswith("headstart "):
         strategy = system.split()[1].rstrip(",")
-        result = run_headstart(folder, strategy, model, seed, peer_settings=system == PEER_SETTINGS)
+        extra = dict(option_value(option) for option in args.option)
+        result = run_headstart(folder, strategy, model, seed, system == PEER_SETTINGS, extra)
     elif system.startswith("Trainer"):
         result = run_trainer(folder, model, seed, args.max_length)
     elif system == "setfit library":
@@ -311,7 +317,18 @@ def worker(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(result))
 
 
-def launch(folder: Path, dataset: str, system: str, seed: int, max_length: int | None) -> dict:
+def option_value(option: str) -> tuple[str, object]:
+    """KEY=VALUE of --option, the value read as JSON when it is (0.1, true), else as a string."""
+    key, _, value = option.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def launch(
+    folder: Path, dataset: str, system: str, seed: int, max_length: int | None, options: list[str]
+) -> dict:
     """One system in its own process: wall time and peak RSS of that process (os.wait4)."""
     command = [
         sys.executable,
@@ -329,6 +346,8 @@ def launch(folder: Path, dataset: str, system: str, seed: int, max_length: int |
     ]
     if max_length:
         command += ["--max-length", str(max_length)]
+    for option in options:
+        command += ["--option", option]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HEADSTART_CACHE": str(folder / "cache")}
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -443,6 +462,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"Write the tables to {RESULTS.name}.")
     parser.add_argument("--from-log", type=Path, help="Tables from the per-run lines an earlier run logged.")
     parser.add_argument("--peak", type=float, help="With --from-log: that run's matmul peak, GFLOP/s.")
+    parser.add_argument(
+        "--option", action="append", default=[], help="KEY=VALUE: a train option for every headstart system."
+    )
     for hidden in ("--worker", "--folder", "--dataset", "--model"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
@@ -459,7 +481,11 @@ def main() -> None:
     lines = [
         f"Measured {date.today()} on {cpu_name()} ({os.cpu_count()} cores), "
         f"Python {platform.python_version()}; fp32 matmul peak {peak:.0f} GFLOP/s (2048², best of 10).",
-        f"Command: `python benchmarks/time_to_quality.py --datasets {args.datasets} --seeds {args.seeds}`",
+        "Command: `python benchmarks/time_to_quality.py "
+        + " ".join(
+            [f"--datasets {args.datasets} --seeds {args.seeds}", *(f"--option {o}" for o in args.option)]
+        )
+        + "`",
         "",
     ]
     for dataset in args.datasets.split(","):
@@ -473,7 +499,7 @@ def main() -> None:
                     if seed > 42 and system not in SEEDED:
                         continue
                     length = headstart_length if system == "Trainer tuned" else None
-                    result = launch(folder, dataset, system, seed, length)
+                    result = launch(folder, dataset, system, seed, length, args.option)
                     if system == "headstart finetune":
                         headstart_length = result["max_length"]
                     runs[system].append(result)
