@@ -7,7 +7,6 @@ A run is built in `.<out>.partial/` (config and checkpoints, for --resume), writ
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import shutil
 import time
@@ -16,23 +15,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig
 from headstart.data.labelled import LabelledTexts, Splits
-from headstart.data.memory import is_path, memory_table
 from headstart.devices import Placement, device_facts, make_accelerator
 from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
+from headstart.evaluation.conformal import save_calibration
 from headstart.evaluation.cost import inference_speed, parameter_counts, peak_memory_mib, reset_peak_memory
 from headstart.evaluation.languages import language_counts
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.files import exclusive, folder_size, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
-from headstart.inference.scoring import test_metrics
+from headstart.inference.scoring import dev_conformal_scores, test_metrics
 from headstart.models.zoo import cache_dir, hf_files_dir, load_tokenizer, model_max_length, resolve_model
-from headstart.preparation import MemoryData, prepare_splits
+from headstart.preparation import prepare_splits, training_config
 from headstart.progress import info
 from headstart.provenance import provenance
 from headstart.record import (
@@ -109,6 +109,12 @@ def _fit_and_write(
     job = _job(resolved, model_path, tokenizer, splits, task, staging, resume, accelerator)
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
+    # The dev texts' conformal scores under the first fit's model: the refit trains on dev.
+    calibration: list[np.ndarray | None] = []
+
+    def calibrate(first: Fitted) -> None:
+        calibration.append(dev_conformal_scores(_predictor(first, tokenizer, job), splits))
+
     fitted = fit_and_refit(
         strategy,
         job,
@@ -116,15 +122,22 @@ def _fit_and_write(
         lambda config, joined: _job(
             config, model_path, tokenizer, joined, task, staging / "refit", resume, accelerator
         ),
+        calibrate,
     )
     train_seconds = time.perf_counter() - started
 
     if accelerator.is_main_process:
         fitted.classifier.eval()
-        _write_run(out, staging, fitted, tokenizer, splits, job, train_seconds)
+        _write_run(out, staging, fitted, tokenizer, splits, job, train_seconds, calibration)
         info(f"Run saved to {out}")
     accelerator.wait_for_everyone()
     return Run.load(out, device=resolved.device, precision=resolved.precision)
+
+
+def _predictor(fitted: Fitted, tokenizer: Any, job: TrainingJob) -> ModelPredictor:
+    """The fitted model predicting as the run will (in eval mode, windows pooled as configured)."""
+    window, batch = Windowing.from_config(job.config), job.config.eval_batch_size
+    return ModelPredictor(fitted.classifier.eval(), tokenizer, job.task, window, batch, job.placement)
 
 
 def _announce(config: TrainConfig, splits: Splits, task: Task) -> None:
@@ -134,37 +147,6 @@ def _announce(config: TrainConfig, splits: Splits, task: Task) -> None:
         f"Training '{config.strategy}' on {config.model}: {sizes}, {task.name} "
         f"({len(task.classes)} labels), max length {config.max_length} tokens."
     )
-
-
-def training_config(
-    data: Any,
-    config: TrainConfig | None,
-    texts: Sequence[Any] | None,
-    labels: Sequence[Any] | None,
-    text_pairs: Sequence[str] | None,
-    options: dict[str, Any],
-) -> tuple[TrainConfig, MemoryData]:
-    """The config of a `train` call, and the tables it was given from memory (recorded in the
-    config by kind, size and hash, as `in_memory`)."""
-    tables = {
-        name: options.pop(name)
-        for name in ("dev_data", "test_data")
-        if name in options and options[name] is not None and not is_path(options[name])
-    }
-    memory = MemoryData(**{name: memory_table(value) for name, value in tables.items()})
-    if data is not None and not is_path(data) or texts is not None:
-        memory = dataclasses.replace(
-            memory, data=memory_table(data, texts=texts, labels=labels, text_pairs=text_pairs)
-        )
-    sources: dict[str, Any] = {}
-    if memory.data is not None:
-        sources = {"data": None, "dataset": None, "annotations": None, "in_memory": memory.data.description()}
-    elif data is not None:
-        sources = {"data": str(data), "dataset": None, "annotations": None, "in_memory": None}
-    options = {**options, **sources, **{name: None for name in tables}}
-    if config is None:
-        return TrainConfig.from_dict(options), memory
-    return (config.replace(**options) if options else config), memory
 
 
 def _job(
@@ -349,11 +331,11 @@ def _write_run(
     splits: Splits,
     job: TrainingJob,
     train_seconds: float,
+    calibration: list[np.ndarray | None],
 ) -> None:
     """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
     config, task = job.config, job.task
-    window, batch = Windowing.from_config(config), config.eval_batch_size
-    predictor = ModelPredictor(fitted.classifier, tokenizer, task, window, batch, job.placement)
+    predictor = _predictor(fitted, tokenizer, job)
     test = test_metrics(predictor, splits)
     target = staging_dir(out)
     (target / MODEL_DIR).mkdir()
@@ -381,6 +363,9 @@ def _write_run(
     write_text_atomic(target / LABELS_FILE, json.dumps(task.classes))
     write_text_atomic(target / TASK_FILE, json.dumps(task.to_dict()))
     write_record(target, record)
+    if calibration and calibration[0] is not None:
+        refitted = "refit" in record["training"]
+        save_calibration(target, calibration[0], "dev, by the model before the refit" if refitted else "dev")
     write_text_atomic(target / CARD_FILE, model_card(config.to_dict(), record, task))
     if "confusion_matrix" in test:
         plot_confusion_matrix(

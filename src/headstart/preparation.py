@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from headstart.data.columns import check_texts, find_column, find_text_column
 from headstart.data.dataset import SOFT_COLUMN, SplitRequest, labelled_table, load_table, split_table
 from headstart.data.label_cells import LabelFormat
 from headstart.data.labelled import LabelledTexts, Splits, label_names
-from headstart.data.memory import Table
+from headstart.data.memory import Table, is_path, memory_table
 from headstart.data.sampling import per_class_sample, stratified_sample
 from headstart.errors import ConfigError, DataError
 from headstart.inference.predictor import load_predictor
@@ -94,6 +95,37 @@ class MemoryData:
     data: Table | None = None
     dev_data: Table | None = None
     test_data: Table | None = None
+
+
+def training_config(
+    data: Any,
+    config: TrainConfig | None,
+    texts: Sequence[Any] | None,
+    labels: Sequence[Any] | None,
+    text_pairs: Sequence[str] | None,
+    options: dict[str, Any],
+) -> tuple[TrainConfig, MemoryData]:
+    """The config of a `train` call, and the tables it was given from memory (recorded in the
+    config by kind, size and hash, as `in_memory`)."""
+    tables = {
+        name: options.pop(name)
+        for name in ("dev_data", "test_data")
+        if name in options and options[name] is not None and not is_path(options[name])
+    }
+    memory = MemoryData(**{name: memory_table(value) for name, value in tables.items()})
+    if data is not None and not is_path(data) or texts is not None:
+        memory = dataclasses.replace(
+            memory, data=memory_table(data, texts=texts, labels=labels, text_pairs=text_pairs)
+        )
+    sources: dict[str, Any] = {}
+    if memory.data is not None:
+        sources = {"data": None, "dataset": None, "annotations": None, "in_memory": memory.data.description()}
+    elif data is not None:
+        sources = {"data": str(data), "dataset": None, "annotations": None, "in_memory": None}
+    options = {**options, **sources, **{name: None for name in tables}}
+    if config is None:
+        return TrainConfig.from_dict(options), memory
+    return (config.replace(**options) if options else config), memory
 
 
 def source_table(config: TrainConfig, memory: MemoryData | None = None) -> Table:

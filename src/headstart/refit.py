@@ -25,10 +25,14 @@ def fit_and_refit(
     job: TrainingJob,
     splits: Splits,
     make_job: MakeJob,
+    inspect_first: Callable[[Fitted], None] | None = None,
 ) -> Fitted:
     """The strategy's fit (choosing on dev), then the refit on train + dev when the config asks for
-    it and the choice can be replayed. `make_job` encodes the refit's job."""
+    it and the choice can be replayed. `make_job` encodes the refit's job; `inspect_first` sees the
+    first fit's model while dev is still held out from it (e.g. to calibrate on dev)."""
     fitted = strategy.fit(job)
+    if inspect_first is not None:
+        inspect_first(fitted)
     refits = strategy.replays_on_refit and job.config.refits(len(splits.train) + len(splits.dev))
     settings = refit_plan(fitted.report, job.config, splits, job.task) if refits else None
     if settings is None:

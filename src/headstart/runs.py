@@ -17,6 +17,7 @@ from headstart.config import TrainConfig
 from headstart.data.memory import file_table, is_data_file, is_path, is_table, memory_table
 from headstart.data.texts import check_inputs
 from headstart.errors import ConfigError, RunError
+from headstart.evaluation.conformal import check_coverage, load_calibration, prediction_sets
 from headstart.evaluation.languages import transfer_report
 from headstart.evaluation.scoring import score, write_evaluation
 from headstart.exports import export_run
@@ -112,6 +113,16 @@ class Run:
         entities of each text: {"start", "end", "label", "text", "score"} with character offsets.
         Inputs are as `inputs` takes them."""
         return self.predictor.predict(self.inputs(inputs), show_progress)
+
+    def prediction_sets(
+        self, inputs: Any, coverage: float = 0.9, show_progress: bool = True
+    ) -> list[list[str]]:
+        """Per input, the labels that hold the true one with probability `coverage` (split conformal,
+        calibrated on dev when the run trained; see `headstart.evaluation.conformal`), most probable
+        first. A set that is not one label (several, or none) marks a text the model is unsure of."""
+        check_coverage(coverage)
+        scores = load_calibration(self.path)
+        return prediction_sets(self.predict_proba(inputs, show_progress), self.labels, scores, coverage)
 
     def predict_heads(self, inputs: Any, show_progress: bool = True) -> dict[str, list[str]]:
         """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""

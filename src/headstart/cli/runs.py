@@ -101,6 +101,19 @@ Texts = Annotated[
     typer.Option("--text", help="Predict this text instead of a file (repeatable).", show_default=False),
 ]
 
+Coverage = Annotated[
+    float | None,
+    typer.Option(
+        help="Add each text's conformal set of labels, holding the true one with this probability "
+        "(e.g. 0.9), and mark texts whose set is not one label as uncertain.",
+        show_default=False,
+    ),
+]
+QueueFile = Annotated[
+    Path | None,
+    typer.Option(help="With --coverage: write the uncertain texts as annotation tasks (crowd format)."),
+]
+
 
 @app.command()
 @with_flags(READING, DEVICE)
@@ -124,11 +137,16 @@ def predict(
         str | None, typer.Option(help="Ray cluster to join (e.g. ray://head:10001); default: a local Ray.")
     ] = None,
     workers: Annotated[int, typer.Option(help="Ray actors, one model and one CPU each.")] = 2,
+    coverage: Coverage = None,
+    queue: QueueFile = None,
 ) -> None:
     """Predict every text of a file (or of many files, on Ray): labels and a probability per class."""
     from headstart.workflows.predict_file import STDIO, predict_file, predict_texts
     from headstart.workflows.predict_many import predict_many
 
+    many = rows is not None and (len(rows) > 1 or any(Path(r).is_dir() for r in rows) or engine != "local")
+    if (coverage is not None or queue is not None) and (text or many):
+        raise ConfigError("--coverage and --queue work on one file of texts, predicted locally.")
     if text:
         return _show_answers(
             Output(as_json, quiet), text, predict_texts(run, text, variant, device, precision)
@@ -138,9 +156,9 @@ def predict(
             "Give a file of texts and --out FILE (- reads standard input, -o - writes standard output), "
             "or --text TEXT."
         )
-    if len(rows) > 1 or Path(rows[0]).is_dir() or engine != "local":
-        reading = {"text_col": text_col, "text_pair_col": text_pair_col, "pseudonymize": pseudonymize}
-        reading |= {"encoding": encoding, "delimiter": delimiter}
+    reading: dict[str, Any] = {"text_col": text_col, "text_pair_col": text_pair_col, "encoding": encoding}
+    reading |= {"delimiter": delimiter, "pseudonymize": pseudonymize}
+    if many:
         written = predict_many(run, list(rows), out, engine, address, workers, variant, device, **reading)
         output = Output(as_json, quiet)
         if as_json:
@@ -148,18 +166,9 @@ def predict(
         output.note(f"Wrote {sum(written.values())} predictions into {len(written)} files in {out}")
         return
     output = Output(as_json, quiet or out == STDIO)  # standard output holds the predictions alone
+    sets: dict[str, Any] = {"coverage": coverage, "queue": queue}
     count = predict_file(
-        run,
-        rows[0],
-        out,
-        text_col,
-        text_pair_col,
-        pseudonymize,
-        variant,
-        encoding,
-        delimiter,
-        device,
-        precision,
+        run, rows[0], out, variant=variant, device=device, precision=precision, **sets, **reading
     )
     if as_json and out != STDIO:
         output.json({"rows": count, "out": out})

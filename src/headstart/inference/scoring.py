@@ -1,4 +1,4 @@
-"""A trained model scored on its run's test split."""
+"""A trained model scored on its run's test split, and its conformal scores on dev."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.labelled import Splits
+from headstart.evaluation.conformal import nonconformity
 from headstart.evaluation.scoring import language_metrics
 from headstart.inference.predictor import ModelPredictor
 from headstart.tasks.metrics import classification_metrics
@@ -33,3 +34,12 @@ def test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
             for column, classes in splits.extra_labels.items()
         }
     return test
+
+
+def dev_conformal_scores(predictor: ModelPredictor, splits: Splits) -> np.ndarray | None:
+    """The conformal scores of the dev texts (see evaluation/conformal.py); None for tasks other
+    than single-label classes, or without dev texts."""
+    if predictor.task.name != "classification" or not len(splits.dev):
+        return None
+    probabilities = predictor.outputs(list(splits.dev.inputs()), show_progress=False)
+    return nonconformity(probabilities, predictor.task.targets(splits.dev.labels))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from headstart.data.io import (
@@ -21,7 +22,9 @@ from headstart.data.io import (
     write_table_atomic,
 )
 from headstart.data.memory import Table
-from headstart.errors import DataError
+from headstart.errors import ConfigError, DataError
+from headstart.evaluation.conformal import check_coverage, load_calibration, prediction_sets
+from headstart.labels.aggregate import ITEM_COLUMNS
 from headstart.preparation import prediction_inputs, pseudonymizer_for
 from headstart.privacy.pseudonyms import pseudonymize_frame
 from headstart.runs import Run, load_run
@@ -41,6 +44,8 @@ def predict_file(
     delimiter: str | None = None,
     device: str = "auto",
     precision: str = "fp32",
+    coverage: float | None = None,
+    queue: str | Path | None = None,
 ) -> int:
     """Write the input rows plus the predictions; returns the row count. `-` as the input reads
     JSONL or CSV from standard input, `-` as the output writes to standard output (JSONL for
@@ -51,21 +56,30 @@ def predict_file(
     Classes: `predicted_label` and one `prob_<label>` column per class (a multi-task run adds
     `predicted_<column>` and `prob_<column>_<label>` per further column). Multi-label: `predicted_labels`
     (joined by the run's label separator) and `prob_<label>`. Regression: `predicted_value`.
+    With `coverage` (classes only): `label_set`, the conformal set of labels (joined by the run's
+    label separator), and `uncertain`, true where it is not one label; `queue` writes
+    those rows as annotation tasks in the crowd answers format (item, annotator and label left
+    empty for the annotator, text, candidates).
     """
     output_path = str(output_path)
-    if output_path != STDIO and Path(output_path).suffix.lower() not in FORMATS:
-        known = ", ".join(sorted(FORMATS))
-        raise DataError(
-            f"Output file '{output_path}' has unknown format '{Path(output_path).suffix or '(none)'}'; "
-            f"use one of {known}, or - for standard output."
-        )
+    for path in (output_path, queue):
+        check_output_format(path)
+    if coverage is not None:
+        check_coverage(coverage)
+    elif queue is not None:
+        raise ConfigError("--queue writes the texts whose label set is uncertain; give --coverage too.")
     rows, source, lines = input_rows(input_path, encoding, delimiter)
     run = load_run(run_dir, variant, device, precision)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
     if pseudonymizer is not None:  # before anything is predicted or written: the output holds pseudonyms only
         rows = pseudonymize_frame(rows, pseudonymizer)
     inputs = prediction_inputs(run.config, Table(as_strings(rows), source), text_col, text_pair_col)
-    result = pd.concat([rows, pd.DataFrame(prediction_columns(run, inputs), index=rows.index)], axis=1)
+    columns = prediction_columns(run, inputs)
+    if coverage is not None:
+        columns |= label_set_columns(run, columns, coverage)
+    result = pd.concat([rows, pd.DataFrame(columns, index=rows.index)], axis=1)
+    if queue is not None:
+        write_table_atomic(uncertain_queue(result, inputs, run.config.label_sep), queue)
     if output_path == STDIO:
         sys.stdout.write(
             result.to_json(orient="records", lines=True, force_ascii=False)
@@ -76,6 +90,15 @@ def predict_file(
     else:
         write_table_atomic(result, output_path)
     return len(result)
+
+
+def check_output_format(path: str | Path | None) -> None:
+    """A file to write (None: none; - is standard output) has an extension headstart writes."""
+    if path is not None and str(path) != STDIO and Path(path).suffix.lower() not in FORMATS:
+        raise DataError(
+            f"Output file '{path}' has unknown format '{Path(path).suffix or '(none)'}'; "
+            f"use one of {', '.join(sorted(FORMATS))}, or - for standard output."
+        )
 
 
 def input_rows(
@@ -129,6 +152,42 @@ def answers(run: Run, inputs: list[Any]) -> list[dict[str, Any]]:
         }
         for choice, row in zip(decided, outputs, strict=True)
     ]
+
+
+def label_set_columns(run: Run, columns: dict[str, Any], coverage: float) -> dict[str, Any]:
+    """`label_set` and `uncertain` at `coverage` (see `predict_file`), from the `prob_<label>`
+    columns already predicted."""
+    if run.task.name != "classification":
+        raise ConfigError(
+            f"--coverage gives sets of classes; this run predicts {run.task.name}. Drop --coverage."
+        )
+    probabilities = np.column_stack([columns[f"prob_{label}"] for label in run.labels])
+    sets = prediction_sets(probabilities, run.labels, load_calibration(run.path), coverage)
+    return {
+        "label_set": [run.config.label_sep.join(labels) for labels in sets],
+        "uncertain": [len(labels) != 1 for labels in sets],
+    }
+
+
+def uncertain_queue(result: pd.DataFrame, inputs: list[Any], label_sep: str) -> pd.DataFrame:
+    """The uncertain rows as tasks in the crowd answers format: the input's own item id when it has
+    one (else the row number), annotator and label empty for the annotator, the text and the
+    candidate labels, most probable first."""
+    id_column = next((c for c in result.columns if str(c).lower() in ITEM_COLUMNS), None)
+    uncertain = result["uncertain"].to_numpy(dtype=bool)
+    chosen = result[uncertain]
+    texts = [text for text, unsure in zip(inputs, uncertain, strict=True) if unsure]
+    return pd.DataFrame(
+        {
+            "item": list(chosen[id_column] if id_column is not None else chosen.index),
+            "annotator": "",
+            "label": "",
+            "text": [text if isinstance(text, str) else " / ".join(text) for text in texts],
+            "candidates": [
+                labels.replace(label_sep, " | ") or "(none likely)" for labels in chosen["label_set"]
+            ],
+        }
+    )
 
 
 def prediction_columns(run: Run, inputs: list[Any]) -> dict[str, Any]:
