@@ -29,6 +29,7 @@ def test_run_directory_holds_everything_needed(tiny_run: headstart.Run) -> None:
         "labels.json",
         "README.md",
         "confusion_matrix.png",
+        "calibration.json",
         "model/config.json",
         "model/model.safetensors",
         "model/tokenizer.json",
