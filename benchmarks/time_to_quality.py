@@ -481,10 +481,8 @@ def main() -> None:
     lines = [
         f"Measured {date.today()} on {cpu_name()} ({os.cpu_count()} cores), "
         f"Python {platform.python_version()}; fp32 matmul peak {peak:.0f} GFLOP/s (2048², best of 10).",
-        "Command: `python benchmarks/time_to_quality.py "
-        + " ".join(
-            [f"--datasets {args.datasets} --seeds {args.seeds}", *(f"--option {o}" for o in args.option)]
-        )
+        f"Command: `python benchmarks/time_to_quality.py --datasets {args.datasets} --seeds {args.seeds}"
+        + "".join(f" --option {option}" for option in args.option)
         + "`",
         "",
     ]

@@ -110,10 +110,11 @@ def _fit_and_write(
     set_seed(resolved.seed)  # before fit: head initialisation, dropout and batch order all follow the seed
     started = time.perf_counter()
     # The dev texts' conformal scores under the first fit's model: the refit trains on dev.
-    calibration: list[np.ndarray | None] = []
+    calibration: np.ndarray | None = None
 
     def calibrate(first: Fitted) -> None:
-        calibration.append(dev_conformal_scores(_predictor(first, tokenizer, job), splits))
+        nonlocal calibration
+        calibration = dev_conformal_scores(_predictor(first, tokenizer, job), splits)
 
     fitted = fit_and_refit(
         strategy,
@@ -127,7 +128,6 @@ def _fit_and_write(
     train_seconds = time.perf_counter() - started
 
     if accelerator.is_main_process:
-        fitted.classifier.eval()
         _write_run(out, staging, fitted, tokenizer, splits, job, train_seconds, calibration)
         info(f"Run saved to {out}")
     accelerator.wait_for_everyone()
@@ -331,7 +331,7 @@ def _write_run(
     splits: Splits,
     job: TrainingJob,
     train_seconds: float,
-    calibration: list[np.ndarray | None],
+    calibration: np.ndarray | None,
 ) -> None:
     """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
     config, task = job.config, job.task
@@ -363,9 +363,9 @@ def _write_run(
     write_text_atomic(target / LABELS_FILE, json.dumps(task.classes))
     write_text_atomic(target / TASK_FILE, json.dumps(task.to_dict()))
     write_record(target, record)
-    if calibration and calibration[0] is not None:
+    if calibration is not None:
         refitted = "refit" in record["training"]
-        save_calibration(target, calibration[0], "dev, by the model before the refit" if refitted else "dev")
+        save_calibration(target, calibration, "dev, by the model before the refit" if refitted else "dev")
     write_text_atomic(target / CARD_FILE, model_card(config.to_dict(), record, task))
     if "confusion_matrix" in test:
         plot_confusion_matrix(
