@@ -52,6 +52,8 @@ def test_agreement_measures() -> None:
     assert fleiss_kappa(uneven) is None
     result = aggregate(perfect, "mv")
     assert result.agreement["krippendorff_alpha"] == pytest.approx(1.0)
+    one_each = perfect.drop_duplicates("task")  # e.g. a queue answered by one reviewer
+    assert aggregate(one_each, "mv").agreement == {"krippendorff_alpha": None, "fleiss_kappa": None}
 
 
 def test_cli_writes_gold_labels_and_report(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from headstart.runs import Run, load_run
     from headstart.workflows.compare import compare
     from headstart.workflows.compress import distill, prune, quantize
+    from headstart.workflows.consensus import aggregate_labels
     from headstart.workflows.curves import learning_curve
     from headstart.workflows.ensembles import ensemble
     from headstart.workflows.predict_many import predict_many
@@ -46,6 +47,7 @@ _LAZY: dict[str, tuple[str, str]] = {  # public name → (module, its name there
     "prune": ("headstart.workflows.compress", "prune"),
     "quantize": ("headstart.workflows.compress", "quantize"),
     "predict_many": ("headstart.workflows.predict_many", "predict_many"),
+    "aggregate_labels": ("headstart.workflows.consensus", "aggregate_labels"),
 }
 
 
@@ -68,6 +70,7 @@ __all__ = [
     "Run",
     "RunError",
     "TrainConfig",
+    "aggregate_labels",
     "compare",
     "distill",
     "ensemble",

@@ -64,7 +64,8 @@ class TrainConfig:
     )
     aggregation: str = option(
         "ds",
-        "How crowd answers become labels with --annotations: mv, wawa, ds, one-coin-ds, glad or mace.",
+        "How crowd answers become labels with --annotations: mv, wawa, ds, one-coin-ds, glad or mace "
+        "(for crowdlab, run `labels aggregate --method crowdlab` first).",
         DATA,
     )
     soft_labels: bool = option(

@@ -25,7 +25,7 @@ from headstart.data.memory import Table, is_path, memory_table
 from headstart.data.sampling import per_class_sample, stratified_sample
 from headstart.errors import ConfigError, DataError
 from headstart.inference.predictor import load_predictor
-from headstart.labels.aggregate import aggregate, read_answers
+from headstart.labels.aggregate import aggregate, method_name, read_answers
 from headstart.privacy.pseudonyms import (
     NAME_TYPES,
     NameFinder,
@@ -45,6 +45,11 @@ def label_format_for(config: TrainConfig) -> LabelFormat:
 def consensus_frame(annotations: str, method: str, seed: int) -> pd.DataFrame:
     """Crowd answers aggregated into one row per item: text, consensus label, and the posterior
     label distribution (JSON) for training on soft labels."""
+    if method_name(method) == "crowdlab":
+        raise ConfigError(
+            "--aggregation crowdlab needs a model of its own; run `headstart labels aggregate "
+            f"{annotations} --method crowdlab -o gold.csv` first and train on gold.csv."
+        )
     answers = read_answers(annotations)
     if "text" not in answers:
         raise DataError(

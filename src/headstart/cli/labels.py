@@ -35,7 +35,13 @@ GoldOut = Annotated[
         show_default=False,
     ),
 ]
-Method = Annotated[str, typer.Option(help="mv, wawa, ds (Dawid-Skene), one-coin-ds, glad or mace.")]
+Method = Annotated[
+    str,
+    typer.Option(
+        help="mv, wawa, ds (Dawid-Skene), one-coin-ds, glad, mace, or crowdlab (annotators and a model "
+        "that reads the items' texts)."
+    ),
+]
 Report = Annotated[
     Path | None,
     typer.Option(help="JSON report: rounds, annotators, suspected spammers, agreement.", show_default=False),
@@ -62,10 +68,17 @@ AnnotatorCol = Annotated[
     str | None, typer.Option(help="Annotator column (default: annotator, worker, ...).", show_default=False)
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the methods that draw at random (MACE).")]
+ConsensusStrategy = Annotated[
+    str,
+    typer.Option("--strategy", help="crowdlab: the strategy of the model that scores the items' texts."),
+]
+ConsensusFolds = Annotated[
+    int, typer.Option(help="crowdlab: K of the cross-validation that scores every item out of fold.")
+]
 
 
 @app.command("aggregate")
-@with_flags(config_flags(TrainConfig, only=("label_col",)))
+@with_flags(config_flags(TrainConfig, only=("label_col", "model", "max_length", "device", "precision")))
 def aggregate(
     answers: Answers,
     out: GoldOut,
@@ -77,17 +90,23 @@ def aggregate(
     item_col: ItemCol = None,
     annotator_col: AnnotatorCol = None,
     seed: Seed = 0,
+    strategy: ConsensusStrategy = "features",
+    folds: ConsensusFolds = 5,
     as_json: AsJson = False,
     label_col: str | None = None,
+    **fields: Any,
 ) -> None:
     """One label per item from several annotators' answers, with confidence and an annotator report."""
-    from headstart.labels.aggregate import aggregate_files
+    from headstart.workflows.consensus import aggregate_labels
 
+    config = TrainConfig(data=str(answers[0]), strategy=strategy, **given(fields))
     output = Output(as_json)
-    result, facts = aggregate_files(
+    result, facts = aggregate_labels(
         list(answers),
         out,
         method,
+        config=config,
+        folds=folds,
         report=report,
         queue=queue,
         threshold=threshold,
@@ -101,10 +120,11 @@ def aggregate(
         output.json(facts)
         return
     headline = {**{k: v for k, v in facts.items() if k not in ("agreement", "rounds")}, **result.agreement}
-    rows = [
-        (key, "n/a (items have unequal numbers of answers)" if value is None else value)
-        for key, value in headline.items()
-    ]
+    undefined = {
+        "krippendorff_alpha": "n/a (no item has two answers)",
+        "fleiss_kappa": "n/a (items have unequal numbers of answers)",
+    }
+    rows = [(key, undefined[key] if value is None else value) for key, value in headline.items()]
     rows += [
         (
             f"round {entry['round']}",

@@ -1,8 +1,9 @@
 """`headstart labels aggregate`: several annotators' answers → one label per item, with its
 posterior confidence, a report on every annotator, and inter-annotator agreement.
 
-The aggregation methods are crowd-kit's; this module reads the answers, runs them, and adds what
-crowd-kit lacks: per-annotator agreement with the consensus, a spammer flag and Fleiss' kappa.
+The aggregation methods are crowd-kit's, and cleanlab's CROWDLAB when a model's probabilities are
+given; this module reads the answers, runs them, and adds what crowd-kit lacks: per-annotator
+agreement with the consensus, a spammer flag and Fleiss' kappa.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from headstart.data.io import read_table, write_table_atomic
 from headstart.errors import ConfigError, DataError
 from headstart.extras import optional
 from headstart.files import write_text_atomic
+from headstart.labels.crowdlab import Consensus, crowdlab
 
 ITEM_COLUMNS = ("item", "item_id", "task", "task_id", "id")
 ANNOTATOR_COLUMNS = ("annotator", "annotator_id", "worker", "worker_id", "user", "rater")
 ANSWER_COLUMNS = ("label", "answer", "response", "category")
 
 
-METHODS = ("mv", "wawa", "ds", "one-coin-ds", "glad", "mace")
+METHODS = ("mv", "wawa", "ds", "one-coin-ds", "glad", "mace", "crowdlab")
 # The other spellings people type: the long names and crowd-kit's class names.
 ALIASES = {
     "majority-vote": "mv",
@@ -152,34 +154,55 @@ def read_answers(
 
 
 def aggregate(
-    answers: pd.DataFrame, method: str = "ds", seed: int = 0, spammer_margin: float = 0.15
+    answers: pd.DataFrame,
+    method: str = "ds",
+    seed: int = 0,
+    spammer_margin: float = 0.15,
+    model_probabilities: pd.DataFrame | None = None,
 ) -> Aggregation:
-    """One label per item by `method`, with posterior confidence, an annotator report and agreement."""
+    """One label per item by `method`, with posterior confidence, an annotator report and agreement.
+    `crowdlab` also weighs `model_probabilities` (items × labels, indexed by item id)."""
     method = method_name(method)
     if answers["label"].nunique() < 2:
         raise DataError("All answers give the same label; there is nothing to aggregate.")
     core = answers[["task", "worker", "label"]]
-    with warnings.catch_warnings():  # crowd-kit's pandas calls emit deprecation notices
-        warnings.simplefilter("ignore")
-        model = make_model(method, seed)
-        probabilities = model.fit_predict_proba(core)
-    labels = probabilities.idxmax(axis=1)
+    if method == "crowdlab":
+        if model_probabilities is None:
+            raise ConfigError(
+                "--method crowdlab weighs a model's probabilities of the items' texts; call "
+                "headstart.aggregate_labels (or the CLI), which trains one, or pass model_probabilities."
+            )
+        consensus = crowdlab(core, model_probabilities)
+    else:
+        consensus = crowd_kit_consensus(core, method, seed)
+    index = consensus.probabilities.index
     gold = pd.DataFrame(
         {
-            "item": probabilities.index.astype(str),
-            "label": labels.to_numpy(),
-            "confidence": probabilities.max(axis=1).round(4).to_numpy(),
-            "answers": core.groupby("task").size().reindex(probabilities.index).to_numpy(),
+            "item": index.astype(str),
+            "label": consensus.labels.reindex(index).to_numpy(),
+            "confidence": consensus.confidence.reindex(index).round(4).to_numpy(),
+            "answers": core.groupby("task").size().reindex(index).to_numpy(),
         }
     )
     if "text" in answers:
         texts = answers.drop_duplicates("task").set_index("task")["text"]
-        gold.insert(1, "text", texts.reindex(probabilities.index).to_numpy())
-    report = annotator_report(core, labels, spammer_margin)
-    skills = estimated_skills(model)
-    if skills is not None:
-        report.insert(3, "estimated_skill", skills.reindex(report["annotator"]).round(4).to_numpy())
-    return Aggregation(gold, probabilities, report, agreement(core), method)
+        gold.insert(1, "text", texts.reindex(index).to_numpy())
+    report = annotator_report(core, consensus.labels, spammer_margin)
+    if consensus.skills is not None:
+        skills = consensus.skills.reindex(report["annotator"]).round(4).to_numpy()
+        report.insert(3, "estimated_skill", skills)
+    return Aggregation(gold, consensus.probabilities, report, agreement(core), method)
+
+
+def crowd_kit_consensus(answers: pd.DataFrame, method: str, seed: int) -> Consensus:
+    """A crowd-kit method's posterior; the label is its most probable class."""
+    with warnings.catch_warnings():  # crowd-kit's pandas calls emit deprecation notices
+        warnings.simplefilter("ignore")
+        model = make_model(method, seed)
+        probabilities = model.fit_predict_proba(answers)
+    return Consensus(
+        probabilities, probabilities.idxmax(axis=1), probabilities.max(axis=1), estimated_skills(model)
+    )
 
 
 def estimated_skills(model: Any) -> pd.Series | None:
@@ -224,15 +247,17 @@ def annotator_report(answers: pd.DataFrame, consensus: pd.Series, spammer_margin
 
 
 def agreement(answers: pd.DataFrame) -> dict[str, float | None]:
-    """Krippendorff's alpha (nominal; any number of answers per item) and Fleiss' kappa (defined
-    only when every item has the same number of answers)."""
+    """Krippendorff's alpha (nominal; any number of answers per item; None unless some item has
+    two) and Fleiss' kappa (defined only when every item has the same number of answers)."""
     with optional("Crowd-label agreement"):
         from crowdkit.metrics.data import alpha_krippendorff
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        alpha = float(alpha_krippendorff(answers))
-    return {"krippendorff_alpha": round(alpha, 4), "fleiss_kappa": fleiss_kappa(answers)}
+    alpha = None
+    if answers.groupby("task").size().max() >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            alpha = round(float(alpha_krippendorff(answers)), 4)
+    return {"krippendorff_alpha": alpha, "fleiss_kappa": fleiss_kappa(answers)}
 
 
 def fleiss_kappa(answers: pd.DataFrame) -> float | None:
@@ -249,7 +274,11 @@ def fleiss_kappa(answers: pd.DataFrame) -> float | None:
 
 
 def rounds_report(
-    answers: pd.DataFrame, final: Aggregation, threshold: float, seed: int = 0
+    answers: pd.DataFrame,
+    final: Aggregation,
+    threshold: float,
+    seed: int = 0,
+    model_probabilities: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Per round, aggregating every answer so far (the last round is `final`): items settled
     (confidence >= threshold) and mean confidence."""
@@ -260,7 +289,12 @@ def rounds_report(
         so_far = (
             final
             if number == numbers[-1]
-            else aggregate(answers[answers["round"] <= number], final.method, seed)
+            else aggregate(
+                answers[answers["round"] <= number],
+                final.method,
+                seed,
+                model_probabilities=model_probabilities,
+            )
         )
         labels = so_far.labels.set_index("item")["label"]
         changed = None if previous is None else int((labels.reindex(previous.index) != previous).sum())
@@ -339,16 +373,19 @@ def aggregate_files(
     annotator_col: str | None = None,
     label_col: str | None = None,
     seed: int = 0,
+    score_items: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> tuple[Aggregation, dict[str, Any]]:
     """`headstart labels aggregate`: answers of one or more rounds → gold labels in `out`, the
-    report (JSON) and the re-annotation queue when asked; returns the result and its summary."""
+    report (JSON) and the re-annotation queue when asked; returns the result and its summary.
+    `crowdlab` calls `score_items(answers)` for a model's probabilities of the items' texts."""
     if not 0 < threshold <= 1 or (budget is not None and budget < 1):
         raise ConfigError(
             f"--threshold must be in (0, 1] and --budget at least 1; got {threshold} and {budget}."
         )
     rows = read_rounds(answers, item_col, annotator_col, label_col)
-    result = aggregate(rows, method, seed)
-    rounds = rounds_report(rows, result, threshold, seed)
+    scored = score_items(rows) if score_items is not None and method_name(method) == "crowdlab" else None
+    result = aggregate(rows, method, seed, model_probabilities=scored)
+    rounds = rounds_report(rows, result, threshold, seed, scored)
     write_aggregation(result, out, report, rounds)
     if queue is not None:
         write_table_atomic(reannotation_queue(result, rows, threshold, budget), queue)

@@ -95,7 +95,13 @@ def _linear_probabilities(
     # regularised model memorises the wrong labels and can no longer contradict them.
     scaler = StandardScaler().fit(x[train_rows])
     model = LogisticRegressionCV(
-        Cs=REGULARISATION, cv=3, scoring="neg_log_loss", max_iter=3000, random_state=seed
+        Cs=REGULARISATION,
+        l1_ratios=(0.0,),  # plain L2, spelt out as scikit-learn 1.10 asks
+        use_legacy_attributes=False,
+        cv=3,
+        scoring="neg_log_loss",
+        max_iter=3000,
+        random_state=seed,
     )
     model.fit(scaler.transform(x[train_rows]), y[train_rows])
     probabilities = np.zeros((len(held_rows), classes))
@@ -129,6 +135,18 @@ def _run_probabilities(
     )
 
 
+def check_folds(labels: list[str], folds: int, source: str) -> None:
+    """Every label needs a row in each fold of the K-fold split."""
+    if folds < 2:
+        raise ConfigError(f"--folds must be at least 2, got {folds}.")
+    smallest = pd.Series(labels).value_counts().min()
+    if smallest < folds:
+        raise DataError(
+            f"A label of {source} has only {smallest} example(s), fewer than --folds {folds}; "
+            "lower --folds or add examples."
+        )
+
+
 def audit(
     data: str | Path,
     config: TrainConfig | None = None,
@@ -141,16 +159,9 @@ def audit(
         from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
 
-    if folds < 2:
-        raise ConfigError(f"--folds must be at least 2, got {folds}.")
     labelled = load_labelled(str(data), text_col, label_col)
     classes = check_classes(labelled.labels, f"'{Path(data).name}'")
-    smallest = pd.Series(labelled.labels).value_counts().min()
-    if smallest < folds:
-        raise DataError(
-            f"A label of '{Path(data).name}' has only {smallest} example(s), fewer than --folds {folds}; "
-            "lower --folds or add examples."
-        )
+    check_folds(labelled.labels, folds, f"'{Path(data).name}'")
     config = config or TrainConfig(data=str(data), strategy="features")
     probabilities = out_of_fold_probabilities(labelled, classes, config, folds)
     given = np.array([classes.index(label) for label in labelled.labels])
