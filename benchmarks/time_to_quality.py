@@ -6,7 +6,8 @@ Datasets (each: one labelled file, one separate test file, stratified and seeded
   - bbc-titles: a short-text set built from the packaged BBC News: each article's first line (its
     title, 5-15 words) with the article's topic, MiniLM-L6;
   - zh-inews: Chinese news sentiment (3 classes; its own train and test splits), multilingual-e5-small.
-Systems: headstart static, features, finetune, lora, setfit (8 labelled texts per class), all with
+Systems: headstart tfidf (the baseline without transfer: the tokenizer's 1-2-grams), static,
+features, finetune, lora, setfit (8 labelled texts per class), all with
 headstart's defaults, and finetune once more with the peers' epochs and learning rate (the
 throughput row, against the tuned Trainer);
 transformers.Trainer plain (the tokenizer's own truncation, random batches, every labelled row) and
@@ -41,6 +42,7 @@ MODELS = {"bbc": "minilm-l6", "bbc-titles": "minilm-l6", "zh-inews": "multilingu
 PEER_SETTINGS = "headstart finetune, peers' settings"
 SEEDED = ("headstart finetune", "Trainer plain")  # run with every seed; the others with the first
 SYSTEMS = (
+    "headstart tfidf",
     "headstart static",
     "headstart features",
     "headstart finetune",

@@ -93,7 +93,7 @@ def test_linear_head_reproduces_scaled_logistic_regression(classes: int) -> None
     scaler = StandardScaler().fit(x)
     model = LogisticRegression(C=1.0, max_iter=3000, random_state=0).fit(scaler.transform(x), y)
     coef, intercept = Features().fit_linear(scaler.transform(x), list(y), "classification", 1.0, False, 0)
-    logits = linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32))
+    logits = linear_head(coef, intercept, scaler)(torch.tensor(x, dtype=torch.float32))
     np.testing.assert_allclose(
         torch.softmax(logits, -1).detach().numpy(), model.predict_proba(scaler.transform(x)), atol=1e-4
     )
@@ -114,7 +114,7 @@ def test_linear_heads_for_label_sets_and_numbers() -> None:
     )  # third label always on
     coef, intercept = Features().fit_linear(z, hot.tolist(), "multi-label", 1.0, False, 0)
     probabilities = (
-        torch.sigmoid(linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32)))
+        torch.sigmoid(linear_head(coef, intercept, scaler)(torch.tensor(x, dtype=torch.float32)))
         .detach()
         .numpy()
     )
@@ -126,7 +126,7 @@ def test_linear_heads_for_label_sets_and_numbers() -> None:
     values = x @ np.array([1.0, -2.0, 0.5, 0.0, 0.0]) + rng.normal(0, 0.1, 300)
     coef, intercept = Features().fit_linear(z, values.tolist(), "regression", 10.0, False, 0)
     predicted = (
-        linear_head(scaler, coef, intercept)(torch.tensor(x, dtype=torch.float32)).detach().numpy()[:, 0]
+        linear_head(coef, intercept, scaler)(torch.tensor(x, dtype=torch.float32)).detach().numpy()[:, 0]
     )
     np.testing.assert_allclose(predicted, Ridge(alpha=0.1).fit(z, values).predict(z), atol=1e-4)
 
@@ -163,7 +163,7 @@ def test_features_options_validate() -> None:
 
 def test_saved_classifier_kind_is_checked(tmp_path: Path) -> None:
     from headstart.errors import RunError
-    from headstart.models.classifiers import load_classifier
+    from headstart.models.saved import load_classifier
 
     (tmp_path / "classifier.json").write_text(json.dumps({"kind": "quantum"}))
     save_file({}, str(tmp_path / "head.safetensors"))

@@ -32,6 +32,7 @@ from headstart.models.classifiers import (
     TokenEmbeddingClassifier,
     TransformersClassifier,
 )
+from headstart.models.tfidf import TfidfClassifier
 
 FORMATS = ("transformers", "sentence-transformers", "onnx")
 LIBRARIES = {"transformers": "transformers", "sentence-transformers": "sentence-transformers", "onnx": "onnx"}
@@ -103,9 +104,16 @@ def export_run(run_dir: str | Path, fmt: str | None, out: str | Path, overwrite:
 
 def _refuse_static(source: ExportSource, fmt: str) -> None:
     """Static runs go to ONNX only: transformers has no static model class, and
-    sentence-transformers' StaticEmbedding neither truncates nor skips tokens as the run does."""
+    sentence-transformers' StaticEmbedding neither truncates nor skips tokens as the run does.
+    TF-IDF runs go nowhere: their n-gram look-up has no ONNX operator."""
     predictor = source.predictor
-    static = isinstance(predictor, ModelPredictor) and isinstance(predictor.classifier, StaticClassifier)
+    classifier = predictor.classifier if isinstance(predictor, ModelPredictor) else None
+    if isinstance(classifier, TfidfClassifier):
+        raise ConfigError(
+            "A 'tfidf' run (n-gram look-up, no encoder) has no export format; serve it with "
+            "`headstart serve RUN` or predict with `headstart predict RUN FILE`."
+        )
+    static = isinstance(classifier, StaticClassifier)
     if static and fmt != "onnx":
         raise ConfigError(
             f"A 'static' run (token vectors averaged) has no {fmt} class that computes it as headstart "

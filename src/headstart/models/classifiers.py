@@ -1,7 +1,7 @@
 """Text classifiers a strategy produces and a run directory stores.
 
 Every classifier maps (input_ids, attention_mask) to logits and saves itself with safetensors
-beside a `classifier.json` that names its kind, so `load_classifier` can rebuild it.
+beside a `classifier.json` that names its kind, so `models.saved.load_classifier` can rebuild it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from transformers import (
 )
 from typing_extensions import override
 
-from headstart.errors import RunError
 from headstart.models.embeddings import embed, embed_layers
 from headstart.models.layers import CosineHead, ScalarMixHead, StaticEncoder
 from headstart.models.surgery import shrink_to
@@ -349,32 +348,3 @@ def load_encoder(path: Path, allow_pickle: bool = False) -> Any:
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     extra = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta", "xlm-roberta"} else {}
     return load_pretrained(AutoModel, path, allow_pickle, **extra)
-
-
-CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {
-    SequenceClassifier.kind: SequenceClassifier,
-    TokenClassifier.kind: TokenClassifier,
-    EmbeddingClassifier.kind: EmbeddingClassifier,
-    CosineClassifier.kind: CosineClassifier,
-    LayerMixClassifier.kind: LayerMixClassifier,
-    TokenEmbeddingClassifier.kind: TokenEmbeddingClassifier,
-    MultiTaskClassifier.kind: MultiTaskClassifier,
-    StaticClassifier.kind: StaticClassifier,
-}
-
-
-def load_classifier(directory: Path, allow_pickle: bool = False) -> TextClassifier:
-    """The classifier saved in a run's model folder, whatever its kind."""
-    marker = directory / CLASSIFIER_FILE
-    if not marker.is_file():
-        raise RunError(
-            f"'{directory}' holds no headstart classifier ({CLASSIFIER_FILE} "
-            "missing); pass a run directory made by `headstart train`."
-        )
-    kind = json.loads(marker.read_text(encoding="utf-8"))["kind"]
-    if kind not in CLASSIFIER_KINDS:
-        raise RunError(
-            f"Classifier kind '{kind}' in '{directory}' is unknown "
-            "to this headstart version; upgrade headstart."
-        )
-    return CLASSIFIER_KINDS[kind].load(directory, allow_pickle)

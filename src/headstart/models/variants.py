@@ -30,8 +30,8 @@ from headstart.models.classifiers import (
     MultiTaskClassifier,
     StaticClassifier,
     TextClassifier,
-    load_classifier,
 )
+from headstart.models.saved import load_classifier
 from headstart.record import METRICS_FILE, MODEL_DIR, VARIANTS_DIR
 
 VARIANTS = ("fp32", "int8", "onnx-int8")

@@ -16,6 +16,7 @@ from headstart.strategies import (  # noqa: F401 - importing a strategy module r
     prune,
     setfit_tuning,
     static,
+    tfidf,
     zero_shot,
 )
 from headstart.strategies.base import (

@@ -120,10 +120,13 @@ def frozen_embeddings(job: TrainingJob, layers: bool = False) -> tuple[nn.Module
     return encoder, train_x, dev_x
 
 
-def linear_head(scaler: StandardScaler, coef: np.ndarray, intercept: np.ndarray) -> nn.Linear:
-    """Fold standardisation into a linear model's weights: one nn.Linear giving the same outputs."""
-    weight = coef / scaler.scale_
-    bias = intercept - weight @ scaler.mean_
+def linear_head(coef: np.ndarray, intercept: np.ndarray, scaler: StandardScaler | None = None) -> nn.Linear:
+    """A linear model's weights as one nn.Linear giving the same outputs, with its inputs'
+    standardisation (`scaler`) folded in."""
+    weight, bias = coef, intercept
+    if scaler is not None:
+        weight = coef / scaler.scale_
+        bias = intercept - weight @ scaler.mean_
     head = nn.Linear(weight.shape[1], weight.shape[0])
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(weight).float())
@@ -187,24 +190,26 @@ class Features(Strategy):
     def select_head(
         self,
         job: TrainingJob,
-        x: np.ndarray,
+        x: Any,  # a numpy array, or a scipy sparse matrix with standardise=False
         targets: list[Any],
         task: str,
         dev_logits: Callable[[nn.Linear], Any],
         outputs: int | None = None,
+        standardise: bool = True,
     ) -> tuple[nn.Linear, FitReport]:
-        """Fit the task's linear model on standardised `x` at each C; keep the head whose dev logits
-        score best. With `outputs`, classes never seen in training get rows too (token tags)."""
+        """Fit the task's linear model on `x` (standardised unless told not to: sparse TF-IDF) at
+        each C; keep the head whose dev logits score best. With `outputs`, classes never seen in
+        training get rows too (token tags)."""
         config = job.config
-        scaler = StandardScaler().fit(x)
-        z = scaler.transform(x)
+        scaler = StandardScaler().fit(x) if standardise else None
+        z = x if scaler is None else scaler.transform(x)
         history: list[dict[str, Any]] = []
         best, best_score = None, -np.inf
         for c in self.config.c_values:
             coef, intercept = self.fit_linear(z, targets, task, c, config.class_weights, config.seed)
             if outputs is not None:
                 coef, intercept = self.all_classes(coef, intercept, sorted(set(targets)), outputs)
-            head = linear_head(scaler, coef, intercept)  # the very logits the saved classifier gives
+            head = linear_head(coef, intercept, scaler)  # the very logits the saved classifier gives
             with torch.no_grad():
                 score = job.dev_scores(dev_logits(head))["score"]
             history.append({"C": c, f"dev_{job.task.primary_metric}": score})

@@ -23,7 +23,8 @@ from typing_extensions import override
 from headstart.config import option
 from headstart.encoding import make_loader
 from headstart.errors import ConfigError
-from headstart.models.classifiers import TransformersClassifier, load_classifier
+from headstart.models.classifiers import TransformersClassifier
+from headstart.models.saved import load_classifier
 from headstart.models.surgery import attention_blocks, remove_heads
 from headstart.record import MODEL_DIR
 from headstart.strategies.base import EncoderTuning, StrategyConfig, register_strategy
