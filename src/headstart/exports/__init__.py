@@ -32,6 +32,7 @@ from headstart.models.classifiers import (
     TokenEmbeddingClassifier,
     TransformersClassifier,
 )
+from headstart.models.recurrent import RecurrentClassifier
 from headstart.models.tfidf import TfidfClassifier
 
 FORMATS = ("transformers", "sentence-transformers", "onnx")
@@ -105,13 +106,14 @@ def export_run(run_dir: str | Path, fmt: str | None, out: str | Path, overwrite:
 def _refuse_static(source: ExportSource, fmt: str) -> None:
     """Static runs go to ONNX only: transformers has no static model class, and
     sentence-transformers' StaticEmbedding neither truncates nor skips tokens as the run does.
-    TF-IDF runs go nowhere: their n-gram look-up has no ONNX operator."""
+    The baselines go nowhere: TF-IDF's n-gram look-up has no ONNX operator, and the recurrent
+    network's packed sequences are not exported."""
     predictor = source.predictor
     classifier = predictor.classifier if isinstance(predictor, ModelPredictor) else None
-    if isinstance(classifier, TfidfClassifier):
+    if isinstance(classifier, TfidfClassifier | RecurrentClassifier):
         raise ConfigError(
-            "A 'tfidf' run (n-gram look-up, no encoder) has no export format; serve it with "
-            "`headstart serve RUN` or predict with `headstart predict RUN FILE`."
+            f"A baseline run ('{source.config.strategy}', no encoder) has no export format; serve it "
+            "with `headstart serve RUN` or predict with `headstart predict RUN FILE`."
         )
     static = isinstance(classifier, StaticClassifier)
     if static and fmt != "onnx":

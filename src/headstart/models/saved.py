@@ -1,4 +1,4 @@
-"""A run's model folder → its classifier, whatever its kind (the kinds of `classifiers` and `tfidf`)."""
+"""A run's model folder → its classifier, whatever its kind (those of `classifiers`, `tfidf`, `recurrent`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from headstart.models.classifiers import (
     TokenClassifier,
     TokenEmbeddingClassifier,
 )
+from headstart.models.recurrent import RecurrentClassifier
 from headstart.models.tfidf import TfidfClassifier
 
 CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {  # classifier.json's kind → the class that loads it
@@ -30,6 +31,7 @@ CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {  # classifier.json's kind 
     MultiTaskClassifier.kind: MultiTaskClassifier,
     StaticClassifier.kind: StaticClassifier,
     TfidfClassifier.kind: TfidfClassifier,
+    RecurrentClassifier.kind: RecurrentClassifier,
 }
 
 

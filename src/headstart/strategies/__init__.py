@@ -2,6 +2,7 @@
 
 from headstart.strategies import (  # noqa: F401 - importing a strategy module registers it
     adapters,
+    bigru,
     bitfit,
     dapt,
     discriminative_lr,
