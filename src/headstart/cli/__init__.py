@@ -68,7 +68,10 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "Serve a run over HTTP: POST /predict, GET /health, /ready, /metadata, /metrics, /docs.",
     ),
     "suggest": ("runs", "Active learning: the next texts to label, or a replay of the loop (--simulate)."),
-    "labels": ("labels", "Crowd labels: aggregate several annotators' answers, audit a labelled file."),
+    "labels": (
+        "labels",
+        "Crowd labels: aggregate several annotators' answers, audit a labelled file, prelabel with an LLM.",
+    ),
     "privacy": ("privacy", "Personal data: scan, pseudonymize, re-identify (offline)."),
     "models": (
         "catalog",

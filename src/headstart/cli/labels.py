@@ -14,7 +14,7 @@ from headstart.config import TrainConfig
 app = typer.Typer(
     name="labels",
     no_args_is_help=True,
-    help="Crowd labels: aggregate several annotators' answers, audit a labelled file.",
+    help="Crowd labels: aggregate several annotators' answers, audit a labelled file, prelabel with an LLM.",
 )
 
 
@@ -185,3 +185,131 @@ def audit(
     output.line(
         f"{len(result.review)} of {len(result.probabilities)} labels look wrong; review them in {out}"
     )
+
+
+TextsFile = Annotated[
+    Path,
+    typer.Argument(help="Texts to label (a text column, and an id/item column if any).", show_default=False),
+]
+AnswersOut = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Answers in the crowd format: item, annotator (the model), label, text.",
+        show_default=False,
+    ),
+]
+Endpoint = Annotated[
+    str,
+    typer.Option(
+        help="Base URL of an OpenAI-compatible API, e.g. http://localhost:8000/v1.", show_default=False
+    ),
+]
+ChatModel = Annotated[
+    str, typer.Option("--model", help="The chat model's name at the endpoint.", show_default=False)
+]
+LabelSet = Annotated[
+    str,
+    typer.Option("--labels", help="The label set, comma-separated: business,sport,tech.", show_default=False),
+]
+ApiKeyEnv = Annotated[
+    str | None,
+    typer.Option(
+        help="Environment variable holding the API key (default: $OPENAI_API_KEY, or none).",
+        show_default=False,
+    ),
+]
+Descriptions = Annotated[
+    Path | None, typer.Option(help="YAML or JSON mapping each label to what it means.", show_default=False)
+]
+Shots = Annotated[int, typer.Option(help="Labelled examples shown to the model in each prompt.")]
+Examples = Annotated[
+    Path | None, typer.Option(help="Labelled file the --shots examples are drawn from.", show_default=False)
+]
+SendRaw = Annotated[
+    bool, typer.Option(help="Send texts as they are, without pseudonymising personal data first.")
+]
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="Pseudonym key (32-byte hex; created, mode 600, if missing); default CACHE.key.",
+        show_default=False,
+    ),
+]
+Cache = Annotated[
+    Path | None,
+    typer.Option(
+        help="Responses kept as they arrive, to resume; default OUT.cache.jsonl.", show_default=False
+    ),
+]
+PrelabelReport = Annotated[
+    Path | None,
+    typer.Option(
+        "--report", help="JSON report: answered, unparseable and failed items, tokens.", show_default=False
+    ),
+]
+Concurrency = Annotated[int, typer.Option(help="Requests in flight at once.")]
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for one response.")]
+Retries = Annotated[
+    int, typer.Option(help="Retries of a request on 429, 5xx or a lost connection, with backoff.")
+]
+TextCol = Annotated[
+    str | None, typer.Option(help="Text column (default: text, sentence, ...).", show_default=False)
+]
+ShotSeed = Annotated[int, typer.Option("--seed", help="Seed of the examples' draw.")]
+
+
+@app.command("prelabel")
+def prelabel(
+    data: TextsFile,
+    out: AnswersOut,
+    endpoint: Endpoint,
+    model: ChatModel,
+    labels: LabelSet,
+    api_key_env: ApiKeyEnv = None,
+    descriptions: Descriptions = None,
+    shots: Shots = 0,
+    examples: Examples = None,
+    send_raw: SendRaw = False,
+    key_file: KeyFile = None,
+    cache: Cache = None,
+    report: PrelabelReport = None,
+    concurrency: Concurrency = 4,
+    timeout: Timeout = 60.0,
+    max_retries: Retries = 4,
+    text_col: TextCol = None,
+    seed: ShotSeed = 0,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """An LLM as one more annotator: any OpenAI-compatible chat endpoint labels each text."""
+    from headstart.workflows.prelabel import prelabel as ask_model
+
+    output = Output(as_json, quiet)
+    facts = ask_model(
+        data,
+        out,
+        endpoint=endpoint,
+        model=model,
+        labels=labels.split(","),
+        api_key_env=api_key_env,
+        descriptions=descriptions,
+        shots=shots,
+        examples=examples,
+        send_raw=send_raw,
+        key_file=key_file,
+        cache=cache,
+        report=report,
+        concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+        text_col=text_col,
+        seed=seed,
+    )
+    if as_json:
+        output.json(facts)
+        return
+    rows = [(key, len(value) if isinstance(value, list | dict) else value) for key, value in facts.items()]
+    output.table(f"{model} labelled {facts['answered']} of {facts['texts']} texts", ["", ""], rows)
+    output.line(f"Wrote {out}" + (f", {report}" if report else ""))
