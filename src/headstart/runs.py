@@ -23,6 +23,7 @@ from headstart.evaluation.scoring import score, write_evaluation
 from headstart.exports import export_run
 from headstart.exports.hub import push_run
 from headstart.files import folder_size
+from headstart.inference.explain import Explanation, explain
 from headstart.inference.predictor import Predictor, load_predictor
 from headstart.preparation import prediction_inputs, prepare_labelled
 from headstart.record import (
@@ -123,6 +124,17 @@ class Run:
         check_coverage(coverage)
         scores = load_calibration(self.path)
         return prediction_sets(self.predict_proba(inputs, show_progress), self.labels, scores, coverage)
+
+    def explain(
+        self, inputs: Any, method: str | None = None, label: str | None = None, steps: int = 32
+    ) -> list[Explanation]:
+        """A score per word of each text for `label` (default: the predicted one): Integrated
+        Gradients (`ig`, `steps` of them) for runs trained end to end by gradients, else occlusion
+        (the label's probability lost when the word is erased). See `headstart.inference.explain`."""
+        texts = self.inputs(inputs)
+        if any(not isinstance(text, str) for text in texts):
+            raise ConfigError("Explanations are for runs on single texts, not on sentence pairs.")
+        return explain(self.predictor, texts, method, label, steps)
 
     def predict_heads(self, inputs: Any, show_progress: bool = True) -> dict[str, list[str]]:
         """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""

@@ -67,6 +67,10 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "serve",
         "Serve a run over HTTP: POST /predict, GET /health, /ready, /metadata, /metrics, /docs.",
     ),
+    "explain": (
+        "explain",
+        "Why did a run say that: a score per word (Integrated Gradients or occlusion), as HTML.",
+    ),
     "suggest": ("runs", "Active learning: the next texts to label, or a replay of the loop (--simulate)."),
     "labels": (
         "labels",

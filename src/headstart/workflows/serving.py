@@ -34,6 +34,7 @@ from headstart.runs import Run
 from headstart.version import __version__
 from headstart.workflows.microbatch import MicroBatcher, QueueFullError
 from headstart.workflows.predict_file import answers
+from headstart.workflows.serve_explain import add_explain_route
 from headstart.workflows.serve_requests import (
     REQUEST_ID_HEADER,
     PredictRequest,
@@ -145,7 +146,8 @@ class _Instruments:
 def create_app(
     run: Run, variant: str = "fp32", limits: ServeLimits | None = None, access: ServeAccess | None = None
 ) -> FastAPI:
-    """The FastAPI app serving `run`: /predict, /health, /ready, /metadata, /metrics, /docs."""
+    """The FastAPI app serving `run`: /predict, /explain (single-label classification), /health,
+    /ready, /metadata, /metrics, /docs."""
     limits, access = limits or ServeLimits(), access or ServeAccess()
     instruments = _Instruments.create()
     batcher = MicroBatcher(
@@ -176,6 +178,8 @@ def create_app(
     _add_guard(app, limits, access.api_key or os.environ.get(API_KEY_ENV) or None, instruments)
     _add_error_handlers(app)
     _add_predict_route(app, run, limits, batcher, instruments)
+    if run.task.name == "classification" and run.config.text_pair_col is None:
+        add_explain_route(app, run, limits.max_chars)
     _add_info_routes(app, run, variant, limits, batcher, instruments)
     _add_docs(app)
     if access.cors_origin:  # added last, so it runs first: preflights are answered before the key check
