@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 import headstart
 import headstart.workflows.compare as grid_module
@@ -146,35 +148,30 @@ def chromium_command() -> list[str]:
     ]
 
 
+def render_in_chromium(page: Path, folder: Path, size: str) -> tuple[Image.Image, str]:
+    """A screenshot of the page (window `size`, e.g. "1200,1400") and its DOM, by headless Chromium."""
+    uri, profile, shot = (
+        page.resolve().as_uri(),
+        ["--user-data-dir=" + str(folder / "profile")],
+        folder / "page.png",
+    )
+    run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=120)
+    run([*chromium_command(), *profile, f"--screenshot={shot}", f"--window-size={size}", uri])
+    dom = run([*chromium_command(), *profile, "--dump-dom", uri], text=True).stdout
+    return Image.open(shot), dom
+
+
 @pytest.mark.skipif(
     shutil.which("chromium") is None,
     reason="Debian's chromium is not installed (`make test` installs it as root)",
 )
 def test_html_report_renders_in_headless_chromium(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:
-    from PIL import Image
-
     out = tmp_path / "cmp"
     compare(toy_csv, out=out, models=[tiny_model], strategies=["finetune", "bitfit"], seeds=1, **OPTIONS)
-    page = (out / "report.html").resolve().as_uri()
-    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [*chromium_command(), *profile, f"--screenshot={shot}", "--window-size=1200,1400", page],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    image = Image.open(shot).convert("L")
-    histogram = image.histogram()
+    image, dom = render_in_chromium(out / "report.html", tmp_path, "1200,1400")
+    histogram = image.convert("L").histogram()
     assert image.size == (1200, 1400)
     assert max(histogram) < 0.97 * sum(histogram), "the screenshot is (nearly) one colour: blank page"
-    dom = subprocess.run(
-        [*chromium_command(), *profile, "--dump-dom", page],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
     assert '<table id="leaderboard">' in dom and dom.count("<tr>") >= 3 and "bitfit" in dom
     assert 'id="pareto"' in dom
 
