@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fastapi.testclient import TestClient
 from tests.test_ner import conll_text, synthetic_sentences
 
 import headstart
@@ -15,6 +16,7 @@ from headstart.models.classifiers import load_encoder
 from headstart.models.recurrent import RecurrentClassifier
 from headstart.models.zoo import resolve_model
 from headstart.strategies.bigru import BiGruConfig
+from headstart.workflows.serving import create_app
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -70,3 +72,19 @@ def test_options_are_checked() -> None:
         BiGruConfig(cell="rnn")
     with pytest.raises(ValueError, match="dropout in"):
         BiGruConfig(dropout=1.0)
+
+
+def test_bigru_appears_in_compare_and_serves(toy_csv: Path, tiny_options: dict, tmp_path: Path) -> None:
+    options = {
+        **{key: value for key, value in tiny_options.items() if key != "model"},
+        "epochs": 4,
+        "lr": 5e-3,
+    }
+    board = headstart.compare(
+        toy_csv, out=tmp_path / "grid", models=["minilm-l6"], strategies=["bigru"], seeds=1, **options
+    )
+    assert board["strategy"].tolist() == ["bigru"] and board["accuracy_mean"].iloc[0] > 0.5, board
+    run = headstart.load_run(next((tmp_path / "grid" / "runs").iterdir()))
+    with TestClient(create_app(run)) as client:
+        answer = client.post("/predict", json={"text": "goal match striker"})
+    assert answer.status_code == 200 and answer.json()["label"] == run.predict(["goal match striker"])[0]
