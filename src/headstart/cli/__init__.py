@@ -69,7 +69,7 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "explain": (
         "explain",
-        "Why did a run say that: a score per word (Integrated Gradients or occlusion), as HTML.",
+        "Why did the run say that: a score per word, as an HTML page and JSON.",
     ),
     "suggest": ("runs", "Active learning: the next texts to label, or a replay of the loop (--simulate)."),
     "labels": (
