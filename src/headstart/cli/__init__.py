@@ -71,6 +71,10 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "explain",
         "Why did the run say that: a score per word, as an HTML page and JSON.",
     ),
+    "map": (
+        "explain",
+        "Where the run puts each text: a 2-D map (UMAP or PCA) by label, as PNG and HTML.",
+    ),
     "suggest": ("runs", "Active learning: the next texts to label, or a replay of the loop (--simulate)."),
     "labels": (
         "labels",

@@ -40,6 +40,23 @@ TextCol = Annotated[
     str | None, typer.Option(help="Text column of --data (default: text, ...).", show_default=False)
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
+MapData = Annotated[
+    Path,
+    typer.Option(
+        help="A file of texts to map; with a label column, mistakes are marked.", show_default=False
+    ),
+]
+MapOut = Annotated[
+    Path, typer.Option("--out", "-o", help="HTML page of the map; the PNG and JSON go to the same name.")
+]
+Projection = Annotated[
+    str, typer.Option("--method", help="umap, pca, or auto (umap when umap-learn is installed).")
+]
+MapLimit = Annotated[int, typer.Option(help="Map a seeded sample of at most N texts.")]
+LabelCol = Annotated[
+    str | None,
+    typer.Option(help="Label column of --data (default: the run's, label, ...).", show_default=False),
+]
 
 
 @app.command()
@@ -80,3 +97,39 @@ def explain(
             f"{explanation.label} ({explanation.probability:.3f}): " + ", ".join(word for _, word in top)
         )
     output.note(f"Wrote {out} and {out.with_suffix('.json')} ({len(explanations)} texts)")
+
+
+@app.command("map")
+def embedding_map(
+    run: RunDir,
+    data: MapData,
+    out: MapOut = Path("map.html"),
+    method: Projection = "auto",
+    limit: MapLimit = 2000,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    device: Device = "auto",
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+) -> None:
+    """Where the run puts each text: a 2-D map (UMAP or PCA) by label, as PNG and HTML."""
+    from headstart.workflows.embedding_map import embedding_map as draw_map
+
+    output = Output(as_json, quiet)
+    summary = draw_map(
+        run,
+        data,
+        out,
+        text_col=text_col,
+        label_col=label_col,
+        method=method,
+        limit=limit,
+        device=device,
+        show_progress=not (quiet or as_json),
+    )
+    if as_json:
+        output.json(summary)
+        return
+    wrong = f", {summary['misclassified']} misclassified" if "misclassified" in summary else ""
+    drawn = f"{summary['texts']} texts by {summary['method']}{wrong}"
+    output.note(f"Wrote {summary['html']} and {summary['png']} ({drawn})")

@@ -63,10 +63,27 @@ def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def maps_html(maps: list[str]) -> str:
+    """Links to the maps of the test texts (pages beside the report), each shown by its PNG."""
+    figures = "".join(
+        f'<figure><a href="{html.escape(page)}"><img alt="map of {html.escape(Path(page).stem)}" '
+        f'src="{html.escape(str(Path(page).with_suffix(".png")))}"></a>'
+        f"<figcaption>{html.escape(Path(page).stem)}</figcaption></figure>"
+        for page in maps
+    )
+    return f'<h2>Maps of the test texts</h2><div id="maps">{figures}</div>' if maps else ""
+
+
 def html_report(
-    rows: list[dict[str, str]], runs: pd.DataFrame, pareto_png: Path, note: str, ranking: str
+    rows: list[dict[str, str]],
+    runs: pd.DataFrame,
+    pareto_png: Path,
+    note: str,
+    ranking: str,
+    maps: list[str] | None = None,
 ) -> str:
-    """A self-contained HTML page: the leaderboard, the Pareto plot and each run's confusion matrix."""
+    """An HTML page: the leaderboard, the Pareto plot, each run's confusion matrix (all inline)
+    and links to the maps of the test texts (pages beside it)."""
     header = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>" for row in rows
@@ -93,15 +110,19 @@ figure {{ display: inline-block; margin: 8px; }} figure img {{ width: 320px; }}
 <table id="leaderboard"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>
 <h2>Accuracy against latency</h2><img id="pareto" alt="Pareto plot" src="{_png_data_uri(pareto_png)}">
 {"<h2>Confusion matrices</h2>" + matrices if matrices else ""}
+{maps_html(maps or [])}
 </body></html>
 """
 
 
-def write_comparison(out: Path, runs: pd.DataFrame, board: pd.DataFrame) -> None:
-    """Every output of a comparison: runs.csv, leaderboard.csv/.md, pareto.png and report.html."""
+def write_comparison(
+    out: Path, runs: pd.DataFrame, board: pd.DataFrame, maps: list[str] | None = None
+) -> None:
+    """Every output of a comparison: runs.csv, leaderboard.csv/.md, pareto.png and report.html
+    (linking `maps`, pages relative to `out`)."""
     rows, note, ranking = table_rows(board), pareto_note(board), quality_metrics(board)[-1]
     write_table_atomic(runs, out / "runs.csv")
     write_table_atomic(board, out / "leaderboard.csv")
     write_text_atomic(out / "leaderboard.md", markdown_table(rows, note))
     plot_pareto(board, out / "pareto.png", ranking)
-    write_text_atomic(out / "report.html", html_report(rows, runs, out / "pareto.png", note, ranking))
+    write_text_atomic(out / "report.html", html_report(rows, runs, out / "pareto.png", note, ranking, maps))

@@ -26,6 +26,7 @@ from headstart.progress import info
 from headstart.record import CONFIG_FILE, METRICS_FILE, RunRecord, read_record
 from headstart.reports.comparison import write_comparison
 from headstart.strategies import make_strategy
+from headstart.workflows.embedding_map import embedding_map
 from headstart.workflows.long_jobs import check_options, grid_options, record_options, sigterm_as_interrupt
 
 # The two quality columns of a task's leaderboard; the second is its main metric, which ranks.
@@ -113,8 +114,23 @@ def _run_grid(
         rows.append(_row(cell_record(run_dir, config), run_dir, model, strategy, seed, quality))
     runs = pd.DataFrame(rows)
     board = leaderboard(runs, quality)
-    write_comparison(out, runs, board)
+    maps = draw_maps(out, runs, base.test_data) if base.task == "classification" else []
+    write_comparison(out, runs, board, maps)
     return board
+
+
+def draw_maps(out: Path, runs: pd.DataFrame, test_file: str | None) -> list[str]:
+    """A map of the test texts for each (model, strategy) at its first seed, drawn once; the
+    pages' paths relative to `out`."""
+    assert test_file is not None  # fixed_split writes the test split
+    pages = []
+    for run in runs.drop_duplicates(["model", "strategy"])["run"]:
+        page = out / "maps" / f"{Path(run).name}.html"
+        if not page.is_file():
+            page.parent.mkdir(exist_ok=True)
+            embedding_map(run, test_file, page, show_progress=False)
+        pages.append(page.relative_to(out).as_posix())
+    return pages
 
 
 def cell_record(run_dir: Path, config: TrainConfig) -> RunRecord:
