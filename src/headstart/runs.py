@@ -141,7 +141,7 @@ class Run:
         """One row per input: the vector the run's classification head reads (the pooled encoder
         output, the static or TF-IDF vector; TF-IDF's cut to 256 dimensions by a seeded random
         projection). Inputs are as `inputs` takes them."""
-        return head_inputs(self.predictor, self.inputs(inputs), show_progress)
+        return head_inputs(self.predictor, self.inputs(inputs), show_progress)[0]
 
     def predict_heads(self, inputs: Any, show_progress: bool = True) -> dict[str, list[str]]:
         """Predicted labels of every head, by column name; a multi-task run answers for all its columns."""

@@ -45,34 +45,40 @@ def last_layer_input(model: nn.Module) -> Iterator[list[torch.Tensor]]:
             handle.remove()
 
 
-def head_inputs(predictor: Predictor, inputs: Sequence[Any], show_progress: bool = True) -> np.ndarray:
-    """One row per input: the vector the run's head reads (a long text's windows averaged)."""
+def head_inputs(
+    predictor: Predictor, inputs: Sequence[Any], show_progress: bool = True
+) -> tuple[np.ndarray, Any]:
+    """One row per input: the vector the run's head reads (a long text's windows averaged), and
+    the task's outputs (probabilities) from the same forward pass."""
     if not isinstance(predictor, ModelPredictor) or predictor.task.token_level:
         raise ConfigError(
             "Embeddings are read from one model classifying whole texts (not an ensemble, not NER)."
         )
     model = predictor.classifier
-    projection: list[torch.Tensor] = []
+    projection: list[torch.Tensor] = []  # drawn on the first wide batch, the same for every batch
+    logit_width: list[int] = []
 
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        with last_layer_input(model) as caught:
-            model(input_ids, attention_mask)
+        logits = model(input_ids, attention_mask)
         if not caught or caught[0].dim() != 2:
             raise ConfigError("This run's model has no head reading one vector per text to map.")
-        rows = caught[0].float()
-        if rows.shape[1] <= MAX_WIDTH:
-            return rows
-        if not projection:  # drawn once, the same for every batch
-            seeded = torch.Generator(device="cpu").manual_seed(0)
-            gaussian = torch.randn(rows.shape[1], PROJECTED, generator=seeded) / PROJECTED**0.5
-            projection.append(gaussian.to(rows.device))
-        return rows @ projection[0]
+        vectors = caught[0].float()
+        if vectors.shape[1] > MAX_WIDTH:
+            if not projection:
+                seeded = torch.Generator(device="cpu").manual_seed(0)
+                gaussian = torch.randn(vectors.shape[1], PROJECTED, generator=seeded) / PROJECTED**0.5
+                projection.append(gaussian.to(vectors.device))
+            vectors = vectors @ projection[0]
+        logit_width[:] = [logits.shape[1]]
+        return torch.cat([vectors, logits.float()], dim=1)  # one pass gives both, split below
 
     texts, pairs = split_pairs(list(inputs))
     encoded = encode(predictor.tokenizer, texts, predictor.window, pairs=pairs)
     pad_id = predictor.tokenizer.pad_token_id
-    rows = forward_in_batches(
-        forward, encoded, predictor.batch_size, pad_id, "Embedding", show_progress, predictor.placement
-    )
-    vectors: np.ndarray = encoded.pool(rows, "mean").numpy()
-    return vectors
+    with last_layer_input(model) as caught:
+        rows = forward_in_batches(
+            forward, encoded, predictor.batch_size, pad_id, "Embedding", show_progress, predictor.placement
+        )
+    vectors, logits = rows[:, : -logit_width[0]], rows[:, -logit_width[0] :]
+    outputs = predictor.task.predict(encoded.pool(logits, predictor.window.pool))
+    return encoded.pool(vectors, "mean").numpy(), outputs

@@ -14,6 +14,7 @@ from headstart.data.memory import Table, file_table, is_path, memory_table
 from headstart.errors import ConfigError
 from headstart.evaluation.projection import project, resolve_method
 from headstart.files import write_text_atomic
+from headstart.inference.embeddings import head_inputs
 from headstart.preparation import prediction_inputs, prepare_labelled
 from headstart.reports.embedding_map import MapPoints, map_html, plot_map
 from headstart.runs import Run, load_run
@@ -51,8 +52,9 @@ def embedding_map(
     if limit is not None and len(texts) > limit:
         keep = sorted(np.random.default_rng(seed).choice(len(texts), limit, replace=False))
         texts, true = [texts[i] for i in keep], None if true is None else [true[i] for i in keep]
-    predicted = [str(label) for label in loaded.predict(texts, show_progress)]
-    points, method = project(loaded.embed(texts, show_progress), method, seed)
+    vectors, probabilities = head_inputs(loaded.predictor, texts, show_progress)
+    predicted = [str(label) for label in loaded.task.decide(probabilities)]
+    points, method = project(vectors, method, seed)
     drawn = MapPoints(points, texts, predicted, true, loaded.labels, method)
     title = f"{loaded.path.name}: {len(texts)} texts of {table.source} ({method.upper()})"
     png = out.with_suffix(".png")
@@ -70,7 +72,8 @@ def texts_and_labels(
 ) -> tuple[list[str], list[str] | None]:
     """The texts, and their labels when the table has a label column (named, the run's, or one of
     the usual names); without one the map shows predictions only."""
-    names = [label_col or run.config.label_col] if (label_col or run.config.label_col) else LABEL_COLUMNS
+    named = label_col or run.config.label_col
+    names = [named] if named else LABEL_COLUMNS
     if not any(name in table.frame.columns for name in names):
         texts = prediction_inputs(run.config, table, text_col)
         return check_single_texts(texts), None
