@@ -44,6 +44,9 @@ def test_grid_writes_leaderboard_plot_and_report_and_resumes(
     assert "| model | strategy |" in markdown and "bitfit" in markdown and " ± " in markdown
     report = (out / "report.html").read_text()
     assert 'id="leaderboard"' in report and report.count("data:image/png;base64,") == 1 + 4
+    # A map of the test texts per (model, strategy), linked with its PNG.
+    assert report.count('<figure><a href="maps/') == 2
+    assert all((out / "maps" / f"{Path(r).name}.png").is_file() for r in runs.run if r.endswith("42"))
     # Every cell tested on the same split.
     assert len({pd.read_csv(Path(r) / ".." / ".." / "data" / "test.csv").shape for r in runs.run}) == 1
 
