@@ -113,12 +113,57 @@ def test_predict_marks_uncertain_texts_and_queues_them_for_annotators(
     assert set(pd.read_csv(tmp_path / "gold.csv").item) == set(queue.item)
 
 
+def test_many_files_and_the_server_give_the_sets_one_file_gets(
+    bbc_run: tuple[headstart.Run, pd.DataFrame], tmp_path: Path
+) -> None:
+    run, test = bbc_run
+    first, second = test.text[:150].to_frame(), test.text[150:300].to_frame().assign(id=range(150))
+    first.to_csv(tmp_path / "one.csv", index=False)
+    second.to_json(tmp_path / "two.jsonl", orient="records", lines=True)
+    flags = {"coverage": 0.97, "queue": tmp_path / "queue.csv"}
+    headstart.predict_many(
+        run.path, [tmp_path / "one.csv", tmp_path / "two.jsonl"], tmp_path / "out", **flags
+    )
+    alone = run.prediction_sets(test.text[:300], 0.97, show_progress=False)
+    both = pd.concat(
+        [pd.read_csv(tmp_path / "out" / "one.csv"), pd.read_json(tmp_path / "out" / "two.jsonl", lines=True)]
+    )
+    assert both.label_set.fillna("").tolist() == [run.config.label_sep.join(found) for found in alone]
+    queue = pd.read_csv(tmp_path / "queue.csv")
+    uncertain = [i for i, found in enumerate(alone) if len(found) != 1]
+    assert uncertain and queue.item.tolist() == [
+        f"one.csv:{i}" if i < 150 else f"two.jsonl:{i - 150}" for i in uncertain
+    ]
+
+    from fastapi.testclient import TestClient
+
+    from headstart.workflows.serving import create_app
+
+    with TestClient(create_app(run)) as client:
+        answer = client.post("/predict", json={"texts": test.text[:40].tolist(), "coverage": 0.97}).json()
+        assert [found["label_set"] for found in answer["predictions"]] == alone[:40]
+        assert [found["uncertain"] for found in answer["predictions"]] == [len(s) != 1 for s in alone[:40]]
+        refused = client.post("/predict", json={"text": "x", "coverage": 1.5})
+        assert refused.status_code == 422 and "coverage" in refused.json()["detail"]
+
+
+def test_text_predictions_show_their_set(
+    tiny_run: headstart.Run, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", str(tiny_run.path), "--text", "goal match", "--coverage", "0.9", "--json"])
+    (answer,) = json.loads(capsys.readouterr().out)
+    assert stop.value.code == 0 and answer["label_set"][0] == answer["label"]
+    assert answer["uncertain"] == (len(answer["label_set"]) != 1)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
         (["--coverage", "1.2"], "--coverage must be in (0, 1)"),
         (["--queue", "q.csv"], "give --coverage too"),
         (["--coverage", "0.9", "--queue", "q.txt"], "unknown format"),
+        (["--coverage", "0.9", "--queue", "-"], "--queue needs a file name"),
     ],
 )
 def test_bad_coverage_flags_get_one_line(
@@ -139,3 +184,7 @@ def test_a_run_without_calibration_says_so(tiny_run: headstart.Run, tmp_path: Pa
             (tmp_path / "run" / item.name).symlink_to(item)
     with pytest.raises(RunError, match="no conformal calibration"):
         headstart.load_run(tmp_path / "run").prediction_sets(["goal match"])
+    pd.DataFrame({"text": ["goal match"]}).to_csv(tmp_path / "in.csv", index=False)
+    with pytest.raises(RunError, match="no conformal calibration"):  # refused before predicting
+        headstart.predict_many(tmp_path / "run", [tmp_path / "in.csv"], tmp_path / "out", coverage=0.9)
+    assert not (tmp_path / "out").exists()

@@ -34,7 +34,8 @@ def test_ray_engine_writes_what_one_process_writes(
     tiny_run: headstart.Run, inputs: Path, tmp_path: Path
 ) -> None:
     ray = pytest.importorskip("ray")
-    local = headstart.predict_many(tiny_run.path, [inputs], tmp_path / "local")
+    sets = {"coverage": 0.9, "queue": tmp_path / "local-queue.csv"}
+    local = headstart.predict_many(tiny_run.path, [inputs], tmp_path / "local", **sets)
     try:
         with pytest.raises(SystemExit) as done:
             main(
@@ -48,6 +49,10 @@ def test_ray_engine_writes_what_one_process_writes(
                     "2",
                     "--out",
                     str(tmp_path / "ray"),
+                    "--coverage",
+                    "0.9",
+                    "--queue",
+                    str(tmp_path / "ray-queue.csv"),
                     "-q",
                 ]
             )
@@ -60,6 +65,8 @@ def test_ray_engine_writes_what_one_process_writes(
         assert list(many.columns) == list(one.columns) and len(many) == len(one)
         pd.testing.assert_frame_equal(many, one, atol=1e-5, check_exact=False)
     assert "id" in read(tmp_path / "ray" / "b.jsonl").columns  # the input's own columns stay
+    assert {"label_set", "uncertain"} <= set(read(tmp_path / "ray" / "a.csv").columns)
+    pd.testing.assert_frame_equal(read(tmp_path / "ray-queue.csv"), read(tmp_path / "local-queue.csv"))
 
 
 def test_predicting_many_files_refuses_clashing_names_and_unknown_engines(

@@ -52,6 +52,7 @@ class Run:
         self.labels = labels
         self.metrics = metrics
         self.predictor = predictor
+        self._calibration: np.ndarray | None = None  # conformal scores, read on first use
 
     @classmethod
     def load(
@@ -123,8 +124,23 @@ class Run:
         calibrated on dev when the run trained; see `headstart.evaluation.conformal`), most probable
         first. A set that is not one label (several, or none) marks a text the model is unsure of."""
         check_coverage(coverage)
-        scores = load_calibration(self.path)
-        return prediction_sets(self.predict_proba(inputs, show_progress), self.labels, scores, coverage)
+        return self.label_sets(self.predict_proba(inputs, show_progress), coverage)
+
+    def check_label_sets(self, coverage: float) -> None:
+        """Refuse, before anything is predicted, a coverage or a run that gives no label sets."""
+        self.label_sets(np.empty((0, len(self.labels))), coverage)
+
+    def label_sets(self, probabilities: np.ndarray, coverage: float) -> list[list[str]]:
+        """`prediction_sets` from probabilities already predicted (one column per label, in
+        `self.labels` order)."""
+        check_coverage(coverage)
+        if self.task.name != "classification":
+            raise ConfigError(
+                f"--coverage gives sets of classes; this run predicts {self.task.name}. Drop --coverage."
+            )
+        if self._calibration is None:  # read once: a server asks at every request
+            self._calibration = load_calibration(self.path)
+        return prediction_sets(probabilities, self.labels, self._calibration, coverage)
 
     def explain(
         self, inputs: Any, method: str | None = None, label: str | None = None, steps: int = 32

@@ -145,12 +145,11 @@ def predict(
     from headstart.workflows.predict_many import predict_many
 
     many = rows is not None and (len(rows) > 1 or any(Path(r).is_dir() for r in rows) or engine != "local")
-    if (coverage is not None or queue is not None) and (text or many):
-        raise ConfigError("--coverage and --queue work on one file of texts, predicted locally.")
+    if queue is not None and text:
+        raise ConfigError("--queue gathers the uncertain rows of files; --text shows each text's set.")
     if text:
-        return _show_answers(
-            Output(as_json, quiet), text, predict_texts(run, text, variant, device, precision)
-        )
+        answered = predict_texts(run, text, variant, device, precision, coverage)
+        return _show_answers(Output(as_json, quiet), text, answered)
     if not rows or out is None:
         raise ConfigError(
             "Give a file of texts and --out FILE (- reads standard input, -o - writes standard output), "
@@ -158,15 +157,17 @@ def predict(
         )
     reading: dict[str, Any] = {"text_col": text_col, "text_pair_col": text_pair_col, "encoding": encoding}
     reading |= {"delimiter": delimiter, "pseudonymize": pseudonymize}
+    sets: dict[str, Any] = {"coverage": coverage, "queue": queue}
     if many:
-        written = predict_many(run, list(rows), out, engine, address, workers, variant, device, **reading)
+        written = predict_many(
+            run, list(rows), out, engine, address, workers, variant, device, **reading, **sets
+        )
         output = Output(as_json, quiet)
         if as_json:
             output.json(written)
         output.note(f"Wrote {sum(written.values())} predictions into {len(written)} files in {out}")
         return
     output = Output(as_json, quiet or out == STDIO)  # standard output holds the predictions alone
-    sets: dict[str, Any] = {"coverage": coverage, "queue": queue}
     count = predict_file(
         run, rows[0], out, variant=variant, device=device, precision=precision, **sets, **reading
     )
@@ -192,7 +193,12 @@ def _summary(answer: dict[str, Any]) -> str:
         return f"{answer['value']:.4g}"
     if "labels" in answer:
         return ", ".join(answer["labels"]) or "no label"
-    return f"{answer['label']} ({answer['probabilities'][answer['label']]:.3f})"
+    shown = f"{answer['label']} ({answer['probabilities'][answer['label']]:.3f})"
+    if "label_set" in answer:
+        shown += f"; set {{{', '.join(answer['label_set'])}}}" + (
+            ", uncertain" if answer["uncertain"] else ""
+        )
+    return shown
 
 
 @app.command()

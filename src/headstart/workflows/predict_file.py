@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from headstart.data.io import (
 )
 from headstart.data.memory import Table
 from headstart.errors import ConfigError, DataError
-from headstart.evaluation.conformal import check_coverage, load_calibration, prediction_sets
+from headstart.evaluation.conformal import check_coverage
 from headstart.labels.aggregate import ITEM_COLUMNS
 from headstart.preparation import prediction_inputs, pseudonymizer_for
 from headstart.privacy.pseudonyms import pseudonymize_frame
@@ -62,14 +63,12 @@ def predict_file(
     empty for the annotator, text, candidates).
     """
     output_path = str(output_path)
-    for path in (output_path, queue):
-        check_output_format(path)
-    if coverage is not None:
-        check_coverage(coverage)
-    elif queue is not None:
-        raise ConfigError("--queue writes the texts whose label set is uncertain; give --coverage too.")
+    check_output_format(output_path)
+    check_set_options(coverage, queue)
     rows, source, lines = input_rows(input_path, encoding, delimiter)
     run = load_run(run_dir, variant, device, precision)
+    if coverage is not None:
+        run.check_label_sets(coverage)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
     if pseudonymizer is not None:  # before anything is predicted or written: the output holds pseudonyms only
         rows = pseudonymize_frame(rows, pseudonymizer)
@@ -101,6 +100,17 @@ def check_output_format(path: str | Path | None) -> None:
         )
 
 
+def check_set_options(coverage: float | None, queue: str | Path | None) -> None:
+    """`--coverage` is a probability; `--queue` is a file (of a format headstart writes) and needs it."""
+    if queue is not None and str(queue) == STDIO:
+        raise ConfigError("--queue needs a file name: standard output holds the predictions, not the queue.")
+    check_output_format(queue)
+    if coverage is not None:
+        check_coverage(coverage)
+    elif queue is not None:
+        raise ConfigError("--queue writes the texts whose label set is uncertain; give --coverage too.")
+
+
 def input_rows(
     input_path: str | Path, encoding: str | None, delimiter: str | None
 ) -> tuple[pd.DataFrame, str, bool]:
@@ -124,14 +134,18 @@ def predict_texts(
     variant: str = "auto",
     device: str = "auto",
     precision: str = "fp32",
+    coverage: float | None = None,
 ) -> list[dict[str, Any]]:
-    """The answer for each of a few texts (see `answers`)."""
+    """The answer for each of a few texts (see `answers`; `with_label_sets` with `coverage`)."""
     run = load_run(run_dir, variant, device, precision)
     if run.config.text_pair_col is not None:
         raise DataError(
             f"'{run_dir}' reads sentence pairs; predict a file with both columns instead of --text."
         )
-    return answers(run, list(texts))
+    if coverage is None:
+        return answers(run, list(texts))
+    run.check_label_sets(coverage)
+    return with_label_sets(run, answers(run, list(texts)), coverage)
 
 
 def answers(run: Run, inputs: list[Any]) -> list[dict[str, Any]]:
@@ -154,32 +168,40 @@ def answers(run: Run, inputs: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def label_set_columns(run: Run, columns: dict[str, Any], coverage: float) -> dict[str, Any]:
+def with_label_sets(run: Run, results: list[dict[str, Any]], coverage: float) -> list[dict[str, Any]]:
+    """Classification answers with `label_set` (a list, most probable first) and `uncertain`."""
+    probabilities = np.array([[result["probabilities"][label] for label in run.labels] for result in results])
+    sets = run.label_sets(probabilities, coverage)
+    return [
+        result | {"label_set": labels, "uncertain": len(labels) != 1}
+        for result, labels in zip(results, sets, strict=True)
+    ]
+
+
+def label_set_columns(run: Run, columns: Mapping[str, Any], coverage: float) -> dict[str, Any]:
     """`label_set` and `uncertain` at `coverage` (see `predict_file`), from the `prob_<label>`
-    columns already predicted."""
-    if run.task.name != "classification":
-        raise ConfigError(
-            f"--coverage gives sets of classes; this run predicts {run.task.name}. Drop --coverage."
-        )
-    probabilities = np.column_stack([columns[f"prob_{label}"] for label in run.labels])
-    sets = prediction_sets(probabilities, run.labels, load_calibration(run.path), coverage)
+    columns already predicted (a dict or a DataFrame of them)."""
+    sets = run.label_sets(np.column_stack([columns[f"prob_{label}"] for label in run.labels]), coverage)
     return {
         "label_set": [run.config.label_sep.join(labels) for labels in sets],
         "uncertain": [len(labels) != 1 for labels in sets],
     }
 
 
-def uncertain_queue(result: pd.DataFrame, inputs: list[Any], label_sep: str) -> pd.DataFrame:
+def uncertain_queue(
+    result: pd.DataFrame, inputs: list[Any], label_sep: str, source: str | None = None
+) -> pd.DataFrame:
     """The uncertain rows as tasks in the crowd answers format: the input's own item id when it has
-    one (else the row number), annotator and label empty for the annotator, the text and the
-    candidate labels, most probable first."""
+    one (else the row number), after `source:` when the queue gathers several files; annotator and
+    label empty for the annotator, the text and the candidate labels, most probable first."""
     id_column = next((c for c in result.columns if str(c).lower() in ITEM_COLUMNS), None)
     uncertain = result["uncertain"].to_numpy(dtype=bool)
     chosen = result[uncertain]
     texts = [text for text, unsure in zip(inputs, uncertain, strict=True) if unsure]
+    items = list(chosen[id_column] if id_column is not None else chosen.index)
     return pd.DataFrame(
         {
-            "item": list(chosen[id_column] if id_column is not None else chosen.index),
+            "item": items if source is None else [f"{source}:{item}" for item in items],
             "annotator": "",
             "label": "",
             "text": [text if isinstance(text, str) else " / ".join(text) for text in texts],

@@ -21,7 +21,13 @@ from headstart.preparation import prediction_inputs, pseudonymizer_for
 from headstart.privacy.pseudonyms import pseudonymize_frame
 from headstart.progress import info
 from headstart.runs import Run, load_run
-from headstart.workflows.predict_file import input_rows, prediction_columns
+from headstart.workflows.predict_file import (
+    check_set_options,
+    input_rows,
+    label_set_columns,
+    prediction_columns,
+    uncertain_queue,
+)
 
 ENGINES = ("local", "ray")
 ROW = "__headstart_row"  # the input order, carried through Ray's shuffles
@@ -42,17 +48,25 @@ def predict_many(
     pseudonymize: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    coverage: float | None = None,
+    queue: str | Path | None = None,
 ) -> dict[str, int]:
     """Predict every file of `inputs` (folders: their files in a known format) into `out_dir`,
-    one output of the same name and format per input; returns the rows written per output."""
+    one output of the same name and format per input; returns the rows written per output. With
+    `coverage`, each output gets `label_set` and `uncertain` (see `predict_file`), computed on the
+    driver from the predicted probabilities, and `queue` gathers every file's uncertain rows (items
+    named `<file>:<id or row>`)."""
     if engine not in ENGINES:
         raise ConfigError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
+    check_set_options(coverage, queue)
     files = input_files(inputs)
+    run = load_run(run_dir, variant, device)
+    if coverage is not None:
+        run.check_label_sets(coverage)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = load_run(run_dir, variant, device)
     predict = _local(run) if engine == "local" else _on_ray(run, variant, device, address, workers)
     pseudonymizer = pseudonymizer_for(run.config, pseudonymize)
     tables, texts = [], []
@@ -64,13 +78,21 @@ def predict_many(
         tables.append(rows)
     info(f"Predicting {len(texts)} rows of {len(files)} files ({engine}) ...")
     columns = predict(texts)  # every file in one job: the actors load the model once
-    written, start = {}, 0
+    if coverage is not None:
+        columns = columns.assign(**label_set_columns(run, columns, coverage))
+    written, tasks, start = {}, [], 0
     for file, rows in zip(files, tables, strict=True):
         part = columns.iloc[start : start + len(rows)].set_index(rows.index)
+        result = pd.concat([rows, part], axis=1)
+        if queue is not None:
+            file_texts = texts[start : start + len(rows)]
+            tasks.append(uncertain_queue(result, file_texts, run.config.label_sep, file.name))
         start += len(rows)
         target = out_dir / file.name
-        write_table_atomic(pd.concat([rows, part], axis=1), target)
+        write_table_atomic(result, target)
         written[str(target)] = len(rows)
+    if queue is not None:
+        write_table_atomic(pd.concat(tasks, ignore_index=True), queue)
     return written
 
 

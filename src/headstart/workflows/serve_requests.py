@@ -28,13 +28,21 @@ _GIVEN_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # anything else is r
 
 class PredictRequest(BaseModel):
     """One input (`text`) or several (`texts`, or TEI's `inputs`: a string or a list); an input is
-    a string, or [text, second text] for a run trained on sentence pairs."""
+    a string, or [text, second text] for a run trained on sentence pairs; optionally a `coverage`."""
 
     model_config = ConfigDict(extra="forbid")
     text: str | tuple[str, str] | None = Field(None, examples=["Shares in the bank rose 5% after results."])
     texts: list[str | tuple[str, str]] | None = Field(None, examples=[["First text.", "Second text."]])
     inputs: str | list[str | tuple[str, str]] | None = Field(
         None, description="Text Embeddings Inference's name: a string (one answer) or a list."
+    )
+    coverage: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        examples=[0.9],
+        description="Classification: add each text's `label_set`, the labels that hold the true one "
+        "with this probability (split conformal, calibrated on dev), and `uncertain` (not one label).",
     )
 
     def given(self) -> tuple[list[Input], bool]:

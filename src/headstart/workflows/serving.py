@@ -33,7 +33,7 @@ from headstart.extras import optional
 from headstart.runs import Run
 from headstart.version import __version__
 from headstart.workflows.microbatch import MicroBatcher, QueueFullError
-from headstart.workflows.predict_file import answers
+from headstart.workflows.predict_file import answers, with_label_sets
 from headstart.workflows.serve_explain import add_explain_route
 from headstart.workflows.serve_requests import (
     REQUEST_ID_HEADER,
@@ -272,12 +272,17 @@ def _add_predict_route(
 
     @app.post("/predict")
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:
-        """Predict one text or a batch: labels and probabilities, a value, or NER entities."""
+        """Predict one text or a batch: labels and probabilities, a value, or NER entities; with
+        `coverage`, each text's conformal label set and whether it is uncertain."""
         started = time.perf_counter()
         try:
             given, listed = body.given()
             inputs = checked_inputs(given, pairs, limits.max_texts, limits.max_chars)
+            if body.coverage is not None:  # refused before anything is queued
+                run.check_label_sets(body.coverage)
             results = await asyncio.wait_for(batcher.submit(inputs), limits.timeout)
+            if body.coverage is not None:
+                results = with_label_sets(run, results, body.coverage)
         except RefusedError as refused:
             return error_response(request, refused.status, str(refused), refused.headers)
         except QueueFullError:
