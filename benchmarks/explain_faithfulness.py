@@ -5,7 +5,8 @@ words the model reads (k = 1, 3, 5, 10; AOPC is the mean over k), on test texts 
     python benchmarks/explain_faithfulness.py [--texts 200]
 
 Runs: `finetune` (2 epochs, no refit) explained by Integrated Gradients and by occlusion, and
-`features` by occlusion; MiniLM, 128 tokens, a seeded 80/20 split.
+`features` by occlusion; MiniLM, 128 tokens, a seeded 80/20 split. With `--map FILE.html`, it
+also draws `headstart map` of the `features` run on the held-out texts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import headstart
 from headstart.data.bundled import load_bundled
 from headstart.progress import quiet_libraries
+from headstart.workflows.embedding_map import embedding_map
 from headstart.workflows.explain import faithfulness
 
 OPTIONS = {"max_length": 128, "refit": "no"}
@@ -26,6 +28,7 @@ OPTIONS = {"max_length": 128, "refit": "no"}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=200)
+    parser.add_argument("--map", type=Path, help="draw the features run's map of the held-out texts here")
     args = parser.parse_args()
     quiet_libraries()
     bbc = load_bundled("bbc-news")
@@ -41,6 +44,9 @@ def main() -> None:
         ),
     }
     texts = test["text"].tolist()
+    if args.map:
+        drawn = embedding_map(runs["features"], test[["text", "label"]], args.map, show_progress=False)
+        print(f"map: {drawn['texts']} texts, {drawn['misclassified']} misclassified, {drawn['method']}\n")
     print(f"BBC News, {args.texts} test texts, MiniLM at 128 tokens\n")
     print(
         "| run | method | drop, top-k words (k = 1, 3, 5, 10) | drop, k random words "
