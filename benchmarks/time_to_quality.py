@@ -501,8 +501,12 @@ def main() -> None:
                     if seed > 42 and system not in SEEDED:
                         continue
                     length = headstart_length if system == "Trainer tuned" else None
+                    if system == "Trainer tuned" and length is None:
+                        sys.exit(
+                            "Trainer tuned takes headstart's max length: list a headstart finetune first."
+                        )
                     result = launch(folder, dataset, system, seed, length, args.option)
-                    if system == "headstart finetune":
+                    if system.startswith("headstart finetune"):  # either finetune row: the same length
                         headstart_length = result["max_length"]
                     runs[system].append(result)
                     print(

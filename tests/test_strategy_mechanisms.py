@@ -166,7 +166,8 @@ def test_l2sp_keeps_weights_next_to_the_pretrained_ones(
 
 
 def test_l2sp_penalty_is_zero_at_the_start_and_grows_with_distance(tiny_model: str) -> None:
-    strategy, model, _ = build("l2sp", tiny_model)
+    strategy, model, config = build("l2sp", tiny_model)
+    strategy.parameter_groups(model, config)  # the loop asks for the groups first: w₀ is taken there
     head_only = strategy.penalty(model)
     with torch.no_grad():
         model.model.bert.encoder.layer[0].output.dense.weight.add_(0.1)

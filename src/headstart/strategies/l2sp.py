@@ -11,9 +11,7 @@ from torch import nn
 from typing_extensions import override
 
 from headstart.config import TrainConfig, option
-from headstart.models.classifiers import TextClassifier
 from headstart.strategies.base import EncoderTuning, StrategyConfig, layer_depths, register_strategy
-from headstart.training.job import TrainingJob
 
 
 @dataclass
@@ -43,16 +41,14 @@ class L2SP(EncoderTuning):
         return {"alpha": trial.suggest_float("alpha", 1e-4, 1.0, log=True)}
 
     @override
-    def build(self, job: TrainingJob) -> TextClassifier:
-        model = super().build(job)
-        depths = layer_depths(model)
-        # Weights that existed before fine-tuning are pulled to their start; the new head (depth 0) to zero.
-        self._pretrained = [(p, p.detach().clone()) for n, p in model.named_parameters() if depths[n] > 0]
-        self._head = [p for n, p in model.named_parameters() if depths[n] == 0]
-        return model
-
-    @override
     def parameter_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+        # Here, not in build: the loop calls this with the weights as they train (the token
+        # embeddings' trained rows among them). Weights that existed before fine-tuning are pulled
+        # to their start; the new head (depth 0) to zero.
+        depths = layer_depths(model)
+        trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self._pretrained = [(p, p.detach().clone()) for n, p in trained if depths[n] > 0]
+        self._head = [p for n, p in trained if depths[n] == 0]
         # The penalty replaces weight decay: decay toward zero would fight the pull toward w₀.
         return [{**group, "weight_decay": 0.0} for group in super().parameter_groups(model, config)]
 
