@@ -1,7 +1,8 @@
-"""What each of the training loop's exact speed-ups is worth: headstart finetune on bbc-titles (the
-short-text set of time_to_quality.py) with the peers' settings (3 epochs, batch 16, lr 5e-5),
-with every speed-up on, with all of them off (the loop as plain as a Trainer's), and with each one
-off in turn. Each run is its own process; rounds are interleaved so all share the machine's load.
+"""What each of the training loop's exact speed-ups is worth, per fine-tuning step of MiniLM-L6:
+the step with every speed-up on, with all of them off (as a Trainer computes it), and with each
+one off in turn. One model per variant in one process, steps interleaved variant by variant so all
+share the machine's load; medians over the steps. Two shapes: short texts (batch 16 × 24 tokens,
+bbc-titles) and the memory target's (batch 32 × 128 tokens).
 
 The speed-ups (none changes what is computed, only how):
   rows     only the token-embedding rows of the training texts' tokens train (embedding_rows.py)
@@ -9,104 +10,96 @@ The speed-ups (none changes what is computed, only how):
   gelu     the GELU computed again in the backward pass (gelu_linear.py)
   first    the last layer computes the first token only, which the classifier reads (first_token.py)
   clip     gradients within the clipping norm are not multiplied by 1 (loop.clip_gradients)
-A speed-up is turned off by replacing its function in `headstart.training.loop` with a no-op in
-the worker process: the switch exists for this measurement only.
 
-    python benchmarks/lean_training.py [--rounds 3]
+    python benchmarks/lean_training.py [--steps 40]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import contextlib
 import statistics
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
+import time
+from collections.abc import Callable
+
+import torch
+from accelerate import Accelerator
+from transformers import AutoModelForSequenceClassification
+
+from headstart.models.zoo import resolve_model
+from headstart.progress import quiet_libraries
+from headstart.training.cpu_dropout import cpu_dropout
+from headstart.training.embedding_rows import train_seen_rows
+from headstart.training.first_token import first_token_only
+from headstart.training.gelu_linear import gelu_linear
+from headstart.training.loop import clip_gradients
 
 PIECES = ("rows", "dropout", "gelu", "first", "clip")
-ALL_OFF = "+".join(PIECES)
+SHAPES = ((16, 24), (32, 128))  # batch, tokens
+VOCABULARY = range(1000, 6000)  # the token ids the synthetic batches draw: the "training texts'" rows
 
 
-def worker(off: list[str], folder: Path) -> None:
-    import contextlib
+def variants() -> dict[str, set[str]]:
+    """Variant name → the speed-ups turned off."""
+    return {"every speed-up on": set(), "every speed-up off": set(PIECES)} | {f"{p} off": {p} for p in PIECES}
 
-    import headstart
-    import headstart.training.loop as loop
-    from headstart.progress import set_quiet
 
-    if "rows" in off:
-        loop.train_seen_rows = lambda model, token_lists: 0
-    if "dropout" in off:
-        loop.cpu_dropout = lambda model: contextlib.nullcontext()
-    if "gelu" in off:
-        loop.gelu_linear = lambda model: contextlib.nullcontext(0)
-    if "first" in off:
-        loop.first_token_only = lambda model: contextlib.nullcontext(False)
-    if "clip" in off:
-        loop.clip_gradients = lambda accelerator, model, norm: accelerator.clip_grad_norm_(
-            model.parameters(), norm
-        )
-    set_quiet(True)
-    run = headstart.train(
-        folder / "labelled.csv",
-        test_data=str(folder / "test.csv"),
-        out=folder / "run",
-        overwrite=True,
-        strategy="finetune",
-        model="minilm-l6",
-        seed=42,
-        checkpoint_every=0,
-        epochs=3,
-        batch_size=16,
-        lr=5e-5,
-    )
-    cost = run.metrics["cost"]
-    result = {
-        "samples_per_second": cost["train_samples_per_second"],
-        "accuracy": run.metrics["test"]["accuracy"],
-    }
-    print("RESULT " + json.dumps(result | {"peak_memory_mib": cost["peak_memory_mib"]}))
+def make_step(off: set[str], batch: int, tokens: int) -> Callable[[], float]:
+    """A function running one training step of a fresh model with `off` turned off; returns seconds."""
+    model = AutoModelForSequenceClassification.from_pretrained(
+        resolve_model("minilm-l6"), num_labels=5
+    ).train()
+    if "rows" not in off:
+        train_seen_rows(model, [list(VOCABULARY), [0]])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+    accelerator = Accelerator(cpu=True)
+    ids = torch.randint(VOCABULARY.start, VOCABULARY.stop, (batch, tokens))
+    labels = torch.randint(0, 5, (batch,))
+    switches = {"dropout": cpu_dropout, "gelu": gelu_linear, "first": first_token_only}
+
+    def step() -> float:
+        with contextlib.ExitStack() as stack:
+            for name, switch in switches.items():
+                if name not in off:
+                    stack.enter_context(switch(model))
+            started = time.perf_counter()
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+            torch.nn.functional.cross_entropy(logits, labels).backward()
+            if "clip" in off:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            else:
+                clip_gradients(accelerator, model, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return time.perf_counter() - started
+
+    return step
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--steps", type=int, default=40, help="timed steps per variant at 16 × 24 (a fifth at 32 × 128)"
+    )
     args = parser.parse_args()
-    if args.worker is not None:
-        worker([piece for piece in args.worker.split("+") if piece], Path(args.folder))
-        return
-    sys.path.insert(0, str(Path(__file__).parent))
-    from time_to_quality import prepare
-
-    folder = Path(tempfile.mkdtemp(prefix="headstart-lean-"))
-    prepare("bbc-titles", folder)
-    variants = {"every speed-up on": "", "every speed-up off": ALL_OFF} | {f"{p} off": p for p in PIECES}
-    found: dict[str, list[dict]] = {name: [] for name in variants}
-    for number in range(args.rounds):
-        for name, off in variants.items():
-            command = [sys.executable, __file__, "--worker", off, "--folder", str(folder)]
-            done = subprocess.run(
-                command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    quiet_libraries()
+    torch.manual_seed(0)
+    print("| shape | variant | ms per step | every speed-up on is faster by |")
+    print("| --- | --- | --- | --- |")
+    for batch, tokens in SHAPES:
+        steps = {name: make_step(off, batch, tokens) for name, off in variants().items()}
+        for step in steps.values():  # warm-up: first calls allocate and pick kernels
+            step(), step()
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(args.steps if tokens < 64 else max(3, args.steps // 5)):
+            for name, step in steps.items():
+                times[name].append(step())
+        fastest = statistics.median(times["every speed-up on"])
+        for name, found in times.items():
+            median = statistics.median(found)
+            print(
+                f"| {batch} × {tokens} | {name} | {1000 * median:.1f} | ×{median / fastest:.2f} |", flush=True
             )
-            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-            if not lines:
-                sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
-            found[name].append(json.loads(lines[0][len("RESULT ") :]))
-            print(f"round {number + 1} · {name}: {found[name][-1]}", flush=True)
-    best = statistics.median(r["samples_per_second"] for r in found["every speed-up on"])
-    print(f"\nbbc-titles, headstart finetune with the peers' settings; medians of {args.rounds} rounds")
-    print("| variant | train samples/s | every speed-up on ÷ this | accuracy | peak RSS MiB |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, rows in found.items():
-        speed = statistics.median(r["samples_per_second"] for r in rows)
-        accuracy = statistics.median(r["accuracy"] for r in rows)
-        peak = statistics.median(r["peak_memory_mib"] for r in rows)
-        print(f"| {name} | {speed:.1f} | ×{best / speed:.2f} | {accuracy:.4f} | {peak:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -486,6 +486,7 @@ def main() -> None:
         f"Measured {date.today()} on {cpu_name()} ({os.cpu_count()} cores), "
         f"Python {platform.python_version()}; fp32 matmul peak {peak:.0f} GFLOP/s (2048², best of 10).",
         f"Command: `python benchmarks/time_to_quality.py --datasets {args.datasets} --seeds {args.seeds}"
+        + ("" if systems == list(SYSTEMS) else f' --systems "{";".join(systems)}"')
         + "".join(f" --option {option}" for option in args.option)
         + "`",
         "",

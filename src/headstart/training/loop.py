@@ -109,10 +109,9 @@ def clip_gradients(accelerator: Accelerator, model: torch.nn.Module, max_norm: f
     if accelerator.device.type != "cpu" or accelerator.distributed_type not in CPU_CLIPPED:
         accelerator.clip_grad_norm_(model.parameters(), max_norm)
         return
-    parameters = [p for p in model.parameters() if p.grad is not None]
-    total = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+    total = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
     if max_norm / (total + 1e-6) < 1:  # torch's own coefficient, applied only when it scales
-        torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, total)
+        torch.nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, total)
 
 
 def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: TrainingJob) -> Fitted:
