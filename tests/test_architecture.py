@@ -17,7 +17,10 @@ import pytest
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "headstart"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-LONG_FUNCTIONS_ALLOWED = {"headstart.training.loop.train_classifier"}  # the loop reads in one sitting
+LONG_FUNCTIONS_ALLOWED = {
+    "headstart.training.loop.train_classifier",  # the loop reads in one sitting
+    "headstart.microtasks.migrations.versions.0001_initial.upgrade",  # a schema, written once
+}
 # Start-up time: `import headstart` and `headstart --help` must not load torch, so these import
 # headstart modules inside functions or only for type checkers.
 LAZY_IMPORTERS = ("headstart", "headstart.cli")

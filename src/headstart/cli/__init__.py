@@ -81,6 +81,10 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
         "Crowd labels: aggregate several annotators' answers, audit a labelled file, prelabel with an LLM.",
     ),
     "privacy": ("privacy", "Personal data: scan, pseudonymize, re-identify (offline)."),
+    "tasks": (
+        "tasks",
+        "Crowd tasks: a service that hands out, checks and chains label/create/validate tasks.",
+    ),
     "models": (
         "catalog",
         "List encoders usable offline: packaged models, given folders, hub models in the cache.",
@@ -88,7 +92,7 @@ ROOT_COMMANDS: dict[str, tuple[str, str]] = {
     "strategies": ("catalog", "List adaptation strategies, one line each, with their options."),
     "info": ("catalog", "What a run is: task, labels, model, strategy, data, test metrics, variants, size."),
 }
-GROUPS = {"labels", "privacy"}
+GROUPS = {"labels", "privacy", "tasks"}
 
 
 class LazyCommands(TyperGroup):

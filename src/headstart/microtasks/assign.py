@@ -1,0 +1,112 @@
+"""Handing out tasks: the next item an annotator may do, in a language they declared, that they
+have not had before and that still wants answers (counting unexpired assignments as answers to
+come), later steps first so items finish; with the project's gold rate, a gold item instead, and
+gold items first for a newcomer until enough of their answers are scored to judge them."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from headstart.microtasks.people import gold_record
+from headstart.microtasks.project import ProjectSpec
+from headstart.microtasks.schema import Annotator, Assignment, Item, Project, now
+
+# What an annotator is shown of a step's options, by kind (the rest is the engine's business).
+SHOWN = {
+    "label": ("labels", "multiple"),
+    "tag": ("tags",),
+    "rate": ("low", "high"),
+    "create": (),
+    "validate": (),
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What an app shows the annotator, and the assignment id to answer with."""
+
+    assignment: str
+    project: str
+    step: str
+    kind: str
+    language: str
+    text: str
+    data: dict[str, Any]  # what the customer's row said of the item (e.g. the intent a text must have)
+    options: dict[str, Any]
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON answer of GET /next-task."""
+        return {**vars(self), "expires_at": self.expires_at.isoformat() + "Z"}
+
+
+def next_task(
+    session: Session, project: Project, spec: ProjectSpec, person: Annotator, rng: random.Random
+) -> Task | None:
+    """Assign the annotator their next item of `project`, or None when there is none for them."""
+    languages = [language for language in person.languages if language in spec.languages]
+    if person.paused or not languages:
+        return None
+    moment = now()
+    item = None
+    # A newcomer does gold items first, until their accuracy can be judged; then the gold rate.
+    newcomer = gold_record(session, person.id).answers < spec.quality.min_gold_answers
+    if spec.gold_rate and (newcomer or rng.random() < spec.gold_rate):
+        item = session.scalars(_candidates(project, spec, person, languages, moment, gold=True)).first()
+    if item is None:
+        item = session.scalars(_candidates(project, spec, person, languages, moment, gold=False)).first()
+    if item is None:
+        return None
+    assignment = Assignment(
+        id=str(uuid.uuid4()),
+        item_id=item.id,
+        annotator_id=person.id,
+        expires_at=moment + timedelta(seconds=spec.assignment_seconds),
+    )
+    session.add(assignment)
+    step = spec.step(item.step)
+    shown = {key: step.options[key] for key in SHOWN[step.kind]}
+    return Task(
+        assignment.id,
+        spec.name,
+        step.name,
+        step.kind,
+        item.language,
+        item.text,
+        item.data,
+        shown,
+        assignment.expires_at,
+    )
+
+
+def _candidates(
+    project: Project, spec: ProjectSpec, person: Annotator, languages: list[str], moment: datetime, gold: bool
+) -> Select[Item]:
+    """Open items the annotator may get, best first, locked so no other process takes them too."""
+    pending = (
+        select(func.count())
+        .where(Assignment.item_id == Item.id, Assignment.answered.is_(False), Assignment.expires_at > moment)
+        .scalar_subquery()
+    )
+    had = exists().where(Assignment.item_id == Item.id, Assignment.annotator_id == person.id)
+    query = select(Item).where(
+        Item.project_id == project.id,
+        Item.status == "open",
+        Item.is_gold.is_(gold),
+        Item.language.in_(languages),
+        ~had,
+    )
+    if gold:  # a gold item is never settled: anyone may do it once
+        return query.order_by(func.random()).limit(1)
+    later_first = case(
+        {name: rank for rank, name in enumerate(reversed(list(spec.steps)))}, value=Item.step, else_=99
+    )
+    query = query.where(Item.answered + pending < Item.wanted).order_by(later_first, Item.id).limit(1)
+    return query.with_for_update(skip_locked=True)

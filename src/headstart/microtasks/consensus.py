@@ -1,0 +1,70 @@
+"""Dawid–Skene for a label step, refitted in batches: crowd-kit fits each annotator's confusion
+matrix on all of the step's answers every REFIT_EVERY answers, and an item's posterior over labels
+is then computed from its own answers in microseconds (`kinds.label.posterior`: Bayes' rule with
+those matrices), so settling an item never waits for a fit. Exports refit once more on every
+answer, so the labels delivered are Dawid–Skene's over the whole project, not the state at settling.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from headstart.extras import optional
+from headstart.microtasks.kinds import Vote
+from headstart.microtasks.people import weights
+from headstart.microtasks.schema import Answer, Item, Project
+
+REFIT_EVERY = 50  # label answers between two fits of a step
+
+
+def item_votes(session: Session, item: Item) -> list[Vote]:
+    """The item's counted answers as votes, a paused annotator's weighing less (see `people.weights`)."""
+    rows = session.execute(
+        select(Answer.annotator_id, Answer.value).where(Answer.item_id == item.id, Answer.counted)
+    ).all()
+    weight = weights(session, {person for person, _ in rows if person is not None})
+    return [Vote(person, value, weight.get(person, 1.0) if person else 1.0) for person, value in rows]
+
+
+def step_answers(project: Project, step: str) -> Select[Any]:
+    """The counted answers to the step's items (gold left out): item, annotator, label."""
+    query = select(Answer.item_id, Answer.annotator_id, Answer.value).join(Item, Item.id == Answer.item_id)
+    return query.where(Item.project_id == project.id, Item.step == step, Answer.counted, ~Item.is_gold)
+
+
+def refit(session: Session, project: Project, step: str, every: int = 1) -> dict[str, Any] | None:
+    """The step's model fitted on all its answers, or None when fewer than `every` answers came
+    since the stored fit."""
+    fitted = project.consensus.get(step, {}).get("answers", 0)
+    query = step_answers(project, step)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if count - fitted < every:
+        return None
+    answers = pd.DataFrame(session.execute(query).all(), columns=["item", "annotator", "label"])
+    return fit(answers) | {"answers": count}
+
+
+def fit(answers: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+    """A step's model from its answers (columns item, annotator, label; erased annotators left out)."""
+    answers = answers.dropna(subset=["annotator"])
+    if answers.empty or answers.item.nunique() < 2:
+        return {}
+    with optional("MicroTasks' Dawid–Skene"):
+        from crowdkit.aggregation import DawidSkene
+
+    frame = answers.rename(columns={"item": "task", "annotator": "worker"})[["task", "worker", "label"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # crowd-kit's pandas deprecation notices
+        model = DawidSkene(n_iter=100, tol=1e-5).fit(frame)
+    errors: pd.DataFrame = model.errors_  # rows (worker, observed label), columns: true label
+    confusion: dict[str, dict[str, dict[str, float]]] = {}
+    for (worker, observed), row in errors.iterrows():
+        confusion.setdefault(str(worker), {})[str(observed)] = {str(k): float(v) for k, v in row.items()}
+    found: pd.Series = model.priors_
+    priors = {str(label): float(p) for label, p in found.items()}
+    return {"priors": priors, "confusion": confusion, "answers": len(answers)}

@@ -1,0 +1,110 @@
+"""`MicroTasks`: one object over a database that the HTTP service, the CLI and tests share. Each
+method is one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from headstart.data.languages import detect_languages
+from headstart.errors import ConfigError
+from headstart.microtasks import answers, assign, intake, people
+from headstart.microtasks.database import connect, purge_erased, sessions, upgrade
+from headstart.microtasks.project import ProjectSpec, load_project
+from headstart.microtasks.report import export_rows, progress
+from headstart.microtasks.schema import AppToken, AuditEvent
+from headstart.privacy.pseudonyms import Pseudonymizer
+
+ROLES = ("app", "admin")
+
+
+class MicroTasks:
+    """The task service's state: a database URL and the key for pseudonyms."""
+
+    def __init__(self, url: str, key: bytes, seed: int | None = None, create: bool = True) -> None:
+        self.engine = connect(url, create)
+        self.revision = upgrade(self.engine)
+        self.sessions = sessions(self.engine)
+        self.key = key
+        self.random = random.Random(seed)
+        self.checks = answers.Checks(
+            language_of=lambda text: detect_languages([text])[0], pseudonymize=self._pseudonymize
+        )
+
+    def _pseudonymize(self, text: str) -> str:
+        return Pseudonymizer(self.key).text(text)  # a fresh one: no value is kept in memory
+
+    def save_project(self, source: str | Path | ProjectSpec, actor: str = "operator") -> str:
+        """Create or update a project from its file (or a checked spec); returns its name."""
+        spec = source if isinstance(source, ProjectSpec) else load_project(source)
+        with self.sessions.begin() as session:
+            intake.save_project(session, spec, actor)
+        return spec.name
+
+    def add_items(self, project: str, step: str, rows: list[dict[str, Any]], actor: str = "operator") -> int:
+        """Add items to a project's step (see `intake.add_items`)."""
+        with self.sessions.begin() as session:
+            found, spec = intake.find_project(session, project)
+            return intake.add_items(session, found, spec, step, rows, self._pseudonymize, actor)
+
+    def next_task(self, project: str, user_id: str, languages: list[str] | None = None) -> dict[str, Any]:
+        """{"task": the annotator's next task, or None with a "reason" (paused, or none left)}."""
+        with self.sessions.begin() as session:
+            found, spec = intake.find_project(session, project)
+            person = people.annotator(session, self.key, user_id, languages)
+            task = assign.next_task(session, found, spec, person, self.random)
+            if task is not None:
+                return {"task": task.to_dict()}
+            reason = (
+                "paused: too few gold answers right" if person.paused else "no task left in your languages"
+            )
+            return {"task": None, "reason": reason}
+
+    def answer(self, assignment: str, value: Any, seconds: float) -> dict[str, Any]:
+        """Store an answer (idempotent by assignment id) and apply what it decides."""
+        with self.sessions.begin() as session:
+            return answers.take_answer(session, assignment, value, seconds, self.checks)
+
+    def erase(self, user_id: str, actor: str = "operator") -> dict[str, int]:
+        """Erase a person's link to their answers (see `people.erase`), also from the files' free space."""
+        with self.sessions.begin() as session:
+            counts = people.erase(session, self.key, user_id, actor)
+        purge_erased(self.engine)
+        return counts
+
+    def progress(self, project: str) -> dict[str, Any]:
+        """The project's figures (see `report.progress`)."""
+        with self.sessions.begin() as session:
+            found, spec = intake.find_project(session, project)
+            return progress(session, found, spec)
+
+    def export(self, project: str, soft: bool = False) -> list[dict[str, Any]]:
+        """The settled items of the project's last steps, one row each (see `report.export_rows`)."""
+        with self.sessions.begin() as session:
+            found, spec = intake.find_project(session, project)
+            return export_rows(session, found, spec, soft)
+
+    def create_token(self, name: str, role: str = "app", actor: str = "operator") -> str:
+        """A new token for a client (shown once; only its hash is stored)."""
+        if role not in ROLES:
+            raise ConfigError(f"A token's role is one of {', '.join(ROLES)}; got {role!r}.")
+        token = secrets.token_urlsafe(32)
+        with self.sessions.begin() as session:
+            if session.get(AppToken, name) is not None:
+                raise ConfigError(f"A token named '{name[:100]}' exists; choose another name.")
+            session.add(
+                AppToken(name=name, token_sha256=hashlib.sha256(token.encode()).hexdigest(), role=role)
+            )
+            session.add(AuditEvent(actor=actor, action="create token", detail={"name": name, "role": role}))
+        return token
+
+    def client(self, token: str) -> AppToken | None:
+        """The client a bearer token belongs to, or None."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.sessions.begin() as session:
+            return session.scalar(select(AppToken).where(AppToken.token_sha256 == digest))

@@ -1,0 +1,236 @@
+"""A simulated crowd of app clients for the task service, over HTTP: annotators of varied skill,
+some of them spammers, each declaring languages, answering whatever task the service hands them.
+Tests and `benchmarks/microtasks_crowd.py` run it against a real server on loopback; it is also a
+load test for a deployment.
+
+The simulated work follows a phrase bank: three intents (greeting, booking, complaint), a few
+sentences each in English, French and German. A good writer writes a sentence of the asked intent
+in the asked language; a spammer writes an English sentence of any intent. A good validator accepts
+a text of the intent its prompt asked for, and errs with the opposite verdict at its error rate; a
+good labeller gives the true intent with its accuracy. Spammers answer at random, in half a second.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+INTENTS = ("greeting", "booking", "complaint")
+PHRASES = {
+    "en": {
+        "greeting": [
+            "Hello there, I just wanted to say good morning to the whole team",
+            "Hi, I hope you are all having a lovely day today",
+        ],
+        "booking": [
+            "I would like to book a table for four people on Friday evening",
+            "Can I reserve a double room for two nights next week please",
+        ],
+        "complaint": [
+            "My order arrived broken and nobody answered my emails about it",
+            "The service was terrible and I want my money back now",
+        ],
+    },
+    "fr": {
+        "greeting": [
+            "Bonjour à tous, je voulais simplement vous souhaiter une bonne journée",
+            "Salut, j'espère que vous allez tous très bien aujourd'hui",
+        ],
+        "booking": [
+            "Je voudrais réserver une table pour quatre personnes vendredi soir",
+            "Est-ce que je peux réserver une chambre double pour deux nuits",
+        ],
+        "complaint": [
+            "Ma commande est arrivée cassée et personne ne répond à mes messages",
+            "Le service était vraiment mauvais et je veux être remboursé",
+        ],
+    },
+    "de": {
+        "greeting": [
+            "Hallo zusammen, ich wollte euch allen einen schönen guten Morgen wünschen",
+            "Hallo, ich hoffe, es geht euch allen heute wirklich gut",
+        ],
+        "booking": [
+            "Ich möchte gerne einen Tisch für vier Personen am Freitagabend reservieren",
+            "Kann ich bitte ein Doppelzimmer für zwei Nächte buchen",
+        ],
+        "complaint": [
+            "Meine Bestellung kam kaputt an und niemand antwortet auf meine Nachrichten",
+            "Der Service war furchtbar und ich möchte mein Geld zurück",
+        ],
+    },
+}
+
+
+def intent_of(text: str) -> str | None:
+    """The intent of a phrase-bank text (a numbered variant of one), or None."""
+    for languages in PHRASES.values():
+        for intent, phrases in languages.items():
+            if any(text.startswith(phrase) for phrase in phrases):
+                return intent
+    return None
+
+
+def prompts(
+    per_language: int, languages: tuple[str, ...] = ("en", "fr", "de"), seed: int = 0
+) -> list[dict[str, Any]]:
+    """Rows for a create step: write a text of an intent, in a language (the intent in the data)."""
+    rng = random.Random(seed)
+    rows = []
+    for language in languages:
+        for number in range(per_language):
+            intent = rng.choice(INTENTS)
+            rows.append(
+                {
+                    "text": f"Write what a customer might say: {intent}",
+                    "language": language,
+                    "id": f"{language}-{number}",
+                    "data": {"intent": intent},
+                }
+            )
+    return rows
+
+
+@dataclass
+class Annotator:
+    """A simulated person: their app id, languages, how often they are right, whether they spam."""
+
+    user: str
+    languages: list[str]
+    accuracy: float
+    spammer: bool
+
+    def answer(self, task: dict[str, Any], rng: random.Random, serial: int) -> tuple[Any, float]:
+        """The answer to a task and the seconds it took."""
+        kind, text, language = task["kind"], task["text"], task["language"]
+        if self.spammer:
+            return self._spam(kind, task, rng, serial), 0.5
+        if kind == "create":
+            intent = text.rsplit(": ", 1)[-1]
+            return {"text": f"{rng.choice(PHRASES[language][intent])} ({serial})"}, rng.uniform(8, 20)
+        truth = intent_of(text)
+        if kind == "validate":  # is the text of the intent its prompt asked for?
+            fits = truth is not None and truth == task["data"].get("intent")
+            accept = fits if rng.random() < self.accuracy else not fits
+            verdict = {"accept": True} if accept else {"accept": False, "reason": "not the intent asked"}
+            return verdict, rng.uniform(3, 8)
+        labels = task["options"]["labels"]
+        label = truth if truth in labels and rng.random() < self.accuracy else rng.choice(labels)
+        return label, rng.uniform(3, 8)
+
+    @staticmethod
+    def _spam(kind: str, task: dict[str, Any], rng: random.Random, serial: int) -> Any:
+        if kind == "create":
+            return {"text": f"{rng.choice(PHRASES['en'][rng.choice(INTENTS)])} ({serial})"}
+        if kind == "validate":
+            return {"accept": True} if rng.random() < 0.5 else {"accept": False, "reason": "no"}
+        return rng.choice(task["options"]["labels"])
+
+
+def crowd(
+    size: int, spammers: float, languages: tuple[str, ...] = ("en", "fr", "de"), seed: int = 0
+) -> list[Annotator]:
+    """`size` annotators: a share `spammers` answer at random; the others are right 75-97 % of the
+    time; each speaks one or two of `languages`."""
+    rng = random.Random(seed)
+    people = []
+    for number in range(size):
+        spoken = rng.sample(languages, rng.choice((1, 1, 2)))
+        spammer = number < round(size * spammers)
+        people.append(
+            Annotator(f"person-{number}", spoken, 0.5 if spammer else rng.uniform(0.75, 0.97), spammer)
+        )
+    rng.shuffle(people)
+    return people
+
+
+@dataclass
+class Tally:
+    """What the clients did, counted across threads."""
+
+    tasks: int = 0
+    answers: int = 0
+    refused: int = 0
+    errors: list[str] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (annotator, assignment): each once
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def run_crowd(
+    base_url: str,
+    token: str,
+    project: str,
+    people: list[Annotator],
+    clients: int,
+    stop: Callable[[], bool],
+    seed: int = 0,
+    idle_rounds: int = 3,
+) -> Tally:
+    """`clients` threads, each taking turns as the annotators of its share, until `stop()` or until a
+    whole round of its annotators finds no task `idle_rounds` times."""
+    tally = Tally()
+    shares = [people[number::clients] for number in range(clients)]
+    threads = [
+        threading.Thread(
+            target=_client, args=(base_url, token, project, share, stop, seed + n, idle_rounds, tally)
+        )
+        for n, share in enumerate(shares)
+        if share
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return tally
+
+
+def _client(
+    base_url: str,
+    token: str,
+    project: str,
+    share: list[Annotator],
+    stop: Callable[[], bool],
+    seed: int,
+    idle_rounds: int,
+    tally: Tally,
+) -> None:
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Bearer {token}"}
+    idle = 0
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+        while not stop() and idle < idle_rounds:
+            worked = False
+            for person in share:
+                reply = client.get(
+                    "/next-task",
+                    params={"project": project, "annotator": person.user, "lang": ",".join(person.languages)},
+                )
+                task = reply.json().get("task") if reply.status_code == 200 else None
+                if reply.status_code != 200:
+                    with tally.lock:
+                        tally.errors.append(f"next-task {reply.status_code}")
+                if task is None:
+                    continue
+                worked = True
+                with tally.lock:
+                    tally.tasks += 1
+                    serial = tally.tasks
+                value, seconds = person.answer(task, rng, serial)
+                body = {"assignment": task["assignment"], "value": value, "seconds": seconds}
+                answered = client.post("/answers", json=body)
+                with tally.lock:
+                    tally.seen.add((person.user, task["assignment"]))
+                    if answered.status_code == 200:
+                        tally.answers += 1
+                        tally.refused += 0 if answered.json()["accepted"] else 1
+                    elif answered.status_code != 409:  # 409: settled meanwhile, a normal race
+                        tally.errors.append(f"answers {answered.status_code}")
+            idle = 0 if worked else idle + 1
+            if not worked:
+                time.sleep(0.05)

@@ -1,0 +1,332 @@
+"""MicroTasks, the crowd task service: project files checked in one line, the schema equal to its
+migrations, each task kind's rules, and a create → validate → label project run end to end by a
+simulated crowd of HTTP clients against a live server on loopback (SQLite): spammers paused, no
+item lost or answered twice by one person, labels at least as accurate as offline Dawid–Skene on
+the same answers, personal data pseudonymised, erasure leaving no link to the person."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import uvicorn
+import yaml
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
+
+from headstart.cli import main
+from headstart.errors import ConfigError
+from headstart.labels.aggregate import crowd_kit_consensus
+from headstart.microtasks.database import purge_erased
+from headstart.microtasks.engine import MicroTasks
+from headstart.microtasks.kinds import KINDS, AnswerError, Vote
+from headstart.microtasks.people import pseudonym
+from headstart.microtasks.project import from_dict, load_project
+from headstart.microtasks.schema import Answer, Assignment, AuditEvent, Base, Item, Project
+from headstart.microtasks.service import create_app
+from headstart.microtasks.simulate import PHRASES, crowd, intent_of, prompts, run_crowd
+
+KEY = bytes(range(32))
+PROJECT = {
+    "name": "intents",
+    "languages": ["en", "fr", "de"],
+    "gold_rate": 0.15,
+    "quality": {"min_gold_answers": 4, "min_gold_accuracy": 0.7, "too_fast_seconds": 1},
+    "steps": {
+        "write": {"kind": "create", "next": "check", "min_characters": 10},
+        "check": {"kind": "validate", "votes": 2, "next": "label", "redo": "write"},
+        "label": {
+            "kind": "label",
+            "labels": ["greeting", "booking", "complaint"],
+            "answers": 2,
+            "max_answers": 6,
+            "confidence": 0.9,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": {"a": {"kind": "labl"}}}, "has kind 'labl'; kinds are create, label, rate, tag, validate"),
+        ({"steps": {"a": {"kind": "create"}}}, "step 'a' (create) needs next"),
+        (
+            {"steps": {"a": {"kind": "label", "labels": ["x"]}}},
+            "labels must list two or more distinct classes",
+        ),
+        (
+            {"steps": {"a": {"kind": "label", "labels": ["x", "y"], "next": "b"}}},
+            "has next: 'b', which is not a step",
+        ),
+        (
+            {"steps": {"a": {"kind": "rate", "next": "b"}, "b": {"kind": "rate", "next": "a"}}},
+            "the next links loop",
+        ),
+        ({"steps": {"a": {"kind": "validate", "votes": 0}}}, "votes must be a whole number of at least 1"),
+        ({"gold_rate": 2}, "gold_rate must be a number from 0 to 1"),
+        ({"erasure": "shred"}, "erasure must be one of anonymise, delete"),
+        ({"colour": "blue"}, "unknown key(s) ['colour']"),
+        ({"steps": {"a": {"kind": "tag", "tags": ["p"], "size": 3}}}, "has unknown option(s) ['size']"),
+    ],
+)
+def test_a_bad_project_file_gets_one_line_naming_the_fix(change: dict, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(yaml.safe_dump({**PROJECT, **change}))
+    with pytest.raises(ConfigError) as raised:
+        load_project(path)
+    assert message in str(raised.value) and "project.yaml" in str(raised.value)
+    assert len(str(raised.value).splitlines()) == 1
+
+
+def test_the_schema_is_its_migrations_and_upgrading_twice_changes_nothing(tmp_path: Path) -> None:
+    tasks = MicroTasks(f"sqlite:///{tmp_path / 'tasks.db'}", KEY)
+    with tasks.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    assert tasks.revision == MicroTasks(f"sqlite:///{tmp_path / 'tasks.db'}", KEY).revision == "0001"
+
+
+def test_each_kind_checks_its_answers_and_decides() -> None:
+    spec = from_dict(PROJECT)
+    label = spec.step("label").options
+    assert KINDS["label"].check_answer("booking", label, "x") == "booking"
+    with pytest.raises(AnswerError, match="one of the labels"):
+        KINDS["label"].check_answer("cat", label, "x")
+    votes = [Vote("a", "booking"), Vote("b", "booking")]
+    settled = KINDS["label"].decide(votes, label, None)
+    assert settled.state == "settled" and settled.result == "booking" and settled.confidence > 0.9
+    split = KINDS["label"].decide([Vote("a", "booking"), Vote("b", "greeting")], label, None)
+    assert split.state == "more"  # 2 answers that disagree: not confident, below max_answers
+    validate = spec.step("check").options
+    with pytest.raises(AnswerError, match="needs a reason"):
+        KINDS["validate"].check_answer({"accept": False}, validate, "x")
+    rejected = [Vote("a", {"accept": False, "reason": "r"}), Vote("b", {"accept": False, "reason": "r"})]
+    assert KINDS["validate"].decide(rejected, validate, None).state == "rejected"
+    tags = KINDS["tag"].check_options({"tags": ["person"]}, "test")
+    with pytest.raises(AnswerError, match="may not overlap"):
+        KINDS["tag"].check_answer(
+            [{"start": 0, "end": 4, "tag": "person"}, {"start": 2, "end": 6, "tag": "person"}],
+            tags,
+            "Anna Berg",
+        )
+    rate = KINDS["rate"].check_options({"answers": 2}, "test")
+    assert KINDS["rate"].decide([Vote("a", 4.0), Vote("b", 5.0)], rate, None).result == 4.5
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[str, MicroTasks, str, str]]:
+    """A task service on loopback over a SQLite file; (base URL, engine, admin token, app token)."""
+    tasks = MicroTasks(f"sqlite:///{tmp_path / 'tasks.db'}", KEY, seed=0)
+    admin, app = tasks.create_token("operator", "admin"), tasks.create_token("crowd-app", "app")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(tasks), host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", tasks, admin, app
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def gold_rows() -> list[dict]:
+    """A gold label item per phrase-bank sentence (its intent known)."""
+    return [
+        {"text": f"{text} (gold)", "language": language, "gold": intent}
+        for language, by_intent in PHRASES.items()
+        for intent, phrases in by_intent.items()
+        for text in phrases
+    ]
+
+
+def test_a_simulated_crowd_runs_a_chained_project_over_http(live: tuple[str, MicroTasks, str, str]) -> None:
+    base, tasks, _, app = live
+    tasks.save_project(from_dict(PROJECT))
+    tasks.add_items("intents", "write", prompts(per_language=12))
+    tasks.add_items("intents", "label", gold_rows())
+    people = crowd(40, spammers=0.2, seed=1)
+    tally = run_crowd(base, app, "intents", people, clients=8, stop=lambda: False, seed=2)
+    assert tally.errors == [] and tally.answers > 0
+    assert len(tally.seen) == tally.tasks  # every assignment went to one person, once
+
+    found = tasks.progress("intents")
+    assert all(found["steps"][step]["open"] == 0 for step in ("write", "check", "label")), found["steps"]
+    assert found["settled_final"] >= 30  # of 36 prompts; texts rejected 3 times are dropped
+    answers = answer_table(tasks)
+    assert answers.dropna(subset=["annotator"]).groupby(["annotator", "item"]).size().max() == 1
+
+    # Labels: the service's (Dawid–Skene refitted in batches to decide where more answers are
+    # needed, and on every answer at export) against Dawid–Skene fitted offline on the very same
+    # answers; truth: the text's real intent. Random labels score 0.33.
+    exported = pd.DataFrame(tasks.export("intents"))
+    accuracy = (exported.label == exported.text.map(intent_of)).mean()
+    labels = answers[(answers.step == "label") & ~answers.gold]
+    offline = crowd_kit_consensus(
+        labels.rename(columns={"item": "task", "annotator": "worker", "value": "label"}), "ds", 0
+    ).labels
+    truth = labels.drop_duplicates("item").set_index("item").text.map(intent_of)
+    offline_accuracy = (offline.reindex(truth.index) == truth).mean()
+    assert accuracy >= offline_accuracy - 0.03 and accuracy >= 0.75, (accuracy, offline_accuracy)
+    assert (exported.text.map(intent_of) == exported.intent).mean() >= 0.9  # validation caught wrong texts
+
+    paused = {row["annotator"]: row["paused"] for row in found["annotators"]}
+    spammers = [
+        paused[pseudonym(KEY, p.user)[:8]]
+        for p in people
+        if p.spammer and pseudonym(KEY, p.user)[:8] in paused
+    ]
+    honest = [
+        paused[pseudonym(KEY, p.user)[:8]]
+        for p in people
+        if not p.spammer and pseudonym(KEY, p.user)[:8] in paused
+    ]
+    assert sum(spammers) >= 0.5 * len(spammers) and sum(honest) <= 0.2 * len(honest), (spammers, honest)
+
+
+def answer_table(tasks: MicroTasks) -> pd.DataFrame:
+    """Every answer with its item's step, text and whether the item is gold."""
+    query = select(Answer.item_id, Answer.annotator_id, Answer.value, Item.step, Item.text, Item.is_gold)
+    with tasks.sessions() as session:
+        rows = session.execute(query.join(Item, Item.id == Answer.item_id).where(Answer.counted)).all()
+    return pd.DataFrame(rows, columns=["item", "annotator", "value", "step", "text", "gold"])
+
+
+LABELS_ONLY = {
+    "name": "topics",
+    "languages": ["en"],
+    "steps": {"label": {"kind": "label", "labels": ["greeting", "booking", "complaint"], "answers": 3}},
+}
+
+
+@pytest.mark.parametrize("erasure", ["anonymise", "delete"])
+def test_erasing_an_annotator_leaves_no_link_in_exports_tables_files_or_logs(
+    erasure: str, live: tuple[str, MicroTasks, str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    base, tasks, admin, app = live
+    tasks.save_project(from_dict({**LABELS_ONLY, "erasure": erasure}))
+    tasks.add_items(
+        "topics", "label", [{"text": text, "language": "en"} for text in PHRASES["en"]["booking"]]
+    )
+    people = [f"person-{n}@example.org" for n in range(3)]
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {app}"}) as client:
+        for person in people:
+            while task := client.get(
+                "/next-task", params={"project": "topics", "annotator": person, "lang": "en"}
+            ).json()["task"]:
+                body = {"assignment": task["assignment"], "value": "booking", "seconds": 4}
+                assert client.post("/answers", json=body).status_code == 200
+    gone, pseudonym_of_gone = people[0], pseudonym(KEY, people[0])
+    before = answer_table(tasks)
+    assert (before.annotator == pseudonym_of_gone).sum() == 2
+    purge_erased(tasks.engine)  # the answers reach the database file itself, not only its log
+
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as operator:
+        erased = operator.delete(f"/annotators/{gone}")
+        assert erased.status_code == 200, erased.text
+        assert erased.json() == {
+            "anonymised": 2 * (erasure == "anonymise"),
+            "deleted": 2 * (erasure == "delete"),
+        }
+        again = operator.delete(f"/annotators/{gone}")
+        assert again.status_code == 404 and gone not in again.text
+        exported = operator.get("/projects/topics/export", params={"soft": True}).text
+        report = operator.get("/projects/topics").text
+
+    after = answer_table(tasks)
+    assert len(after) == len(before) - 2 * (erasure == "delete")
+    assert pseudonym_of_gone not in set(after.annotator.dropna())
+    for where in (exported, report):
+        assert pseudonym_of_gone[:8] not in where and gone not in where
+    with tasks.sessions() as session:
+        assert session.scalar(select(Assignment).where(Assignment.annotator_id == pseudonym_of_gone)) is None
+        consensus = [project.consensus for project in session.scalars(select(Project))]
+        audit = [(event.action, event.detail) for event in session.scalars(select(AuditEvent))]
+    assert pseudonym_of_gone not in str(consensus) and pseudonym_of_gone not in str(audit)
+    assert (
+        "erase annotator",
+        {"anonymised": 2 * (erasure == "anonymise"), "deleted": 2 * (erasure == "delete")},
+    ) in audit
+    # Nor in the bytes of the database files (free pages, write-ahead log) or the server's log.
+    files = b"".join(path.read_bytes() for path in Path(tasks.engine.url.database).parent.glob("tasks.db*"))
+    assert pseudonym_of_gone.encode() not in files and gone.encode() not in files
+    assert all(gone not in record.getMessage() for record in caplog.records)
+    assert pseudonym(KEY, people[1]).encode() in files  # the others' links stay
+
+
+def headstart(*argv: str) -> None:
+    """Run a headstart command in this process; it must succeed."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    assert exit_info.value.code == 0
+
+
+def test_the_cli_runs_a_project_from_file_to_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEADSTART_PSEUDONYM_KEY", KEY.hex())
+    Path("project.yaml").write_text(yaml.safe_dump(LABELS_ONLY))
+    pd.DataFrame({"text": PHRASES["en"]["booking"], "id": ["a", "b"]}).to_csv("items.csv", index=False)
+    for argv in (
+        ["project", "project.yaml"],
+        ["add", "topics", "items.csv", "--step", "label", "--language", "en"],
+    ):
+        headstart("tasks", *argv, "--db", "sqlite:///t.db", "-q")
+    tasks = MicroTasks("sqlite:///t.db", KEY, create=False)
+    for number in range(3):
+        while (task := tasks.next_task("topics", f"p{number}", ["en"])["task"]) is not None:
+            tasks.answer(task["assignment"], "booking", 5)
+    capsys.readouterr()
+    headstart("tasks", "status", "topics", "--db", "sqlite:///t.db", "--json")
+    status = json.loads(capsys.readouterr().out)
+    assert status["steps"]["label"]["settled"] == 2 and status["answers_per_settled_item"] == 3
+    export = ["export", "topics", "--db", "sqlite:///t.db", "--format", "jsonl", "-o", "out.jsonl"]
+    headstart("tasks", *export, "--soft")
+    exported = pd.read_json("out.jsonl", lines=True)
+    assert exported.id.tolist() == ["a", "b"] and (exported.label == "booking").all()
+    assert (exported.p_booking > 0.9).all()
+
+
+TASKS_ERRORS = {
+    "bad project file": (["project", "p.yaml"], "has kind 'labl'"),
+    "no database yet": (["status", "topics", "--db", "sqlite:///none.db"], "No task database at 'none.db'"),
+    "unknown project": (["status", "nope"], "No project called 'nope'"),
+    "items without text": (["add", "topics", "bad.csv", "--step", "label"], "has no text column"),
+    "unknown step": (["add", "topics", "items.csv", "--step", "write"], "write"),
+    "bad export format": (
+        ["export", "topics", "--format", "xlsx", "-o", "x.xlsx"],
+        "--format must be one of",
+    ),
+    "unknown annotator": (["erase", "someone"], "No annotator has that id"),
+    "bad database URL": (["status", "topics", "--db", "mysql://x"], "Cannot use database URL"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TASKS_ERRORS))
+def test_tasks_commands_refuse_bad_input_in_one_line(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEADSTART_PSEUDONYM_KEY", KEY.hex())
+    MicroTasks("sqlite:///microtasks.db", KEY).save_project(from_dict(LABELS_ONLY))
+    Path("p.yaml").write_text(yaml.safe_dump({**LABELS_ONLY, "steps": {"a": {"kind": "labl"}}}))
+    pd.DataFrame({"words": ["x"]}).to_csv("bad.csv", index=False)
+    pd.DataFrame({"text": ["x"], "language": ["en"]}).to_csv("items.csv", index=False)
+    argv, fragment = TASKS_ERRORS[case]
+    before = {path: path.stat().st_size for path in tmp_path.iterdir() if "microtasks.db" not in path.name}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tasks", *argv])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_info.value.code == 2 and len(lines) == 1 and fragment in lines[0], lines
+    after = {path: path.stat().st_size for path in tmp_path.iterdir() if "microtasks.db" not in path.name}
+    assert after == before  # nothing written but the database's own files
