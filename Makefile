@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo demo-finetune lint test test-slow bench bench-inference hooks clean
+.PHONY: setup browser postgres demo demo-finetune lint test test-slow bench bench-inference hooks clean
 
 # The virtualenv is rebuilt whenever the dependency pins change.
 $(STAMP): pyproject.toml constraints.txt
@@ -22,6 +22,10 @@ setup: $(STAMP)
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium missing: the report-rendering test will be skipped (install Debian's chromium)"
 
+# Debian's PostgreSQL: the task service's tests start a real server; installed here when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || echo "PostgreSQL missing: the task service's PostgreSQL tests will be skipped (install Debian's postgresql)"
+
 demo: setup  ## BBC News with the packaged all-MiniLM-L6-v2, frozen-encoder features (~2 min after setup)
 	$(BIN)/headstart train --dataset bbc-news --strategy features --out runs/bbc-news-features --overwrite
 
@@ -35,7 +39,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint browser
+test: lint browser postgres
 	$(BIN)/python -m pytest
 
 hooks: setup  ## run `make lint`'s checks before every commit

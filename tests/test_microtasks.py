@@ -7,10 +7,16 @@ the same answers, personal data pseudonymised, erasure leaving no link to the pe
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,7 +26,8 @@ import uvicorn
 import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import func, select
+from tests.postgres_server import binaries, new_database, postgres_server
 
 from headstart.cli import main
 from headstart.errors import ConfigError
@@ -121,11 +128,26 @@ def test_each_kind_checks_its_answers_and_decides() -> None:
     assert KINDS["rate"].decide([Vote("a", 4.0), Vote("b", 5.0)], rate, None).result == 4.5
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[str, MicroTasks, str, str]]:
-    """A task service on loopback over a SQLite file; (base URL, engine, admin token, app token)."""
-    tasks = MicroTasks(f"sqlite:///{tmp_path / 'tasks.db'}", KEY, seed=0)
-    admin, app = tasks.create_token("operator", "admin"), tasks.create_token("crowd-app", "app")
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server for this module's tests."""
+    if binaries() is None:
+        pytest.skip("PostgreSQL is not installed; `make test` installs Debian's postgresql when root")
+    with postgres_server() as prefix:
+        yield prefix
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database's URL: a SQLite file, or a new database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tasks.db'}"
+    return new_database(request.getfixturevalue("postgres"), f"t{uuid.uuid4().hex[:12]}")
+
+
+@contextmanager
+def serve_in_thread(tasks: MicroTasks) -> Iterator[str]:
+    """The service over `tasks` on a free loopback port, in a thread; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -134,9 +156,19 @@ def live(tmp_path: Path) -> Iterator[tuple[str, MicroTasks, str, str]]:
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", tasks, admin, app
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(database: str) -> Iterator[tuple[str, MicroTasks, str, str]]:
+    """A task service on loopback over `database`; (base URL, engine, admin token, app token)."""
+    tasks = MicroTasks(database, KEY, seed=0)
+    admin, app = tasks.create_token("operator", "admin"), tasks.create_token("crowd-app", "app")
+    with serve_in_thread(tasks) as base:
+        yield base, tasks, admin, app
+    tasks.engine.dispose()
 
 
 def gold_rows() -> list[dict]:
@@ -193,12 +225,14 @@ def test_a_simulated_crowd_runs_a_chained_project_over_http(live: tuple[str, Mic
     assert sum(spammers) >= 0.5 * len(spammers) and sum(honest) <= 0.2 * len(honest), (spammers, honest)
 
 
-def answer_table(tasks: MicroTasks) -> pd.DataFrame:
-    """Every answer with its item's step, text and whether the item is gold."""
-    query = select(Answer.item_id, Answer.annotator_id, Answer.value, Item.step, Item.text, Item.is_gold)
+def answer_table(tasks: MicroTasks, with_assignment: bool = False) -> pd.DataFrame:
+    """Every counted answer (every answer, with its assignment id, with `with_assignment`) with its
+    item's step, text and whether the item is gold."""
+    columns = [Answer.item_id, Answer.annotator_id, Answer.value, Item.step, Item.text, Item.is_gold]
+    query = select(*columns, Answer.assignment_id).join(Item, Item.id == Answer.item_id)
     with tasks.sessions() as session:
-        rows = session.execute(query.join(Item, Item.id == Answer.item_id).where(Answer.counted)).all()
-    return pd.DataFrame(rows, columns=["item", "annotator", "value", "step", "text", "gold"])
+        rows = session.execute(query if with_assignment else query.where(Answer.counted)).all()
+    return pd.DataFrame(rows, columns=["item", "annotator", "value", "step", "text", "gold", "assignment"])
 
 
 LABELS_ONLY = {
@@ -208,6 +242,7 @@ LABELS_ONLY = {
 }
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # the files are SQLite's
 @pytest.mark.parametrize("erasure", ["anonymise", "delete"])
 def test_erasing_an_annotator_leaves_no_link_in_exports_tables_files_or_logs(
     erasure: str, live: tuple[str, MicroTasks, str, str], caplog: pytest.LogCaptureFixture
@@ -330,3 +365,73 @@ def test_tasks_commands_refuse_bad_input_in_one_line(
     assert exit_info.value.code == 2 and len(lines) == 1 and fragment in lines[0], lines
     after = {path: path.stat().st_size for path in tmp_path.iterdir() if "microtasks.db" not in path.name}
     assert after == before  # nothing written but the database's own files
+
+
+@contextmanager
+def server_process(database: str, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`headstart tasks serve` in its own process; yields (base URL, process) once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "headstart", "tasks", "serve", "--db", database, "--port", str(port)]
+    env = {**os.environ, "HEADSTART_PSEUDONYM_KEY": KEY.hex()}
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+    try:
+        yield base, process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_kill_9_mid_load_loses_no_accepted_answer(database: str, tmp_path: Path) -> None:
+    """The server, a `headstart tasks serve` process, is killed with SIGKILL while 8 clients answer.
+    Every answer a client heard stored is in the database, and a restarted server finishes the
+    project: no item lost (each gets its answers), none answered twice by one person."""
+    tasks = MicroTasks(database, KEY, seed=0)
+    tasks.save_project(from_dict(PROJECT))
+    tasks.add_items("intents", "write", prompts(per_language=8))
+    tasks.add_items("intents", "label", gold_rows())
+    app = tasks.create_token("crowd-app", "app")
+    people = crowd(30, spammers=0.2, seed=3)
+    stored = select(func.count()).select_from(Answer)
+
+    def killed_after_80_answers() -> bool:
+        with tasks.sessions() as session:
+            return (session.scalar(stored) or 0) >= 80
+
+    with server_process(database, tmp_path / "server.log") as (base, process):
+        killer = threading.Thread(
+            target=lambda: (wait_until(killed_after_80_answers), os.kill(process.pid, signal.SIGKILL))
+        )
+        killer.start()
+        first = run_crowd(base, app, "intents", people, clients=8, stop=lambda: False, seed=4)
+        killer.join()
+    assert first.errors and all(error.startswith("transport") for error in first.errors)  # killed
+    answered = set(answer_table(tasks, with_assignment=True).assignment)
+    assert first.accepted and first.accepted <= answered
+
+    with server_process(database, tmp_path / "server.log") as (base, _):
+        second = run_crowd(base, app, "intents", people, clients=8, stop=lambda: False, seed=5)
+    assert second.errors == []
+    found = tasks.progress("intents")
+    assert all(found["steps"][step]["open"] == 0 for step in ("write", "check", "label")), found["steps"]
+    assert found["settled_final"] >= 20  # of 24 prompts; texts rejected 3 times are dropped
+    answers = answer_table(tasks)
+    assert answers.dropna(subset=["annotator"]).groupby(["annotator", "item"]).size().max() == 1
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -1,7 +1,9 @@
 """Handing out tasks: the next item an annotator may do, in a language they declared, that they
 have not had before and that still wants answers (counting unexpired assignments as answers to
 come), later steps first so items finish; with the project's gold rate, a gold item instead, and
-gold items first for a newcomer until enough of their answers are scored to judge them."""
+gold items first for a newcomer until enough of their answers are scored to judge them. A task the
+annotator was given and has not answered yet (their app crashed, a reply was lost) comes back
+first, with the same assignment id, until it expires."""
 
 from __future__ import annotations
 
@@ -55,6 +57,20 @@ def next_task(
     if person.paused or not languages:
         return None
     moment = now()
+    unanswered = session.execute(
+        select(Assignment, Item)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(
+            Assignment.annotator_id == person.id,
+            Assignment.answered.is_(False),
+            Assignment.expires_at > moment,
+            Item.project_id == project.id,
+            Item.status == "open",
+        )
+        .limit(1)
+    ).first()
+    if unanswered is not None:
+        return _task(unanswered.Assignment, unanswered.Item, spec)
     item = None
     # A newcomer does gold items first, until their accuracy can be judged; then the gold rate.
     newcomer = gold_record(session, person.id).answers < spec.quality.min_gold_answers
@@ -71,6 +87,10 @@ def next_task(
         expires_at=moment + timedelta(seconds=spec.assignment_seconds),
     )
     session.add(assignment)
+    return _task(assignment, item, spec)
+
+
+def _task(assignment: Assignment, item: Item, spec: ProjectSpec) -> Task:
     step = spec.step(item.step)
     shown = {key: step.options[key] for key in SHOWN[step.kind]}
     return Task(

@@ -159,6 +159,7 @@ class Tally:
     refused: int = 0
     errors: list[str] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)  # (annotator, assignment): each once
+    accepted: set[str] = field(default_factory=set)  # assignments whose answer the server stored
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -205,32 +206,46 @@ def _client(
     idle = 0
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
         while not stop() and idle < idle_rounds:
-            worked = False
-            for person in share:
-                reply = client.get(
-                    "/next-task",
-                    params={"project": project, "annotator": person.user, "lang": ",".join(person.languages)},
-                )
-                task = reply.json().get("task") if reply.status_code == 200 else None
-                if reply.status_code != 200:
-                    with tally.lock:
-                        tally.errors.append(f"next-task {reply.status_code}")
-                if task is None:
-                    continue
-                worked = True
+            try:
+                worked = _round(client, project, share, rng, tally)
+            except httpx.TransportError as error:  # the server is gone: this client stops
                 with tally.lock:
-                    tally.tasks += 1
-                    serial = tally.tasks
-                value, seconds = person.answer(task, rng, serial)
-                body = {"assignment": task["assignment"], "value": value, "seconds": seconds}
-                answered = client.post("/answers", json=body)
-                with tally.lock:
-                    tally.seen.add((person.user, task["assignment"]))
-                    if answered.status_code == 200:
-                        tally.answers += 1
-                        tally.refused += 0 if answered.json()["accepted"] else 1
-                    elif answered.status_code != 409:  # 409: settled meanwhile, a normal race
-                        tally.errors.append(f"answers {answered.status_code}")
+                    tally.errors.append(f"transport: {type(error).__name__}")
+                return
             idle = 0 if worked else idle + 1
             if not worked:
                 time.sleep(0.05)
+
+
+def _round(
+    client: httpx.Client, project: str, share: list[Annotator], rng: random.Random, tally: Tally
+) -> bool:
+    """Each annotator of the share asks for a task and answers it; whether anyone had one."""
+    worked = False
+    for person in share:
+        reply = client.get(
+            "/next-task",
+            params={"project": project, "annotator": person.user, "lang": ",".join(person.languages)},
+        )
+        task = reply.json().get("task") if reply.status_code == 200 else None
+        if reply.status_code != 200:
+            with tally.lock:
+                tally.errors.append(f"next-task {reply.status_code}")
+        if task is None:
+            continue
+        worked = True
+        with tally.lock:
+            tally.tasks += 1
+            serial = tally.tasks
+        value, seconds = person.answer(task, rng, serial)
+        body = {"assignment": task["assignment"], "value": value, "seconds": seconds}
+        answered = client.post("/answers", json=body)
+        with tally.lock:
+            tally.seen.add((person.user, task["assignment"]))
+            if answered.status_code == 200:
+                tally.answers += 1
+                tally.refused += 0 if answered.json()["accepted"] else 1
+                tally.accepted.add(task["assignment"])
+            elif answered.status_code != 409:  # 409: settled meanwhile, a normal race
+                tally.errors.append(f"answers {answered.status_code}")
+    return worked
