@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session
 
 from headstart.microtasks.people import gold_record
 from headstart.microtasks.project import ProjectSpec
-from headstart.microtasks.schema import Annotator, Assignment, Item, Project, now
+from headstart.microtasks.schema import Annotator, Answer, Assignment, Item, Project, now
 
 # What an annotator is shown of a step's options, by kind (the rest is the engine's business).
 SHOWN = {
     "label": ("labels", "multiple"),
     "tag": ("tags",),
     "rate": ("low", "high"),
-    "create": (),
+    "create": ("min_characters", "max_characters"),
     "validate": (),
 }
 
@@ -116,12 +116,14 @@ def _candidates(
         .scalar_subquery()
     )
     had = exists().where(Assignment.item_id == Item.id, Assignment.annotator_id == person.id)
+    own_work = exists().where(Answer.item_id == Item.parent_id, Answer.annotator_id == person.id)
     query = select(Item).where(
         Item.project_id == project.id,
         Item.status == "open",
         Item.is_gold.is_(gold),
         Item.language.in_(languages),
         ~had,
+        ~own_work,  # nobody validates or labels what they wrote or judged themselves
     )
     if gold:  # a gold item is never settled: anyone may do it once
         return query.order_by(func.random()).limit(1)

@@ -9,15 +9,17 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 
 from headstart.data.languages import detect_languages
 from headstart.errors import ConfigError
 from headstart.microtasks import answers, assign, intake, people
+from headstart.microtasks.consensus import step_answers
 from headstart.microtasks.database import connect, purge_erased, sessions, upgrade
 from headstart.microtasks.project import ProjectSpec, load_project
 from headstart.microtasks.report import export_rows, progress
-from headstart.microtasks.schema import AppToken, AuditEvent
+from headstart.microtasks.schema import AppToken, AuditEvent, Item
 from headstart.privacy.pseudonyms import Pseudonymizer
 
 ROLES = ("app", "admin")
@@ -88,6 +90,15 @@ class MicroTasks:
         with self.sessions.begin() as session:
             found, spec = intake.find_project(session, project)
             return export_rows(session, found, spec, soft)
+
+    def answers(self, project: str, step: str) -> pd.DataFrame:
+        """A step's counted answers (gold left out) in the crowd format: item, annotator, label, text;
+        `labels aggregate` or crowd-kit read it as is."""
+        with self.sessions.begin() as session:
+            found, spec = intake.find_project(session, project)
+            spec.step(step)
+            rows = session.execute(step_answers(found, step).add_columns(Item.text)).all()
+        return pd.DataFrame(rows, columns=["item", "annotator", "label", "text"])
 
     def create_token(self, name: str, role: str = "app", actor: str = "operator") -> str:
         """A new token for a client (shown once; only its hash is stored)."""

@@ -64,7 +64,11 @@ class ProjectSpec:
     assignment_seconds: int = 600  # an unanswered task goes to someone else after this
 
     def step(self, name: str) -> Step:
-        """The step called `name` (checked to exist)."""
+        """The step called `name`; a ConfigError names the steps there are."""
+        if name not in self.steps:
+            raise ConfigError(
+                f"Project '{self.name}' has no step '{name[:100]}'; its steps: {sorted(self.steps)}."
+            )
         return self.steps[name]
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ add items, read reports, export and erase. Errors have serve's one shape {"detai
     GET    /projects/{name}    progress, annotators, cost per settled item               (admin)
     GET    /projects/{name}/export?soft=false                                             (admin)
     DELETE /annotators/{user}  erase the person's link to their answers                 (admin)
+    GET    /work               the page where a person does tasks in a browser (it asks for a token)
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ with optional("headstart tasks serve"):  # the 'tasks' extra
 
 logger = logging.getLogger("headstart.tasks")
 MAX_ROWS = 10_000  # items per POST
+WEB = Path(__file__).parent / "web"
+PAGE = {"html": "text/html; charset=utf-8", "js": "text/javascript", "css": "text/css"}
 STATUS: dict[type[Exception], int] = {  # exception → HTTP status; other refusals are 422
     UnknownProjectError: 404,
     UnknownAssignmentError: 404,
@@ -77,6 +80,17 @@ def create_app(tasks: MicroTasks) -> FastAPI:
     def health() -> dict[str, str]:
         """Liveness (no token needed)."""
         return {"status": "ok", "schema": tasks.revision}
+
+    @app.get("/work", include_in_schema=False)
+    @app.get("/work.{suffix}", include_in_schema=False)
+    def page(suffix: str = "html") -> Response:
+        """The task page and its script and style (no token: the page asks the person for one)."""
+        if suffix not in PAGE:
+            raise HTTPException(404, "Not found; the task page is at /work.")
+        body = (WEB / f"work.{suffix}").read_bytes()
+        return Response(
+            body, media_type=PAGE[suffix], headers={"Content-Security-Policy": "default-src 'self'"}
+        )
 
     @app.get("/next-task", dependencies=[Depends(app_role)])
     def next_task(

@@ -97,6 +97,16 @@ def prompts(
     return rows
 
 
+def gold_rows() -> list[dict[str, Any]]:
+    """Rows for a label step's gold items: each phrase-bank sentence with its intent."""
+    return [
+        {"text": f"{text} (gold)", "language": language, "gold": intent}
+        for language, by_intent in PHRASES.items()
+        for intent, phrases in by_intent.items()
+        for text in phrases
+    ]
+
+
 @dataclass
 class Annotator:
     """A simulated person: their app id, languages, how often they are right, whether they spam."""
