@@ -35,6 +35,7 @@ from headstart.labels.aggregate import crowd_kit_consensus
 from headstart.microtasks.database import purge_erased
 from headstart.microtasks.engine import MicroTasks
 from headstart.microtasks.kinds import KINDS, AnswerError, Vote
+from headstart.microtasks.page import rules_graph
 from headstart.microtasks.people import pseudonym
 from headstart.microtasks.project import from_dict, load_project
 from headstart.microtasks.schema import Answer, Assignment, AuditEvent, Base, Item, Project
@@ -99,6 +100,13 @@ def test_the_schema_is_its_migrations_and_upgrading_twice_changes_nothing(tmp_pa
     with tasks.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     assert tasks.revision == MicroTasks(f"sqlite:///{tmp_path / 'tasks.db'}", KEY).revision == "0001"
+
+
+def test_the_rules_graph_draws_each_step_and_the_redo_link() -> None:
+    svg = rules_graph(from_dict(PROJECT))
+    assert [svg.count(f'data-step="{name}"') for name in ("write", "check", "label")] == [1, 1, 1]
+    assert svg.count("marker-end") == 3 and "rejected: redo" in svg  # two next links, one redo
+    assert "2–6 answers, DS ≥ 0.9" in svg
 
 
 def test_each_kind_checks_its_answers_and_decides() -> None:

@@ -5,11 +5,14 @@ text that looks like HTML is shown as text."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
 from tests.test_microtasks import KEY, serve_in_thread
@@ -112,13 +115,14 @@ def test_a_person_does_each_kind_of_task_in_a_browser_with_the_keyboard(tmp_path
     tasks.add_items("desk", "sort", [{"text": ARABIC, "language": "ar"}])
     tasks.add_items("desk", "names", [{"text": NAMES, "language": "en"}])
     tasks.add_items("desk", "stars", [{"text": "Great <b>service</b>, thanks", "language": "en"}])
-    token = tasks.create_token("task-page", "app")
+    token, admin = tasks.create_token("task-page", "app"), tasks.create_token("operator", "admin")
     with serve_in_thread(tasks) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
         page = browser.new_page()
         first = do_every_task(page, base, token, "ana")
         assert page.inner_text("#message").startswith("No task for you now")
         second = do_every_task(browser.new_page(), base, token, "ben")  # nobody validates their own text
+        check_project_page(browser.new_page(), base, admin, token)
         browser.close()
     assert sorted(first) == ["create", "label", "rate", "tag"] and second == ["validate"]
 
@@ -134,3 +138,21 @@ def test_a_person_does_each_kind_of_task_in_a_browser_with_the_keyboard(tmp_path
     ]
     assert stored["sort"] == "booking" and stored["write"] == {"text": WRITTEN}
     assert stored["check"]["accept"] is True
+
+
+def check_project_page(page: Page, base: str, admin: str, app: str) -> None:
+    """The project page, fetched with an admin token, renders its plots and its rules graph."""
+    assert (
+        httpx.get(f"{base}/projects/desk/page", headers={"Authorization": f"Bearer {app}"}).status_code == 403
+    )
+    reply = httpx.get(f"{base}/projects/desk/page", headers={"Authorization": f"Bearer {admin}"})
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/html")
+    assert ARABIC not in reply.text and NAMES not in reply.text  # no item's text on the page
+    page.set_content(reply.text)
+    assert page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth > 0)") == [True] * 3
+    steps = page.eval_on_selector_all("svg g.step", "groups => groups.map(g => g.dataset.step)")
+    assert sorted(steps) == sorted(DESK["steps"])
+    cells = page.eval_on_selector_all("table tr", "rows => rows.map(r => r.innerText)")
+    assert any(cell.startswith("stars\trate\t0\t1\t0\t1") for cell in cells), cells
+    shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L")
+    assert shot.getextrema()[0] < 100  # drawn: dark ink on the page, not a blank screen

@@ -102,10 +102,24 @@ def token(
 
 
 @app.command()
-def status(name: ProjectName, db: Database = "", key_file: KeyFile = None, as_json: AsJson = False) -> None:
+def status(
+    name: ProjectName,
+    db: Database = "",
+    key_file: KeyFile = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Also write the project page (plots, the rules as a graph) to this HTML file."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
     """A project's progress by step, its annotators and what a settled item cost."""
-    found = _open(db, key_file).progress(name)
+    from headstart.files import write_text_atomic
+
+    tasks = _open(db, key_file)
+    found = tasks.progress(name)
     output = Output(as_json)
+    if html is not None:
+        write_text_atomic(html, tasks.page(name))
     if as_json:
         output.json(found)
         return

@@ -17,6 +17,7 @@ from headstart.errors import ConfigError
 from headstart.microtasks import answers, assign, intake, people
 from headstart.microtasks.consensus import step_answers
 from headstart.microtasks.database import connect, purge_erased, sessions, upgrade
+from headstart.microtasks.page import project_page
 from headstart.microtasks.project import ProjectSpec, load_project
 from headstart.microtasks.report import export_rows, progress
 from headstart.microtasks.schema import AppToken, AuditEvent, Item
@@ -84,6 +85,13 @@ class MicroTasks:
         with self.sessions.begin() as session:
             found, spec = intake.find_project(session, project)
             return progress(session, found, spec)
+
+    def page(self, project: str) -> str:
+        """The project page: progress, agreement, annotator quality, cost, the rules as a graph."""
+        with self.sessions.begin() as session:
+            found, spec = intake.find_project(session, project)
+            figures = progress(session, found, spec)
+        return project_page(figures, spec)
 
     def export(self, project: str, soft: bool = False) -> list[dict[str, Any]]:
         """The settled items of the project's last steps, one row each (see `report.export_rows`)."""

@@ -17,28 +17,14 @@ from headstart.microtasks.schema import Annotator, Answer, Item, Project
 
 
 def progress(session: Session, project: Project, spec: ProjectSpec) -> dict[str, Any]:
-    """Items by step and state, answers, annotators and what a settled item cost."""
-    steps: dict[str, dict[str, Any]] = {}
-    for name, step in spec.steps.items():
-        states = dict(
-            session.execute(
-                select(Item.status, func.count())
-                .where(Item.project_id == project.id, Item.step == name, ~Item.is_gold)
-                .group_by(Item.status)
-            ).all()
-        )
-        confidence = session.scalar(
-            select(func.avg(Item.confidence)).where(
-                Item.project_id == project.id, Item.step == name, Item.status == "settled"
-            )
-        )
-        steps[name] = {"kind": step.kind, **{s: states.get(s, 0) for s in ("open", "settled", "rejected")}}
-        steps[name]["mean_confidence"] = None if confidence is None else round(float(confidence), 4)
+    """Items by step and state, agreement (settled items' confidence), answers and seconds per
+    step, annotators and what a settled item of the last steps cost in answers and seconds."""
     rows = session.execute(
-        select(Answer.annotator_id, Answer.seconds, Answer.correct, Answer.counted)
+        select(Answer.annotator_id, Answer.seconds, Answer.correct, Answer.counted, Item.step, Item.is_gold)
         .join(Item, Item.id == Answer.item_id)
         .where(Item.project_id == project.id)
     ).all()
+    steps = {name: _step(session, project, name, step.kind, rows) for name, step in spec.steps.items()}
     final = [name for name, step in spec.steps.items() if step.next is None]
     settled = sum(int(steps[name]["settled"]) for name in final)
     return {
@@ -50,6 +36,30 @@ def progress(session: Session, project: Project, spec: ProjectSpec) -> dict[str,
         "answers_per_settled_item": round(len(rows) / settled, 3) if settled else None,
         "seconds_per_settled_item": round(sum(row.seconds for row in rows) / settled, 1) if settled else None,
         "annotators": _annotators(session, rows),
+    }
+
+
+def _step(session: Session, project: Project, name: str, kind: str, rows: Sequence[Any]) -> dict[str, Any]:
+    """One step's items by state, its answers and seconds, and its settled items' confidence."""
+    mine = (Item.project_id == project.id, Item.step == name, ~Item.is_gold)
+    states = dict(session.execute(select(Item.status, func.count()).where(*mine).group_by(Item.status)).all())
+    confidences = [
+        float(value)
+        for value in session.scalars(select(Item.confidence).where(*mine, Item.status == "settled"))
+        if value is not None
+    ]
+    answers = [row for row in rows if row.step == name and not row.is_gold]
+    return {
+        "kind": kind,
+        **{state: states.get(state, 0) for state in ("open", "settled", "rejected")},
+        "answers": len(answers),  # to the step's own items; gold answers are counted apart
+        "gold_answers": sum(1 for row in rows if row.step == name and row.is_gold),
+        "seconds": round(sum(row.seconds for row in answers), 1),
+        "mean_confidence": round(statistics.fmean(confidences), 4) if confidences else None,
+        # settled items by confidence, in tenths: [0, 0.1), ..., [0.9, 1]
+        "confidence_counts": [
+            sum(1 for c in confidences if min(int(c * 10), 9) == tenth) for tenth in range(10)
+        ],
     }
 
 

@@ -11,6 +11,7 @@ add items, read reports, export and erase. Errors have serve's one shape {"detai
     POST   /projects/{name}/items  {"step", "rows": [{"text", "language", "id"?, "gold"?}]} (admin)
     GET    /projects/{name}    progress, annotators, cost per settled item               (admin)
     GET    /projects/{name}/export?soft=false                                             (admin)
+    GET    /projects/{name}/page   the project page (HTML): progress, agreement, quality, cost (admin)
     DELETE /annotators/{user}  erase the person's link to their answers                 (admin)
     GET    /work               the page where a person does tasks in a browser (it asks for a token)
 """
@@ -126,6 +127,11 @@ def create_app(tasks: MicroTasks) -> FastAPI:
     def project(name: str) -> dict[str, Any]:
         """Progress by step, annotators, cost per settled item."""
         return tasks.progress(name)
+
+    @app.get("/projects/{name}/page", dependencies=[Depends(admin_role)], include_in_schema=False)
+    def project_page(name: str) -> Response:
+        """The project page, with its plots and the rules as a graph."""
+        return Response(tasks.page(name), media_type="text/html; charset=utf-8")
 
     @app.get("/projects/{name}/export", dependencies=[Depends(admin_role)])
     def export(name: str, soft: bool = False) -> list[dict[str, Any]]:
