@@ -6,6 +6,7 @@ the same answers, personal data pseudonymised, erasure leaving no link to the pe
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
+from tests.conftest import synthetic_rows
 from tests.postgres_server import binaries, new_database, postgres_server
 
 from headstart.cli import main
@@ -41,6 +43,7 @@ from headstart.microtasks.project import from_dict, load_project
 from headstart.microtasks.schema import Answer, Assignment, AuditEvent, Base, Item, Project
 from headstart.microtasks.service import create_app
 from headstart.microtasks.simulate import PHRASES, crowd, gold_rows, intent_of, prompts, run_crowd
+from headstart.microtasks.tables import training_frame
 
 KEY = bytes(range(32))
 PROJECT = {
@@ -433,3 +436,40 @@ def wait_until(condition: Callable[[], bool], seconds: float = 120) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_train_tasks_trains_on_a_projects_settled_items_with_soft_labels(
+    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three annotators label 60 toy texts, each wrong on other items (never two on one); `train
+    --tasks` trains a run on the settled items and their Dawid–Skene posteriors, without the key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HEADSTART_PSEUDONYM_KEY", raising=False)
+    rows = synthetic_rows(per_class=20, seed=5)
+    labels = sorted({row["label"] for row in rows})
+    tasks = MicroTasks("sqlite:///t.db", KEY, seed=0)
+    spec = {**LABELS_ONLY, "steps": {"label": {"kind": "label", "labels": labels, "answers": 3}}}
+    tasks.save_project(from_dict(spec))
+    tasks.add_items("topics", "label", [{"text": row["text"], "language": "en"} for row in rows])
+    truth = {row["text"]: row["label"] for row in rows}
+    for person in ("ana", "ben", "eve"):
+        for number in itertools.count():
+            task = tasks.next_task("topics", person, ["en"])["task"]
+            if task is None:
+                break
+            wrong = (
+                number % {"ana": 10, "ben": 10, "eve": 5}[person] == {"ana": 3, "ben": 7, "eve": 0}[person]
+            )
+            label = truth[task["text"]]
+            tasks.answer(task["assignment"], labels[(labels.index(label) + 1) % 3] if wrong else label, 5)
+    frame = training_frame(MicroTasks("sqlite:///t.db", key=None).export("topics", soft=True), "topics")
+    assert len(frame) == 60 and (frame.label == frame.text.map(truth)).all()  # two of three agree
+    doubted = frame.soft_label.map(lambda cell: max(json.loads(cell).values()) < 0.999)
+    assert 15 <= doubted.sum() <= 24  # the 24 items with a wrong answer are less than sure
+    tasks.engine.dispose()
+    options = ["--model", tiny_model, "--epochs", "1", "--max-length", "32", "--refit", "no", "-q"]
+    headstart("train", "--tasks", "topics", "--tasks-db", "sqlite:///t.db", "--soft-labels", *options)
+    run = Path("runs/topics-finetune")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["soft_labels"] is True and "60 rows" in config["in_memory"]
+    assert isinstance(json.loads((run / "metrics.json").read_text())["test"]["accuracy"], float)

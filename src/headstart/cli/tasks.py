@@ -48,8 +48,12 @@ def _open(db: str | None, key_file: Path | None, create: bool = False) -> Any:
     with optional("headstart tasks"):
         from headstart.microtasks.engine import MicroTasks
 
-    url = db or os.environ.get(DB_ENV) or "sqlite:///microtasks.db"
-    return MicroTasks(url, read_key(key_file), create=create)
+    return MicroTasks(database_url(db), read_key(key_file), create=create)
+
+
+def database_url(db: str | None) -> str:
+    """--db, else $HEADSTART_TASKS_DB, else the SQLite file microtasks.db here."""
+    return db or os.environ.get(DB_ENV) or "sqlite:///microtasks.db"
 
 
 @app.command()

@@ -57,19 +57,49 @@ def train(
     overwrite: StartOver = False,
     quiet: Quiet = False,
     as_json: AsJson = False,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks",
+            help="Train on a task-service project's settled label items instead of a file "
+            "(with --soft-labels, on Dawid-Skene's posteriors).",
+            show_default=False,
+        ),
+    ] = None,
+    tasks_db: Annotated[
+        str, typer.Option(help="The task service's database URL, with --tasks.", show_default=False)
+    ] = "",
     **fields: Any,
 ) -> None:
     """Train a classifier on a labelled file (or a bundled dataset) and save a run directory."""
     from headstart.api import train as train_run
 
     output = Output(as_json, quiet)
-    resolved = train_config(config, given(fields), parse_options(option) if option else None)
+    flags = given(fields)
+    data = None
+    if tasks is not None:
+        data = settled_items(tasks, tasks_db)
+        flags["in_memory"] = f"task project {tasks}"  # the run records the table's size and hash
+    resolved = train_config(config, flags, parse_options(option) if option else None)
     if out is None:
-        source = resolved.data or resolved.annotations
+        source = resolved.data or resolved.annotations or tasks
         out = Path("runs") / f"{Path(source).stem if source else resolved.dataset}-{resolved.strategy}"
-    run = train_run(out=out, config=resolved, resume=resume, overwrite=overwrite)
+    run = train_run(data, out=out, config=resolved, resume=resume, overwrite=overwrite)
     output.metrics(run.metrics["test"], "Test", extra=dict(run.metrics["cost"]))
     output.line(f"Run directory: {run.path}")
+
+
+def settled_items(project: str, db: str) -> Any:
+    """A task project's settled single-label items as a table (text, label, soft_label)."""
+    from headstart.cli.tasks import database_url
+    from headstart.extras import optional
+
+    with optional("train --tasks"):
+        from headstart.microtasks.engine import MicroTasks
+        from headstart.microtasks.tables import training_frame
+
+    service = MicroTasks(database_url(db), key=None, create=False)
+    return training_frame(service.export(project, soft=True), project)
 
 
 def train_config(

@@ -27,17 +27,27 @@ ROLES = ("app", "admin")
 
 
 class MicroTasks:
-    """The task service's state: a database URL and the key for pseudonyms."""
+    """The task service's state: a database URL and the key for pseudonyms (None is enough to
+    read progress, pages and exports)."""
 
-    def __init__(self, url: str, key: bytes, seed: int | None = None, create: bool = True) -> None:
+    def __init__(self, url: str, key: bytes | None, seed: int | None = None, create: bool = True) -> None:
         self.engine = connect(url, create)
         self.revision = upgrade(self.engine)
         self.sessions = sessions(self.engine)
-        self.key = key
+        self._key = key  # None: reports and exports only
         self.random = random.Random(seed)
         self.checks = answers.Checks(
             language_of=lambda text: detect_languages([text])[0], pseudonymize=self._pseudonymize
         )
+
+    @property
+    def key(self) -> bytes:
+        """The key for pseudonyms; refused in one line when the service was opened without one."""
+        if self._key is None:
+            raise ConfigError(
+                "This needs the pseudonym key: set $HEADSTART_PSEUDONYM_KEY or pass --key-file."
+            )
+        return self._key
 
     def _pseudonymize(self, text: str) -> str:
         return Pseudonymizer(self.key).text(text)  # a fresh one: no value is kept in memory

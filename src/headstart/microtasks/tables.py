@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from headstart.data.dataset import SOFT_COLUMN
 from headstart.data.io import read_table, write_table_atomic
 from headstart.data.languages import detect_languages
 from headstart.errors import ConfigError, DataError
@@ -63,6 +64,25 @@ def _cell(value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) and value[:1] in "[{0123456789-tf" else value
     except json.JSONDecodeError:
         return value
+
+
+def training_frame(rows: list[dict[str, Any]], project: str) -> pd.DataFrame:
+    """Settled items of a single-label step as a labelled table: text, label and the posterior as
+    the soft_label column `--soft-labels` trains on (rows of `export(..., soft=True)`)."""
+    frame = pd.DataFrame(rows)
+    if "label" in frame:  # rows of other last steps (tag, rate, several labels) have no one label
+        frame = frame[frame["label"].map(lambda value: isinstance(value, str))]
+    if frame.empty or "label" not in frame:
+        raise DataError(
+            f"Project '{project}' has no settled items of a single-label step to train on yet; "
+            "see `headstart tasks status`."
+        )
+    probabilities = [column for column in frame.columns if column.startswith("p_")]
+    soft = [
+        json.dumps({column[2:]: row[column] for column in probabilities if row[column] > 0})
+        for _, row in frame.iterrows()
+    ]
+    return pd.DataFrame({"text": frame["text"], "label": frame["label"], SOFT_COLUMN: soft})
 
 
 def write_export(rows: list[dict[str, Any]], out: str | Path, kind: str) -> None:
