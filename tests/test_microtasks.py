@@ -473,3 +473,36 @@ def test_train_tasks_trains_on_a_projects_settled_items_with_soft_labels(
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["soft_labels"] is True and "60 rows" in config["in_memory"]
     assert isinstance(json.loads((run / "metrics.json").read_text())["test"]["accuracy"], float)
+
+
+@pytest.mark.parametrize("check_language", [True, False])
+def test_created_texts_are_pseudonymised_and_checked_before_anyone_sees_them(
+    check_language: bool, tmp_path: Path
+) -> None:
+    tasks = MicroTasks(f"sqlite:///{tmp_path / 'tasks.db'}", KEY, seed=0)
+    spec = {
+        "name": "notes",
+        "languages": ["en"],
+        "steps": {
+            "write": {"kind": "create", "next": "check", "check_language": check_language},
+            "check": {"kind": "validate", "votes": 1},
+        },
+    }
+    tasks.save_project(from_dict(spec))
+    email = "anna.berg@example.org"
+    tasks.add_items("notes", "write", [{"text": f"Write to {email} about a booking", "language": "en"}])
+    first = tasks.next_task("notes", "ana", ["en"])["task"]
+    assert email not in first["text"] and "<EMAIL_" in first["text"]  # pseudonymised on the way in
+    german = {"text": "Ich möchte gerne einen Tisch für vier Personen am Freitagabend reservieren"}
+    receipt = tasks.answer(first["assignment"], german, 9)
+    assert receipt["accepted"] is not check_language and ("language" in receipt["flags"]) is check_language
+    if check_language:  # refused: the prompt goes to someone else, who writes in English
+        second = tasks.next_task("notes", "ben", ["en"])["task"]
+        written = {"text": f"Please email me at {email} to confirm my table for two"}
+        assert tasks.answer(second["assignment"], written, 9)["accepted"]
+    check = tasks.next_task("notes", "eve", ["en"])["task"]
+    assert check["kind"] == "validate" and email not in check["text"]
+    with tasks.sessions() as session:
+        stored = " ".join(str(value) for value in session.scalars(select(Answer.value)))
+        texts = " ".join(session.scalars(select(Item.text)))
+    assert email not in stored and email not in texts

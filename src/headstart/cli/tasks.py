@@ -43,12 +43,14 @@ ProjectName = Annotated[
 def _open(db: str | None, key_file: Path | None, create: bool = False) -> Any:
     """The service's state; only `project`, `token` and `serve` may start a new database."""
     from headstart.extras import optional
-    from headstart.privacy.pseudonyms import read_key
+    from headstart.privacy.pseudonyms import KEY_ENV, read_key
 
     with optional("headstart tasks"):
         from headstart.microtasks.engine import MicroTasks
 
-    return MicroTasks(database_url(db), read_key(key_file), create=create)
+    # Reports and exports need no key; what does (ids, texts in) says so when it is missing.
+    key = read_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
+    return MicroTasks(database_url(db), key, create=create)
 
 
 def database_url(db: str | None) -> str:

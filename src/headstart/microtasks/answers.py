@@ -62,7 +62,7 @@ def take_answer(
     checked = KINDS[step.kind].check_answer(value, step.options, item.text)
     flags = ["too-fast"] if seconds < spec.quality.too_fast_seconds else []
     if step.kind == "create":
-        checked, refused = _check_created(session, project, item, checked, checks)
+        checked, refused = _check_created(session, project, item, checked, checks, step.options)
         flags += refused
     answer = Answer(
         assignment_id=assignment_id,
@@ -89,12 +89,17 @@ def take_answer(
 
 
 def _check_created(
-    session: Session, project: Project, item: Item, checked: dict[str, str], checks: Checks
+    session: Session,
+    project: Project,
+    item: Item,
+    checked: dict[str, str],
+    checks: Checks,
+    options: dict[str, Any],
 ) -> tuple[dict[str, str], list[str]]:
     """The created text pseudonymised, and the flags that refuse it (another language, a duplicate)."""
     text = checks.pseudonymize(checked["text"])
     refused = []
-    if checks.language_of(text) != item.language:
+    if options["check_language"] and checks.language_of(text) != item.language:
         refused.append("language")
     twin = select(Item.id).where(
         Item.project_id == project.id, Item.parent_id.is_not(None), Item.text == text

@@ -1,7 +1,9 @@
 """A simulated crowd of app clients for the task service, over HTTP: annotators of varied skill,
 some of them spammers, each declaring languages, answering whatever task the service hands them.
 Tests and `benchmarks/microtasks_crowd.py` run it against a real server on loopback; it is also a
-load test for a deployment.
+load test for a deployment:
+
+    python -m headstart.microtasks.simulate --url http://127.0.0.1:8100 --token $APP --project intents
 
 The simulated work follows a phrase bank: three intents (greeting, booking, complaint), a few
 sentences each in English, French and German. A good writer writes a sentence of the asked intent
@@ -12,6 +14,7 @@ good labeller gives the true intent with its accuracy. Spammers answer at random
 
 from __future__ import annotations
 
+import argparse
 import random
 import threading
 import time
@@ -259,3 +262,30 @@ def _round(
             elif answered.status_code != 409:  # 409: settled meanwhile, a normal race
                 tally.errors.append(f"answers {answered.status_code}")
     return worked
+
+
+def main() -> None:
+    """Run a simulated crowd against a task service until it has no task left for anyone."""
+    parser = argparse.ArgumentParser(
+        description="A simulated crowd of app clients for `headstart tasks serve`."
+    )
+    parser.add_argument("--url", required=True, help="The service, e.g. http://127.0.0.1:8100")
+    parser.add_argument("--token", required=True, help="An app token (`headstart tasks token NAME`).")
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--annotators", type=int, default=40)
+    parser.add_argument("--spammers", type=float, default=0.2, help="The share answering at random.")
+    parser.add_argument("--clients", type=int, default=8, help="Concurrent HTTP clients.")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    people = crowd(args.annotators, args.spammers, seed=args.seed)
+    started = time.perf_counter()
+    tally = run_crowd(args.url, args.token, args.project, people, args.clients, lambda: False, args.seed)
+    seconds = time.perf_counter() - started
+    print(
+        f"{tally.tasks} tasks, {tally.answers} answers ({tally.refused} refused) in {seconds:.1f} s "
+        f"({tally.tasks / seconds:.1f} tasks/s); {len(tally.errors)} errors"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -18,11 +18,13 @@ class Create(Kind):
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], where: str) -> None:
-        """1 ≤ min_characters ≤ max_characters."""
+        """1 ≤ min_characters ≤ max_characters; check_language a boolean."""
         cls.positive(options, "min_characters", where)
         cls.positive(options, "max_characters", where)
         if options["min_characters"] > options["max_characters"]:
             raise ConfigError(f"{where}: min_characters is above max_characters.")
+        if not isinstance(options["check_language"], bool):
+            raise ConfigError(f"{where}: check_language is true or false.")
 
     @classmethod
     def check_answer(cls, value: Any, options: dict[str, Any], text: str) -> Any:
