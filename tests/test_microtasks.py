@@ -506,3 +506,48 @@ def test_created_texts_are_pseudonymised_and_checked_before_anyone_sees_them(
         stored = " ".join(str(value) for value in session.scalars(select(Answer.value)))
         texts = " ".join(session.scalars(select(Item.text)))
     assert email not in stored and email not in texts
+
+
+def test_a_model_rule_settles_what_the_run_is_sure_of_and_sends_its_doubts_to_people(
+    tiny_run, tmp_path: Path
+) -> None:
+    """Items reaching a label step with a model rule, added or chained from a create step, are
+    settled by the run when its conformal set is one label; the others go to people."""
+    labels = list(tiny_run.labels)
+    rule = {"run": str(tiny_run.path), "coverage": 0.9}
+    steps = {
+        "write": {"kind": "create", "next": "label", "check_language": False},
+        "label": {"kind": "label", "labels": labels, "answers": 1, "model": rule},
+    }
+    tasks = MicroTasks(f"sqlite:///{tmp_path / 'tasks.db'}", KEY, seed=0)
+    tasks.save_project(from_dict({"name": "routed", "languages": ["en"], "steps": steps}))
+    texts = [row["text"] for row in synthetic_rows(per_class=6, seed=9)]
+    texts += ["the of a and it was then", "so it is with them as it was"]  # no keyword: doubts
+    tasks.add_items("routed", "write", [{"text": "Write about football", "language": "en"}])
+    writing = tasks.next_task("routed", "ana", ["en"])["task"]
+    created = "The striker scored a goal in the league match at the stadium"
+    tasks.answer(writing["assignment"], {"text": created}, 9)
+    tasks.add_items("routed", "label", [{"text": text, "language": "en"} for text in texts])
+
+    expected = dict(zip([*texts, created], tiny_run.prediction_sets([*texts, created], 0.9), strict=True))
+    with tasks.sessions() as session:
+        items = session.scalars(select(Item).where(Item.step == "label")).all()
+    assert sorted(item.text for item in items) == sorted(expected)
+    for item in items:
+        sure = len(expected[item.text]) == 1
+        assert (item.status == "settled") is sure and item.data.get("settled_by") == (
+            "model" if sure else None
+        )
+        assert item.result == (expected[item.text][0] if sure else None)
+        assert sure or item.data["candidates"] == expected[item.text]
+    doubts = [text for text, found in expected.items() if len(found) != 1]
+    assert doubts, "the keyword-free texts should leave the run unsure"
+    handed = []
+    while (task := tasks.next_task("routed", "ben", ["en"])["task"]) is not None:
+        handed.append(task["text"])
+        tasks.answer(task["assignment"], (task["data"]["candidates"] or labels)[0], 4)
+    assert sorted(handed) == sorted(doubts)  # people get the doubts only
+    exported = {row["text"]: row for row in tasks.export("routed")}
+    by_model = [row for row in exported.values() if row.get("settled_by") == "model"]
+    assert len(by_model) == len(expected) - len(doubts)
+    assert all(row["label"] == expected[row["text"]][0] and row["confidence"] == 0.9 for row in by_model)

@@ -22,6 +22,7 @@ from headstart.microtasks.consensus import REFIT_EVERY, item_votes, refit
 from headstart.microtasks.kinds import KINDS, Outcome
 from headstart.microtasks.people import update_pause
 from headstart.microtasks.project import ProjectSpec, Step, from_dict
+from headstart.microtasks.routing import LabelSets, route
 from headstart.microtasks.schema import Annotator, Answer, Assignment, Item, Project, now
 
 
@@ -39,6 +40,7 @@ class Checks:
 
     language_of: Callable[[str], str]  # an ISO 639-1 code
     pseudonymize: Callable[[str], str]
+    label_sets: LabelSets  # for label steps with a model rule
 
 
 def take_answer(
@@ -84,7 +86,7 @@ def take_answer(
     elif answer.counted:
         item.answered += 1
         session.flush()
-        settle(session, project, spec, step, item)
+        settle(session, project, spec, step, item, checks.label_sets)
     return receipt(answer, item)
 
 
@@ -114,7 +116,9 @@ def receipt(answer: Answer, item: Item | None) -> dict[str, Any]:
     return {"accepted": answer.counted, "flags": answer.flags, "item_status": item.status if item else "gone"}
 
 
-def settle(session: Session, project: Project, spec: ProjectSpec, step: Step, item: Item) -> None:
+def settle(
+    session: Session, project: Project, spec: ProjectSpec, step: Step, item: Item, label_sets: LabelSets
+) -> None:
     """Apply what the item's answers decide: settle and chain it, reject it, or want one more."""
     votes = item_votes(session, item)
     if step.kind == "label":
@@ -125,10 +129,23 @@ def settle(session: Session, project: Project, spec: ProjectSpec, step: Step, it
     elif outcome.state == "settled":
         _close(item, "settled", outcome)
         if step.next is not None:
-            session.add(_follow_up(item, step, spec.step(step.next), outcome))
+            following = spec.step(step.next)
+            enter(session, spec, following, [_follow_up(item, step, following, outcome)], label_sets)
     else:
         _close(item, "rejected", outcome)
         _redo(session, spec, step, item)
+
+
+def enter(session: Session, spec: ProjectSpec, step: Step, items: list[Item], label_sets: LabelSets) -> None:
+    """Items entering a step: stored, routed by the step's model rule, and the ones the model
+    settled passed on to the next step."""
+    session.add_all(items)
+    settled = route(items, step, label_sets)
+    if settled and step.next is not None:
+        session.flush()  # the follow-ups point to these items' ids
+        following = spec.step(step.next)
+        chained = [_follow_up(item, step, following, Outcome("settled", item.result)) for item in settled]
+        enter(session, spec, following, chained, label_sets)
 
 
 def _close(item: Item, status: str, outcome: Outcome) -> None:

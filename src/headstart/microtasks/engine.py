@@ -7,7 +7,7 @@ import hashlib
 import random
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import select
@@ -23,6 +23,9 @@ from headstart.microtasks.report import export_rows, progress
 from headstart.microtasks.schema import AppToken, AuditEvent, Item
 from headstart.privacy.pseudonyms import Pseudonymizer
 
+if TYPE_CHECKING:
+    from headstart.runs import Run
+
 ROLES = ("app", "admin")
 
 
@@ -37,8 +40,11 @@ class MicroTasks:
         self._key = key  # None: reports and exports only
         self.random = random.Random(seed)
         self.checks = answers.Checks(
-            language_of=lambda text: detect_languages([text])[0], pseudonymize=self._pseudonymize
+            language_of=lambda text: detect_languages([text])[0],
+            pseudonymize=self._pseudonymize,
+            label_sets=self._label_sets,
         )
+        self._runs: dict[str, Run] = {}  # model rules' runs, loaded once
 
     @property
     def key(self) -> bytes:
@@ -52,6 +58,13 @@ class MicroTasks:
     def _pseudonymize(self, text: str) -> str:
         return Pseudonymizer(self.key).text(text)  # a fresh one: no value is kept in memory
 
+    def _label_sets(self, run: str, texts: list[str], coverage: float) -> list[list[str]]:
+        from headstart.runs import load_run  # torch: only for projects with a model rule
+
+        if run not in self._runs:
+            self._runs[run] = load_run(run)
+        return self._runs[run].prediction_sets(texts, coverage, show_progress=False)
+
     def save_project(self, source: str | Path | ProjectSpec, actor: str = "operator") -> str:
         """Create or update a project from its file (or a checked spec); returns its name."""
         spec = source if isinstance(source, ProjectSpec) else load_project(source)
@@ -63,7 +76,9 @@ class MicroTasks:
         """Add items to a project's step (see `intake.add_items`)."""
         with self.sessions.begin() as session:
             found, spec = intake.find_project(session, project)
-            return intake.add_items(session, found, spec, step, rows, self._pseudonymize, actor)
+            return intake.add_items(
+                session, found, spec, step, rows, self._pseudonymize, self._label_sets, actor
+            )
 
     def next_task(self, project: str, user_id: str, languages: list[str] | None = None) -> dict[str, Any]:
         """{"task": the annotator's next task, or None with a "reason" (paused, or none left)}."""

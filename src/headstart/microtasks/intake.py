@@ -11,8 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headstart.errors import ConfigError, DataError
+from headstart.microtasks.answers import enter
 from headstart.microtasks.kinds import KINDS, AnswerError
 from headstart.microtasks.project import ProjectSpec, from_dict
+from headstart.microtasks.routing import LabelSets
 from headstart.microtasks.schema import AuditEvent, Item, Project
 
 MAX_TEXT = 20_000  # characters of one item's text
@@ -59,10 +61,12 @@ def add_items(
     step_name: str,
     rows: list[dict[str, Any]],
     pseudonymize: Callable[[str], str],
+    label_sets: LabelSets,
     actor: str,
 ) -> int:
     """Add rows ({"text", "language", optional "id", "data", "gold"}) to a step; returns how many.
-    A row with "gold" is a gold item: its answer is known and it measures annotators."""
+    A row with "gold" is a gold item: its answer is known and it measures annotators. A label
+    step's model rule settles the items its run is sure of (see `routing`)."""
     step = spec.step(step_name)
     kind = KINDS[step.kind]
     items = []
@@ -89,7 +93,7 @@ def add_items(
                 gold=gold,
             )
         )
-    session.add_all(items)
+    enter(session, spec, step, items, label_sets)
     session.add(
         AuditEvent(
             actor=actor,

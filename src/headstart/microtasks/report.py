@@ -90,7 +90,8 @@ def export_rows(
 ) -> list[dict[str, Any]]:
     """One row per settled item of the project's last steps: id, language, text, result, confidence,
     and what earlier steps decided. A single-label step's label is Dawid–Skene's over all of the
-    step's answers (refitted now); with `soft`, its posterior too, as p_<label>."""
+    step's answers (refitted now), or its model rule's (`settled_by: model`); with `soft`, the
+    posterior too, as p_<label>."""
     final = [step for step in spec.steps.values() if step.next is None]
     rows = []
     for step in final:
@@ -118,9 +119,14 @@ def export_rows(
                 },
             }
             if single_label:
-                found = posterior(item_votes(session, item), step.options["labels"], model)
+                labels, by_model = step.options["labels"], item.data.get("settled_by") == "model"
+                found = (
+                    {label: float(label == item.result) for label in labels}  # the model rule's set of one
+                    if by_model
+                    else posterior(item_votes(session, item), labels, model)
+                )
                 row["label"] = max(found, key=lambda label: found[label])
-                row["confidence"] = found[row["label"]]
+                row["confidence"] = item.confidence if by_model else found[row["label"]]
                 if soft:
                     row |= {f"p_{label}": round(p, 6) for label, p in found.items()}
             rows.append(row)

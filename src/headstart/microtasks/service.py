@@ -75,7 +75,7 @@ def create_app(tasks: MicroTasks) -> FastAPI:
     """The FastAPI app over `tasks`."""
     app = FastAPI(title="headstart tasks", version=__version__, docs_url=None, redoc_url=None)
     _add_errors(app)
-    app_role, admin_role = _role(tasks, ("app", "admin")), _role(tasks, ("admin",))
+    app_role = _role(tasks, ("app", "admin"))
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -107,6 +107,13 @@ def create_app(tasks: MicroTasks) -> FastAPI:
     def answer(body: AnswerBody) -> dict[str, Any]:
         """Store an answer; sending it again returns the first receipt."""
         return tasks.answer(body.assignment, body.value, body.seconds)
+
+    _add_admin_routes(app, tasks, _role(tasks, ("admin",)))
+    return app
+
+
+def _add_admin_routes(app: FastAPI, tasks: MicroTasks, admin_role: Callable[[Request], None]) -> None:
+    """What operators do: projects, items, reports, the project page, export, erasure."""
 
     @app.put("/projects/{name}", dependencies=[Depends(admin_role)])
     def save_project(name: str, spec: dict[str, Any], request: Request) -> dict[str, str]:
@@ -142,8 +149,6 @@ def create_app(tasks: MicroTasks) -> FastAPI:
     def erase(user: str, request: Request) -> dict[str, int]:
         """Erase the person's link to every answer they gave."""
         return tasks.erase(user, actor=request.state.client)
-
-    return app
 
 
 def _role(tasks: MicroTasks, roles: tuple[str, ...]) -> Callable[[Request], None]:

@@ -50,6 +50,7 @@ class Label(Kind):
         "answers": 3,
         "max_answers": None,  # default: answers (a fixed redundancy)
         "confidence": 0.0,  # 0: settle at `answers`, whatever the posterior
+        "model": None,  # {run, coverage}: a run settles what it is sure of (see microtasks.routing)
     }
 
     @classmethod
@@ -70,6 +71,24 @@ class Label(Kind):
             raise ConfigError(
                 f"{where}: confidence must be at least 0 and below 1; got {options['confidence']!r}."
             )
+        if options["model"] is not None:
+            options["model"] = cls._model_rule(options["model"], options["multiple"], where)
+
+    @staticmethod
+    def _model_rule(rule: Any, multiple: bool, where: str) -> dict[str, Any]:
+        """{run: a run directory, coverage: 0 < c < 1 (default 0.9)}, for one label per text."""
+        if (
+            not isinstance(rule, dict)
+            or not isinstance(rule.get("run"), str)
+            or set(rule) - {"run", "coverage"}
+        ):
+            raise ConfigError(f"{where}: model is {{run: RUN_DIRECTORY, coverage: 0.9}}.")
+        coverage = rule.get("coverage", 0.9)
+        if isinstance(coverage, bool) or not isinstance(coverage, int | float) or not 0 < coverage < 1:
+            raise ConfigError(f"{where}: model coverage must be above 0 and below 1; got {coverage!r}.")
+        if multiple:
+            raise ConfigError(f"{where}: a model rule needs one label per text (multiple: false).")
+        return {"run": rule["run"], "coverage": float(coverage)}
 
     @classmethod
     def check_answer(cls, value: Any, options: dict[str, Any], text: str) -> Any:
