@@ -6,9 +6,11 @@ confidence level, and with each fixed redundancy; each on a fresh database behin
     python benchmarks/microtasks_crowd.py [--prompts 1002] [--annotators 200] [--clients 32]
                                           [--confidence 0.9,0.97,0.99] [--fixed 3,5]
 
-The crowd (headstart.microtasks.simulate): 20 % spammers, the others right 75-97 % of the time,
-each speaking one or two of English, French and German; prompts ask for a text of one of three
-intents, and a text's true intent is known from the phrase bank it was written from. Per policy it
+The project is the guide's (docs/guides/microtasks/intents.yaml), its label step's answers,
+max_answers and confidence set per policy. The crowd (headstart.microtasks.simulate): 20 %
+spammers, the others right 75-97 % of the time, each speaking one or two of English, French and
+German; prompts ask for a text of one of three intents, and a text's true intent is known from the
+phrase bank it was written from. Per policy it
 prints tasks/s sustained (handed out and answered, over the wall time), the label answers per
 settled label item, the exported labels' accuracy, offline Dawid–Skene's accuracy on the very same
 answers, the spammers paused, and checks that no item was lost (none left open) or answered twice
@@ -35,25 +37,19 @@ import pandas as pd
 from headstart.labels.aggregate import crowd_kit_consensus
 from headstart.microtasks.engine import MicroTasks
 from headstart.microtasks.people import pseudonym
-from headstart.microtasks.project import from_dict
+from headstart.microtasks.project import from_dict, load_project
 from headstart.microtasks.simulate import crowd, gold_rows, intent_of, prompts, run_crowd
 
 KEY = os.urandom(32)
-LABELS = ["greeting", "booking", "complaint"]
+PROJECT = Path(__file__).resolve().parents[1] / "docs" / "guides" / "microtasks" / "intents.yaml"
 
 
 def project(label_step: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "intents",
-        "languages": ["en", "fr", "de"],
-        "gold_rate": 0.1,
-        "quality": {"min_gold_answers": 5, "min_gold_accuracy": 0.7, "too_fast_seconds": 1},
-        "steps": {
-            "write": {"kind": "create", "next": "check", "min_characters": 10},
-            "check": {"kind": "validate", "votes": 2, "next": "label", "redo": "write"},
-            "label": {"kind": "label", "labels": LABELS, **label_step},
-        },
-    }
+    """The guide's project (docs/guides/microtasks/intents.yaml) with the label step's policy."""
+    spec = load_project(PROJECT).to_dict()
+    label = spec["steps"]["label"]
+    spec["steps"]["label"] = {key: label[key] for key in ("kind", "labels", "next", "redo")} | label_step
+    return spec
 
 
 def serve(database: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:

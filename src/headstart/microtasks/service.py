@@ -19,7 +19,6 @@ add items, read reports, export and erase. Errors have serve's one shape {"detai
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,10 @@ from headstart.microtasks.kinds import AnswerError
 from headstart.microtasks.people import UnknownAnnotatorError
 from headstart.microtasks.project import from_dict
 from headstart.version import __version__
-from headstart.workflows.serve_requests import error_response, request_id, validation_message
+from headstart.workflows.serve_requests import add_error_handlers, answer_or_500, error_response, request_id
 
 with optional("headstart tasks serve"):  # the 'tasks' extra
     from fastapi import Depends, FastAPI, Query, Request
-    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.exceptions import HTTPException
@@ -172,14 +170,7 @@ def _role(tasks: MicroTasks, roles: tuple[str, ...]) -> Callable[[Request], None
 
 def _add_errors(app: FastAPI) -> None:
     """One error shape: headstart errors by kind, FastAPI's own 4xx, and a logged 500 for faults."""
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(request, 422, validation_message(list(error.errors())))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return error_response(request, error.status_code, str(error.detail), dict(error.headers or {}))
+    add_error_handlers(app)
 
     @app.exception_handler(ConfigError)
     @app.exception_handler(DataError)
@@ -190,14 +181,4 @@ def _add_errors(app: FastAPI) -> None:
     @app.middleware("http")
     async def faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.request_id = request_id(request)
-        try:
-            return await call_next(request)
-        except Exception as error:
-            frame = traceback.extract_tb(error.__traceback__)[-1]
-            where = f"{Path(frame.filename).name}:{frame.lineno}"
-            logger.error(
-                "internal error %s at %s (request %s)", type(error).__name__, where, request.state.request_id
-            )
-            return error_response(
-                request, 500, "Internal server error; the server log names it by request id."
-            )
+        return await answer_or_500(request, call_next, logger)

@@ -9,8 +9,12 @@ so no personal data reaches a client's logs or the server's.
 from __future__ import annotations
 
 import hmac
+import logging
 import re
+import traceback
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from headstart.data.io import holds_lone_surrogate
@@ -18,9 +22,11 @@ from headstart.extras import optional
 from headstart.workflows.microbatch import Input
 
 with optional("headstart serve"):  # the 'serve' extra
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field
+    from starlette.exceptions import HTTPException
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _GIVEN_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # anything else is replaced, not echoed
@@ -120,3 +126,31 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"Invalid request at {where}: {first.get('msg', 'invalid value')}{more}. See /docs for the schema."
+
+
+async def answer_or_500(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]], logger: logging.Logger
+) -> Response:
+    """The route's response; a fault inside becomes a 500 in the one shape, logged without data
+    (the exception's type and where it was raised, and the request id)."""
+    try:
+        return await call_next(request)
+    except Exception as error:
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        place = f"{Path(frame.filename).name}:{frame.lineno}"
+        logger.error(
+            "internal error %s at %s (request %s)", type(error).__name__, place, request.state.request_id
+        )
+        return error_response(request, 500, "Internal server error; the server log names it by request id.")
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """FastAPI's own 4xx (a body that is not the schema, unknown routes and methods) in the one shape."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response(request, 422, validation_message(list(error.errors())))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        return error_response(request, error.status_code, str(error.detail), dict(error.headers or {}))

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import time
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,17 +38,17 @@ from headstart.workflows.serve_requests import (
     REQUEST_ID_HEADER,
     PredictRequest,
     RefusedError,
+    add_error_handlers,
+    answer_or_500,
     authorised,
     checked_inputs,
     error_response,
     request_id,
-    validation_message,
 )
 
 with optional("headstart serve"):  # the 'serve' extra
     import fastapi_offline
     from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -62,7 +61,6 @@ with optional("headstart serve"):  # the 'serve' extra
         Histogram,
         generate_latest,
     )
-    from starlette.exceptions import HTTPException
 
 API_KEY_ENV = "HEADSTART_API_KEY"
 OPEN_ROUTES = ("/health",)  # answered without the API key (load balancers' liveness probes)
@@ -176,7 +174,7 @@ def create_app(
         description=f"{run.task.name} model from run '{run.path.name}' ({variant}).",
     )
     _add_guard(app, limits, access.api_key or os.environ.get(API_KEY_ENV) or None, instruments)
-    _add_error_handlers(app)
+    add_error_handlers(app)
     _add_predict_route(app, run, limits, batcher, instruments)
     if run.task.name == "classification" and run.config.text_pair_col is None:
         add_explain_route(app, run, limits.max_chars)
@@ -221,34 +219,9 @@ def _add_guard(app: FastAPI, limits: ServeLimits, api_key: str | None, instrumen
                 {"WWW-Authenticate": "Bearer"},
             )
         else:
-            response = _body_refusal(request, limits) or await _answer(request, call_next)
+            response = _body_refusal(request, limits) or await answer_or_500(request, call_next, logger)
         response.headers[REQUEST_ID_HEADER] = request.state.request_id
         return response
-
-
-async def _answer(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """The route's response; a fault inside becomes a 500 in the one shape, logged without data."""
-    try:
-        return await call_next(request)
-    except Exception as error:
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        place = f"{Path(frame.filename).name}:{frame.lineno}"
-        logger.error(
-            "internal error %s at %s (request %s)", type(error).__name__, place, request.state.request_id
-        )
-        return error_response(request, 500, "Internal server error; the server log names it by request id.")
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    """FastAPI's own 4xx (a body that is not the schema, unknown routes and methods) in the one shape."""
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(request, 422, validation_message(list(error.errors())))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return error_response(request, error.status_code, str(error.detail), dict(error.headers or {}))
 
 
 def _body_refusal(request: Request, limits: ServeLimits) -> JSONResponse | None:
