@@ -90,7 +90,8 @@ def export_rows(
 ) -> list[dict[str, Any]]:
     """One row per settled item of the project's last steps: id, language, text, result, confidence,
     and what earlier steps decided. A single-label step's label is Dawid–Skene's over all of the
-    step's answers (refitted now), or its model rule's (`settled_by: model`); with `soft`, the
+    step's answers (refitted now, every annotator weighed by their fitted confusion matrix alone),
+    or its model rule's (`settled_by: model`); with `soft`, the
     posterior too, as p_<label>."""
     final = [step for step in spec.steps.values() if step.next is None]
     rows = []
@@ -123,7 +124,7 @@ def export_rows(
                 found = (
                     {label: float(label == item.result) for label in labels}  # the model rule's set of one
                     if by_model
-                    else posterior(item_votes(session, item), labels, model)
+                    else posterior(item_votes(session, item, weighted=False), labels, model)  # DS's own
                 )
                 row["label"] = max(found, key=lambda label: found[label])
                 row["confidence"] = item.confidence if by_model else found[row["label"]]
