@@ -22,7 +22,7 @@ from headstart.microtasks.consensus import REFIT_EVERY, item_votes, refit
 from headstart.microtasks.kinds import KINDS, Outcome
 from headstart.microtasks.people import update_pause
 from headstart.microtasks.project import ProjectSpec, Step, from_dict
-from headstart.microtasks.routing import LabelSets, route
+from headstart.microtasks.routing import ROUTING_KEYS, LabelSets, route
 from headstart.microtasks.schema import Annotator, Answer, Assignment, Item, Project, now
 
 
@@ -161,12 +161,13 @@ def _follow_up(item: Item, done: Step, step: Step, outcome: Outcome) -> Item:
     """The next step's item: a created text becomes the text; other kinds pass their text on, with
     their result kept in the item's data under the step's name."""
     created = done.kind == "create"
+    data = {key: value for key, value in item.data.items() if key not in ROUTING_KEYS}
     return Item(
         project_id=item.project_id,
         step=step.name,
         language=item.language,
         text=outcome.result if created else item.text,
-        data=item.data if created else {**item.data, done.name: outcome.result},
+        data=data if created else {**data, done.name: outcome.result},
         external_id=item.external_id,
         parent_id=item.id,
         wanted=KINDS[step.kind].first_wanted(step.options),

@@ -21,6 +21,7 @@ from headstart.errors import ConfigError
 from headstart.microtasks.project import Step
 from headstart.microtasks.schema import Item, now
 
+ROUTING_KEYS = ("settled_by", "candidates")  # what a rule writes in an item's data, for its step alone
 # (run directory, texts, coverage) → each text's label set
 LabelSets = Callable[[str, list[str], float], list[list[str]]]
 
