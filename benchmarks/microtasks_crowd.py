@@ -1,10 +1,10 @@
 """The task service under a simulated crowd: a create → validate → label project, end to end over
-HTTP, with the label step settling when Dawid–Skene is confident enough (2 to 7 answers), per
-confidence level, and with each fixed redundancy; each on a fresh database behind its own
-`headstart tasks serve` process.
+HTTP, with the label step settling when Dawid–Skene is confident enough (from 2 answers, or the
+number given, up to 7), per confidence level, and with each fixed redundancy; each on a fresh
+database behind its own `headstart tasks serve` process.
 
     python benchmarks/microtasks_crowd.py [--prompts 1002] [--annotators 200] [--clients 32]
-                                          [--confidence 0.9,0.97,0.99] [--fixed 3,5]
+                                          [--confidence 0.9,0.97,1:0.99] [--fixed 3,5]
 
 The project is the guide's (docs/guides/microtasks/intents.yaml), its label step's answers,
 max_answers and confidence set per policy. The crowd (headstart.microtasks.simulate): 20 %
@@ -133,14 +133,19 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=1002, help="Create items (split over 3 languages).")
     parser.add_argument("--annotators", type=int, default=200)
     parser.add_argument("--clients", type=int, default=32, help="Concurrent HTTP clients.")
-    parser.add_argument("--confidence", default="0.9,0.97,0.99", help="Dawid-Skene levels that settle.")
+    parser.add_argument(
+        "--confidence",
+        default="0.9,0.97,0.99",
+        help="Dawid-Skene levels that settle an item, each LEVEL (after 2 answers) or FIRST:LEVEL.",
+    )
     parser.add_argument("--fixed", default="3,5", help="Fixed redundancies to compare with.")
     args = parser.parse_args()
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; SQLite")
-    policies = [
-        (f"DS ≥ {level}", {"answers": 2, "max_answers": 7, "confidence": float(level)})
-        for level in filter(None, args.confidence.split(","))
-    ]
+    policies = []
+    for policy in filter(None, args.confidence.split(",")):
+        first, _, level = policy.rpartition(":")
+        step = {"answers": int(first or 2), "max_answers": 7, "confidence": float(level)}
+        policies.append((f"DS ≥ {level} from {step['answers']}", step))
     policies += [(f"fixed {k}", {"answers": int(k)}) for k in filter(None, args.fixed.split(","))]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
