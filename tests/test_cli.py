@@ -61,8 +61,8 @@ def test_train_flags_reach_the_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
             "cost": {},
         }
 
-    def fake_train(out, config, resume, overwrite):
-        received.update(out=out, config=config, resume=resume, overwrite=overwrite)
+    def fake_train(data, out, config, resume, overwrite):
+        received.update(data=data, out=out, config=config, resume=resume, overwrite=overwrite)
         return FakeRun()
 
     monkeypatch.setattr("headstart.api.train", fake_train)
@@ -90,6 +90,7 @@ def test_train_flags_reach_the_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert (config.strategy, config.epochs, config.lr, config.class_weights) == ("features", 3, 2e-5, True)
     assert config.strategy_options == {"c_values": [0.5, 2]} and config.batch_size == TrainConfig.batch_size
     assert received["out"] == Path("runs/toy-features") and received["resume"] is True
+    assert received["data"] is None  # the file is the config's; only --tasks passes a table
 
 
 def test_config_file_reruns_with_overrides(
@@ -99,7 +100,7 @@ def test_config_file_reruns_with_overrides(
     received = {}
     monkeypatch.setattr(
         "headstart.api.train",
-        lambda out, config, resume, overwrite: (
+        lambda data, out, config, resume, overwrite: (
             received.update(config=config) or (_ for _ in ()).throw(SystemExit(0))
         ),
     )
