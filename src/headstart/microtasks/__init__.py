@@ -7,8 +7,11 @@ and pseudonymised before anyone else sees them; annotators are known by a keyed 
 be erased. The state lives in a database through SQLAlchemy (SQLite by default, PostgreSQL for
 several processes), its schema versioned by Alembic.
 
-Layout: `schema` (tables), `database` (engines, sessions, migrations), `project` (the YAML file,
-checked), `kinds/` (one module per task kind), `consensus` (Dawid–Skene, refitted in batches),
-`engine` (handing out tasks, taking answers, settling and chaining), `service` (the HTTP API),
-`export` (settled items to files).
+Layout: `schema` (tables), `database` (engines, sessions, migrations, erasure's purge), `project`
+(the YAML file, checked), `kinds/` (one module per task kind), `assign` (handing out tasks),
+`answers` (taking answers, settling, chaining), `routing` (a label step's model rule), `consensus`
+(Dawid–Skene, refitted in batches, smoothed), `people` (pseudonyms, gold, pauses, erasure),
+`intake` (projects and items in), `report` and `page` (figures, the project page), `tables`
+(files in and out), `engine` (the one object over all of it), `service` and `web/` (the HTTP API
+and the task page), `simulate` (a crowd of HTTP clients).
 """
