@@ -24,14 +24,14 @@ REFIT_EVERY = 50  # label answers between two fits of a step
 PSEUDO_ANSWERS = 4.0  # per true label: how much an annotator's confusion matrix is smoothed
 
 
-def item_votes(session: Session, item: Item, weighted: bool = True) -> list[Vote]:
-    """The item's counted answers as votes; `weighted`: a paused annotator's weigh less (see
-    `people.weights`), which matters while their confusion matrix is not fitted yet."""
+def item_votes(session: Session, item: Item) -> list[Vote]:
+    """The item's counted answers as votes; a paused annotator's weigh less (see `people.weights`),
+    which matters while their confusion matrix is not fitted yet."""
     rows = session.execute(
         select(Answer.annotator_id, Answer.value).where(Answer.item_id == item.id, Answer.counted)
     ).all()
     people = {person for person, _ in rows if person is not None}
-    weight = weights(session, people) if weighted else {}
+    weight = weights(session, people)
     return [Vote(person, value, weight.get(person, 1.0) if person else 1.0) for person, value in rows]
 
 

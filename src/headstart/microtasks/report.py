@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from headstart.microtasks.consensus import item_votes, refit
+from headstart.microtasks.consensus import refit, step_answers
+from headstart.microtasks.kinds import Vote
 from headstart.microtasks.kinds.label import posterior
 from headstart.microtasks.project import ProjectSpec
 from headstart.microtasks.schema import Annotator, Answer, Item, Project
@@ -105,6 +106,7 @@ def export_rows(
         )
         single_label = step.kind == "label" and not step.options["multiple"]
         model = _final_model(session, project, step.name) if single_label else None
+        votes = _votes_by_item(session, project, step.name) if single_label else {}
         for item in items:
             row = {
                 "id": item.external_id or str(item.id),
@@ -124,7 +126,7 @@ def export_rows(
                 found = (
                     {label: float(label == item.result) for label in labels}  # the model rule's set of one
                     if by_model
-                    else posterior(item_votes(session, item, weighted=False), labels, model)  # DS's own
+                    else posterior(votes.get(item.id, []), labels, model)  # Dawid–Skene's own
                 )
                 row["label"] = max(found, key=lambda label: found[label])
                 row["confidence"] = item.confidence if by_model else found[row["label"]]
@@ -132,6 +134,14 @@ def export_rows(
                     row |= {f"p_{label}": round(p, 6) for label, p in found.items()}
             rows.append(row)
     return rows
+
+
+def _votes_by_item(session: Session, project: Project, step: str) -> dict[int, list[Vote]]:
+    """Every counted answer of the step as an unweighted vote, by item, in one query."""
+    votes: dict[int, list[Vote]] = {}
+    for item, person, value in session.execute(step_answers(project, step)):
+        votes.setdefault(item, []).append(Vote(person, value, 1.0))
+    return votes
 
 
 def _final_model(session: Session, project: Project, step: str) -> dict[str, Any] | None:

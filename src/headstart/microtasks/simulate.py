@@ -174,6 +174,29 @@ class Tally:
     seen: set[tuple[str, str]] = field(default_factory=set)  # (annotator, assignment): each once
     accepted: set[str] = field(default_factory=set)  # assignments whose answer the server stored
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last_work: float = 0.0  # time.monotonic() at the end of the last round in which anyone answered
+    quiet: dict[int, int] = field(default_factory=dict)  # client: empty rounds begun after last_work
+    done: bool = False
+
+    def end_round(self, client: int, began: float, worked: bool, idle_rounds: int) -> bool:
+        """Record a client's round; whether the whole crowd is done: once every client still
+        connected has found nothing `idle_rounds` times in rounds begun after anyone's last answer.
+        A client idle on its own must not stop: a follow-up item, made by an answer elsewhere, may
+        be for its annotators only. Done stays done, since a gold item may still turn up at random."""
+        with self.lock:
+            if worked:
+                self.last_work = time.monotonic()
+                self.quiet = dict.fromkeys(self.quiet, 0)
+            elif began > self.last_work:
+                self.quiet[client] += 1
+            self.done = self.done or all(count >= idle_rounds for count in self.quiet.values())
+            return self.done
+
+    def leave(self, client: int, error: str) -> None:
+        """A client whose server is gone stops, and no longer holds the others up."""
+        with self.lock:
+            self.errors.append(error)
+            self.quiet.pop(client, None)
 
 
 def run_crowd(
@@ -186,16 +209,17 @@ def run_crowd(
     seed: int = 0,
     idle_rounds: int = 3,
 ) -> Tally:
-    """`clients` threads, each taking turns as the annotators of its share, until `stop()` or until a
-    whole round of its annotators finds no task `idle_rounds` times."""
+    """`clients` threads, each taking turns as the annotators of its share, until `stop()` or until
+    every client has found no task for any of its annotators `idle_rounds` times since the last
+    answer anyone gave."""
     tally = Tally()
-    shares = [people[number::clients] for number in range(clients)]
+    shares = [share for share in (people[number::clients] for number in range(clients)) if share]
+    tally.quiet = dict.fromkeys(range(len(shares)), 0)
     threads = [
         threading.Thread(
-            target=_client, args=(base_url, token, project, share, stop, seed + n, idle_rounds, tally)
+            target=_client, args=(base_url, token, project, share, stop, n, seed, idle_rounds, tally)
         )
         for n, share in enumerate(shares)
-        if share
     ]
     for thread in threads:
         thread.start()
@@ -210,22 +234,26 @@ def _client(
     project: str,
     share: list[Annotator],
     stop: Callable[[], bool],
+    number: int,
     seed: int,
     idle_rounds: int,
     tally: Tally,
 ) -> None:
-    rng = random.Random(seed)
+    rng = random.Random(seed + number)
     headers = {"Authorization": f"Bearer {token}"}
-    idle = 0
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
-        while not stop() and idle < idle_rounds:
+        while not stop():
+            began = time.monotonic()
             try:
                 worked = _round(client, project, share, rng, tally)
             except httpx.TransportError as error:  # the server is gone: this client stops
-                with tally.lock:
-                    tally.errors.append(f"transport: {type(error).__name__}")
+                tally.leave(number, f"transport: {type(error).__name__}")
                 return
-            idle = 0 if worked else idle + 1
+            except Exception as error:  # a reply the client cannot read: counted, never a hang
+                tally.leave(number, f"client: {type(error).__name__}: {error}")
+                return
+            if tally.end_round(number, began, worked, idle_rounds):
+                return
             if not worked:
                 time.sleep(0.05)
 
