@@ -45,7 +45,7 @@ test: lint browser postgres
 hooks: setup  ## run `make lint`'s checks before every commit
 	$(BIN)/pre-commit install
 
-test-slow: setup  ## full-size accuracy checks on BBC News and zh-inews (~35 min)
+test-slow: setup  ## full-size checks: BBC News, zh-inews, the task service's crowd (~45 min)
 	$(BIN)/python -m pytest -m slow
 
 bench: setup  ## training against transformers.Trainer (~25 min)

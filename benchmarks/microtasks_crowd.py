@@ -5,6 +5,10 @@ database behind its own `headstart tasks serve` process.
 
     python benchmarks/microtasks_crowd.py [--prompts 1002] [--annotators 200] [--clients 32]
                                           [--confidence 0.9,0.97,1:0.99] [--fixed 3,5]
+                                          [--postgres postgresql+psycopg://USER@HOST:PORT/]
+
+With `--postgres`, each policy runs on a fresh database made on that server (the user must be
+allowed to create databases) and dropped afterwards, instead of a SQLite file.
 
 The project is the guide's (docs/guides/microtasks/intents.yaml), its label step's answers,
 max_answers and confidence set per policy. The crowd (headstart.microtasks.simulate): 20 %
@@ -28,6 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +75,26 @@ def serve(database: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         except httpx.TransportError:
             time.sleep(0.2)
     raise SystemExit(f"the server did not start; see {log}")
+
+
+@contextmanager
+def database(postgres: str, sqlite_file: str) -> Iterator[str]:
+    """A fresh database's URL: a SQLite file, or a database made on the PostgreSQL server and
+    dropped when done."""
+    if not postgres:
+        yield f"sqlite:///{sqlite_file}"
+        return
+    import psycopg
+
+    name = f"headstart_bench_{uuid.uuid4().hex[:12]}"
+    admin = "postgresql://" + postgres.split("://", 1)[1] + "postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def run_policy(
@@ -139,8 +166,12 @@ def main() -> None:
         help="Dawid-Skene levels that settle an item, each LEVEL (after 2 answers) or FIRST:LEVEL.",
     )
     parser.add_argument("--fixed", default="3,5", help="Fixed redundancies to compare with.")
+    parser.add_argument(
+        "--postgres", default="", help="A PostgreSQL server URL ending in '/', to run on instead of SQLite."
+    )
     args = parser.parse_args()
-    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; SQLite")
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {backend}")
     policies = []
     for policy in filter(None, args.confidence.split(",")):
         first, _, level = policy.rpartition(":")
@@ -150,7 +181,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for number, (name, label_step) in enumerate(policies):
-            rows.append(run_policy(name, label_step, f"sqlite:///{folder}/tasks-{number}.db", args))
+            with database(args.postgres, f"{folder}/tasks-{number}.db") as url:
+                rows.append(run_policy(name, label_step, url, args))
             print(rows[-1], flush=True)
     print("\n" + markdown(rows))
     table = pd.DataFrame(rows)
