@@ -77,7 +77,9 @@ def next_task(
     if spec.gold_rate and (newcomer or rng.random() < spec.gold_rate):
         item = session.scalars(_candidates(project, spec, person, languages, moment, gold=True)).first()
     if item is None:
-        item = session.scalars(_candidates(project, spec, person, languages, moment, gold=False)).first()
+        item = _wanted_item(
+            session, _candidates(project, spec, person, languages, moment, gold=False), moment
+        )
     if item is None:
         return None
     assignment = Assignment(
@@ -88,6 +90,19 @@ def next_task(
     )
     session.add(assignment)
     return _task(assignment, item, spec)
+
+
+def _wanted_item(session: Session, candidates: Select[Item], moment: datetime) -> Item | None:
+    """The first candidate that, now locked, still wants an answer. On PostgreSQL a request may lock
+    an item just after another committed an assignment to it: the row is unchanged, so its
+    candidate query's snapshot (no assignment pending) is not checked again, and the item went out
+    once too often. Counted again under the lock, the pending assignments are all there."""
+    skipped: list[int] = []
+    while (item := session.scalars(candidates.where(Item.id.not_in(skipped))).first()) is not None:
+        if item.answered + (session.scalar(_pending(item.id, moment)) or 0) < item.wanted:
+            return item
+        skipped.append(item.id)
+    return None
 
 
 def _task(assignment: Assignment, item: Item, spec: ProjectSpec) -> Task:
@@ -110,11 +125,7 @@ def _candidates(
     project: Project, spec: ProjectSpec, person: Annotator, languages: list[str], moment: datetime, gold: bool
 ) -> Select[Item]:
     """Open items the annotator may get, best first, locked so no other process takes them too."""
-    pending = (
-        select(func.count())
-        .where(Assignment.item_id == Item.id, Assignment.answered.is_(False), Assignment.expires_at > moment)
-        .scalar_subquery()
-    )
+    pending = _pending(Item.id, moment).scalar_subquery()
     had = exists().where(Assignment.item_id == Item.id, Assignment.annotator_id == person.id)
     own_work = exists().where(Answer.item_id == Item.parent_id, Answer.annotator_id == person.id)
     query = select(Item).where(
@@ -132,3 +143,10 @@ def _candidates(
     )
     query = query.where(Item.answered + pending < Item.wanted).order_by(later_first, Item.id).limit(1)
     return query.with_for_update(skip_locked=True)
+
+
+def _pending(item: Any, moment: datetime) -> Select[int]:
+    """How many assignments to `item` (an id, or the Item.id column) are out and unanswered."""
+    return select(func.count()).where(
+        Assignment.item_id == item, Assignment.answered.is_(False), Assignment.expires_at > moment
+    )
