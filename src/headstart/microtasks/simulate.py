@@ -193,7 +193,8 @@ class Tally:
             return self.done
 
     def leave(self, client: int, error: str) -> None:
-        """A client whose server is gone stops, and no longer holds the others up."""
+        """A client that cannot go on (its server is gone, a reply it cannot read) stops, and no
+        longer holds the others up."""
         with self.lock:
             self.errors.append(error)
             self.quiet.pop(client, None)
