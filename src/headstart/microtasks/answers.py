@@ -192,8 +192,8 @@ def _redo(session: Session, spec: ProjectSpec, step: Step, item: Item) -> None:
 def _refit_if_due(session: Session, project: Project, step: Step) -> None:
     """Refit the step's Dawid–Skene model once REFIT_EVERY answers came since the last fit. One
     request refits at a time: one that finds the project row locked decides with the model it has.
-    On PostgreSQL, every answer that came while a fit ran started a fit of its own, and 32 clients
-    waited over a minute; SQLite writes one transaction at a time anyway."""
+    On PostgreSQL, every answer that came while a fit ran started a fit of its own, and one of 32
+    clients waited over a minute; SQLite writes one transaction at a time anyway."""
     if step.options["multiple"]:
         return
     mine = select(Project).where(Project.id == project.id).with_for_update(skip_locked=True)
