@@ -29,7 +29,7 @@ postgres:
 demo: setup  ## BBC News with the packaged all-MiniLM-L6-v2, frozen-encoder features (~2 min after setup)
 	$(BIN)/headstart train --dataset bbc-news --strategy features --out runs/bbc-news-features --overwrite
 
-demo-finetune: setup  ## the same, fine-tuning every weight (~15 min on 2 CPU cores)
+demo-finetune: setup  ## the same, fine-tuning every weight (~15 min on 2 cores at 256 tokens; reads 512 now)
 	$(BIN)/headstart train --dataset bbc-news --strategy finetune --out runs/bbc-news-finetune --overwrite
 
 # Style, formatting, types (no untyped definitions) and the import layers; `make test` runs it first.

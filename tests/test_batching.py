@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
+from pathlib import Path
 
+import pandas as pd
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import synthetic_rows
 
 from headstart.encoding import (
     Encoded,
@@ -75,3 +80,22 @@ def test_inference_returns_rows_in_input_order(rows: list[list[int]], batch_size
 
     out = forward_in_batches(forward, Encoded(rows), batch_size, pad_id=0, show_progress=False)
     assert out.tolist() == [[float(r[0]), float(len(r))] for r in rows]
+
+
+def test_strategies_that_train_the_encoder_read_past_the_sentence_transformers_length(
+    tiny_model: str, tmp_path: Path
+) -> None:
+    """A sentence-transformers `max_seq_length` binds frozen embeddings, not fine-tuning: on long
+    texts finetune takes the position embeddings' limit, features the sentence length."""
+    import headstart
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    (model / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32}))
+    rows = [{**row, "text": " ".join([row["text"]] * 12)} for row in synthetic_rows(20, seed=4)]
+    data = tmp_path / "long.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    options = {"model": str(model), "epochs": 1, "refit": "no", "checkpoint_every": 0}
+    tuned = headstart.train(data, out=tmp_path / "finetune", strategy="finetune", **options)
+    frozen = headstart.train(data, out=tmp_path / "features", strategy="features", **options)
+    assert (tuned.config.max_length, frozen.config.max_length) == (128, 32)

@@ -131,6 +131,14 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         "has no option(s) ['depth']",
     ),
     "zero epochs": (lambda d: ["train", good_csv(d), "--epochs", "0"], "'epochs' must be at least 1"),
+    "frozen layers with features": (
+        lambda d: ["train", good_csv(d), "--strategy", "features", "--freeze-layers", "1"],
+        "--freeze-layers keeps encoder layers out of training; 'features' trains none",
+    ),
+    "every layer frozen": (
+        lambda d: ["train", good_csv(d), "--freeze-layers", "6", "--epochs", "1"],
+        "the encoder has 6 layers; use at most 5",
+    ),
     "dev size out of range": (
         lambda d: ["train", good_csv(d), "--dev-size", "1.5"],
         "'dev_size' must be in (0, 1)",

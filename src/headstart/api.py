@@ -31,7 +31,14 @@ from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.files import exclusive, folder_size, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
 from headstart.inference.scoring import dev_conformal_scores, test_metrics
-from headstart.models.zoo import cache_dir, hf_files_dir, load_tokenizer, model_max_length, resolve_model
+from headstart.models.zoo import (
+    cache_dir,
+    hf_files_dir,
+    layer_count,
+    load_tokenizer,
+    model_max_length,
+    resolve_model,
+)
 from headstart.preparation import prepare_splits, training_config
 from headstart.progress import info
 from headstart.provenance import provenance
@@ -214,6 +221,16 @@ def resolve_config(
             f"'{config.strategy}' on {task.name} data cannot use "
             "them. Drop --soft-labels or pick e.g. finetune."
         )
+    if config.freeze_layers and not strategy.trains_encoder:
+        raise ConfigError(
+            f"--freeze-layers keeps encoder layers out of training; '{config.strategy}' trains none. "
+            "Drop it or pick e.g. finetune, lora or bitfit."
+        )
+    if config.freeze_layers >= (layers := layer_count(model_path)) > 0:
+        raise ConfigError(
+            f"--freeze-layers {config.freeze_layers} leaves nothing to train: the encoder has {layers} "
+            f"layers; use at most {layers - 1}."
+        )
     if config.class_weights and task.name != "classification":
         raise ConfigError(
             f"--class-weights applies to single-label classification, not to a {task.name} task; drop it."
@@ -222,7 +239,7 @@ def resolve_config(
         tokenizer,
         splits.train.texts,
         config.length_percentile,
-        model_max_length(model_path),
+        model_max_length(model_path, strategy.trains_encoder),
         splits.train.pairs,
     )
     if config.stride is not None and (splits.pair_col is not None or config.stride > max_length // 2):

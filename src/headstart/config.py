@@ -152,7 +152,10 @@ class TrainConfig:
         False, "Allow loading pickled (.bin) weights. Only for models you trust.", MODEL
     )
     max_length: int | None = option(
-        None, "Truncation length in tokens; by default a percentile of the data's lengths.", MODEL
+        None,
+        "Truncation length in tokens; by default a percentile of the data's lengths, capped by the "
+        "model (its sentence-transformers length for frozen embeddings, its positions when tuned).",
+        MODEL,
     )
     length_percentile: float = option(
         95.0,
@@ -215,6 +218,12 @@ class TrainConfig:
         "steps skip their gradient and optimiser update.",
         OPTIMISATION,
     )
+    freeze_layers: int = option(
+        0,
+        "Keep the embeddings and the bottom K encoder layers as they are; their outputs are computed "
+        "once per text and reused every epoch, so steps run the top layers only.",
+        OPTIMISATION,
+    )
     patience: int = option(
         2,
         "Stop after this many epochs without a better dev score (the task's main metric: macro-F1 for "
@@ -273,6 +282,7 @@ class TrainConfig:
             ("max_grad_norm", self.max_grad_norm >= 0, "0 or more"),
             ("attention_dropout", 0 <= (self.attention_dropout or 0) < 1, "in [0, 1)"),
             ("patience", self.patience >= 0, "0 or more"),
+            ("freeze_layers", self.freeze_layers >= 0, "0 or more"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
             ("dev_size", 0 < self.dev_size < 1, "in (0, 1)"),
             ("test_size", 0 <= self.test_size < 1, "in [0, 1)"),

@@ -60,6 +60,8 @@ class Strategy(ABC):
     )
     # `--refit` may replay what this strategy chose on dev (its epochs or C) on train + dev
     replays_on_refit: ClassVar[bool] = True
+    # trains the encoder's weights, so texts may use all its positions (see zoo.model_max_length)
+    trains_encoder: ClassVar[bool] = False
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -84,6 +86,7 @@ class EncoderTuning(Strategy):
     # Peak AdamW rate when the user gives none: methods that train few weights need larger steps
     # (LoRA, IA3 and BitFit work near 1e-3, full fine-tuning near 1e-4 or below).
     default_lr: float | None = 1e-4
+    trains_encoder = True
 
     def build(self, job: TrainingJob) -> TextClassifier:
         """The classifier to train: the encoder with a new head for the task."""

@@ -46,6 +46,7 @@ class BiGru(EncoderTuning):
     """A bidirectional recurrent network trained through the shared loop."""
 
     name = "bigru"
+    trains_encoder = False  # no encoder layer trains (only, optionally, the token embeddings)
     summary = (
         "Baseline without a pretrained network: a bidirectional GRU (or LSTM) over the tokenizer's "
         "tokens, embeddings from the encoder's input embeddings or random, trained by the shared loop."

@@ -57,6 +57,7 @@ class DAPT(Strategy):
 
     name = "dapt"
     replays_on_refit = False  # its choice on dev is the next strategy's, in options of its own
+    trains_encoder = True  # the masked-LM phase trains every encoder weight
     summary = (
         "Domain-adaptive pretraining: masked-LM on unlabelled "
         "in-domain text first, then another strategy (then=...)."

@@ -27,6 +27,7 @@ from headstart.training.checkpoint import Checkpointer, TrainState
 from headstart.training.cpu_dropout import cpu_dropout
 from headstart.training.embedding_rows import merge_seen_rows, train_seen_rows
 from headstart.training.first_token import first_token_only
+from headstart.training.frozen_layers import cached_bottom_layers, freeze_bottom_layers
 from headstart.training.gelu_linear import gelu_linear
 from headstart.training.job import FitReport, Fitted, TrainingHooks, TrainingJob
 
@@ -125,6 +126,8 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
     assert isinstance(sampler, LengthGroupedBatchSampler)  # make_loader's: its order follows the epoch
     dev_loader = make_loader(job.dev, config.eval_batch_size, pad_id)
 
+    if config.freeze_layers:  # before the optimiser and the seen rows: these weights get no gradient
+        freeze_bottom_layers(model, config.freeze_layers)
     # Only the token-embedding rows of the training texts' tokens can get a gradient: they alone
     # train, the rest of the table stays a frozen buffer (the same updates, less work per step).
     trained_rows = train_seen_rows(model, [*job.train.input_ids, [pad_id]])
@@ -152,7 +155,11 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
     # Less work, same gradients: dropout on a CPU draws fewer random numbers and keeps no float masks,
     # attention no probabilities (cpu_dropout.py); GELU is computed again in the backward pass
     # (gelu_linear.py); a first-token classifier's last layer computes that token only (first_token.py).
-    with progress_bar("Training", total=total_steps) as bar, lean_steps(unwrapped):
+    # --freeze-layers K: the bottom K layers' outputs are computed once and reused (frozen_layers.py).
+    cached = cached_bottom_layers(
+        unwrapped, config.freeze_layers, [job.train, job.dev], pad_id, config.eval_batch_size
+    )
+    with cached as cache, progress_bar("Training", total=total_steps) as bar, lean_steps(unwrapped):
         bar.advance(state.step)
         for epoch in range(state.epoch, config.epochs):
             if config.patience and state.epochs_without_gain >= config.patience:
@@ -218,6 +225,9 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
         steps=state.step,
         samples_seen=state.samples_seen,
         best_dev_score=state.best_score,
-        details={"embedding_rows_trained": trained_rows} if trained_rows else {},
+        details={
+            **({"embedding_rows_trained": trained_rows} if trained_rows else {}),
+            **({"cached_layers": cache} if cache else {}),
+        },
     )
     return Fitted(unwrapped, report)
