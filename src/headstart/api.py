@@ -226,7 +226,7 @@ def resolve_config(
             f"--freeze-layers keeps encoder layers out of training; '{config.strategy}' trains none. "
             "Drop it or pick e.g. finetune, lora or bitfit."
         )
-    if config.freeze_layers >= (layers := layer_count(model_path)) > 0:
+    if config.freeze_layers and config.freeze_layers >= (layers := layer_count(model_path)) > 0:
         raise ConfigError(
             f"--freeze-layers {config.freeze_layers} leaves nothing to train: the encoder has {layers} "
             f"layers; use at most {layers - 1}."

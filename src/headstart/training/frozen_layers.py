@@ -77,12 +77,17 @@ def _row_lengths(input_ids: np.ndarray, pad_id: int) -> np.ndarray:
 
 
 @torch.no_grad()  # not inference_mode: the states are inputs of the steps' autograd graph
-def bottom_states(
-    model: nn.Module, count: int, rows: list[Encoded], pad_id: int, batch_size: int
+def _bottom_states(
+    model: nn.Module,
+    owner: Any,
+    layers: nn.ModuleList,
+    count: int,
+    rows: list[Encoded],
+    pad_id: int,
+    batch_size: int,
 ) -> tuple[dict[bytes, torch.Tensor], bool]:
     """The output of the bottom `count` layers for every text of `rows`, on the CPU, by token ids;
     and whether the architecture's layers return tuples."""
-    owner, _, layers = _parts(model)
     base, device, training = owner.base_model, owner.device, model.training
     states: dict[bytes, torch.Tensor] = {}
     outputs: list[Any] = []
@@ -112,8 +117,8 @@ def cached_bottom_layers(
     if count == 0:
         yield {}
         return
-    states, as_tuple = bottom_states(model, count, rows, pad_id, batch_size)
-    _, embeddings, layers = _parts(model)
+    owner, embeddings, layers = _parts(model)
+    states, as_tuple = _bottom_states(model, owner, layers, count, rows, pad_id, batch_size)
 
     def cached(_: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: torch.Tensor) -> Any:
         input_ids = kwargs.get("input_ids", args[0] if args else None)
