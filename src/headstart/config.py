@@ -246,7 +246,10 @@ class TrainConfig:
         OPTIMISATION,
     )
     checkpoint_every: int = option(
-        100, "Save a resumable checkpoint every N optimiser steps (and every epoch).", OPTIMISATION
+        100,
+        "Save a resumable checkpoint every N optimiser steps (and every epoch); 0: none (nothing is "
+        "written while training, and --resume starts over).",
+        OPTIMISATION,
     )
     mixed_precision: str = option(
         "no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.", OPTIMISATION

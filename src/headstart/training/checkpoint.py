@@ -1,4 +1,5 @@
-"""Resumable checkpoints: written to a new folder, then pointed to by `latest.json` (atomic)."""
+"""Resumable checkpoints: written to a new folder, then pointed to by `latest.json` (atomic).
+Without them (`--checkpoint-every 0`) nothing is written and the best epoch's weights stay in memory."""
 
 from __future__ import annotations
 
@@ -31,11 +32,14 @@ class TrainState:
 
 
 class Checkpointer:
-    """Only the main process writes; every process reads."""
+    """Only the main process writes; every process reads. With `on_disk` False, `save` does nothing
+    and every process keeps its own copy of the best weights (they are the same in every process)."""
 
-    def __init__(self, directory: Path, is_writer: bool) -> None:
+    def __init__(self, directory: Path, is_writer: bool, on_disk: bool = True) -> None:
         self.directory = directory
         self.is_writer = is_writer
+        self.on_disk = on_disk
+        self._best: dict[str, torch.Tensor] | None = None
 
     @property
     def latest_file(self) -> Path:
@@ -50,7 +54,7 @@ class Checkpointer:
         self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainState
     ) -> None:
         """Save weights, optimiser, schedule, RNG and state; older checkpoints go."""
-        if not self.is_writer:
+        if not (self.is_writer and self.on_disk):
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"step-{state.step:08d}-{state.batches_done:06d}"
@@ -88,6 +92,11 @@ class Checkpointer:
 
     def save_best(self, model: nn.Module) -> None:
         """Keep the weights of the best dev epoch so far."""
+        if not self.on_disk:
+            # Parameters only: the loop changes nothing else (buffers hold position ids and frozen
+            # tables). Every parameter, since gradual unfreezing may train a frozen one later.
+            self._best = {name: p.detach().to("cpu", copy=True) for name, p in model.named_parameters()}
+            return
         if not self.is_writer:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -97,6 +106,13 @@ class Checkpointer:
 
     def load_best(self, model: nn.Module) -> bool:
         """Load the best epoch's weights; False when none was saved."""
+        if not self.on_disk:
+            if self._best is None:
+                return False
+            with torch.no_grad():
+                for name, parameter in model.named_parameters():
+                    parameter.copy_(self._best[name])
+            return True
         best = self.directory / "best.safetensors"
         if not best.is_file():
             return False

@@ -146,7 +146,9 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
         else None
     )
 
-    checkpoints = Checkpointer(job.workdir / "checkpoints", is_writer=accelerator.is_main_process)
+    checkpoints = Checkpointer(
+        job.workdir / "checkpoints", accelerator.is_main_process, on_disk=config.checkpoint_every > 0
+    )
     state = TrainState()
     if job.resume and checkpoints.exists():
         state = checkpoints.load(unwrapped, optimizer, scheduler)
