@@ -12,6 +12,7 @@ The speed-ups (none changes what is computed, only how):
   clip     gradients within the clipping norm are not multiplied by 1 (loop.clip_gradients)
 
     python benchmarks/lean_training.py [--steps 40]
+    python benchmarks/lean_training.py --profile    # where the short-text step's time goes, by operator
 """
 
 from __future__ import annotations
@@ -76,14 +77,35 @@ def make_step(off: set[str], batch: int, tokens: int) -> Callable[[], float]:
     return step
 
 
+def profile_step(steps: int) -> None:
+    """torch.profiler's self time per operator over `steps` short-text steps, every speed-up on."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step = make_step(set(), *SHAPES[0])
+    for _ in range(5):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(steps):
+            step()
+    print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--steps", type=int, default=40, help="timed steps per variant at 16 × 24 (a fifth at 32 × 128)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: profile the step with every speed-up on at 16 × 24 and print its time by operator",
+    )
     args = parser.parse_args()
     quiet_libraries()
     torch.manual_seed(0)
+    if args.profile:
+        profile_step(args.steps)
+        return
     print("| shape | variant | ms per step | every speed-up on is faster by |")
     print("| --- | --- | --- | --- |")
     for batch, tokens in SHAPES:
