@@ -32,22 +32,17 @@ def test_the_in_memory_best_restores_its_weights_and_writes_nothing(tmp_path: Pa
     assert not directory.exists()
 
 
-def _trained_weights(
-    toy_csv: Path, tiny_model: str, out: Path, dev_scores: list[float], checkpoint_every: int, monkeypatch
-) -> dict[str, torch.Tensor]:
-    """The saved weights of a 3-epoch fit whose dev scores are `dev_scores`, epoch by epoch."""
-    scores = iter(dev_scores)
-    monkeypatch.setattr(loop, "evaluate_loader", lambda *args: {**EVALUATE(*args), "score": next(scores)})
-    options = {"epochs": 3, "patience": 0, "refit": "no", "max_length": 32, "lr": 1e-3, "seed": 3}
-    run = headstart.train(toy_csv, out=out, model=tiny_model, checkpoint_every=checkpoint_every, **options)
-    return load_file(run.path / "model" / "model.safetensors")
-
-
 def test_a_fit_without_checkpoints_keeps_the_epoch_dev_chose(
     toy_csv: Path, tiny_model: str, tmp_path: Path, monkeypatch
 ) -> None:
     def weights(name: str, dev_scores: list[float], every: int) -> dict[str, torch.Tensor]:
-        return _trained_weights(toy_csv, tiny_model, tmp_path / name, dev_scores, every, monkeypatch)
+        """The saved weights of a 3-epoch fit whose dev scores are `dev_scores`, epoch by epoch."""
+        scores = iter(dev_scores)
+        monkeypatch.setattr(loop, "evaluate_loader", lambda *args: {**EVALUATE(*args), "score": next(scores)})
+        options = {"epochs": 3, "patience": 0, "refit": "no", "max_length": 32, "lr": 1e-3, "seed": 3}
+        options |= {"model": tiny_model, "checkpoint_every": every}
+        run = headstart.train(toy_csv, out=tmp_path / name, **options)
+        return load_file(run.path / "model" / "model.safetensors")
 
     on_disk = weights("disk", [0.9, 0.5, 0.1], 1000)
 
