@@ -3,6 +3,7 @@ truncation length that does not cut short texts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -69,6 +70,51 @@ def test_refit_trains_on_train_and_dev_and_keeps_test_held_out(
     )
     texts = [row["text"] for row in synthetic_rows(per_class=3, seed=13)]
     assert (refit.predict_proba(texts) != held.predict_proba(texts)).any()  # a different model
+    # checked on the dev texts it learned: no worse than the first model on them unseen
+    assert record["dev_score_seen"] >= refit.metrics["training"]["best_dev_score"]
+    assert "refit_rejected" not in refit.metrics["training"]
+
+
+def test_a_refit_that_fails_on_the_dev_texts_it_learned_gives_way_to_the_first_model(
+    minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refit that breaks is caught and the run keeps the first fit's model. The failure is a
+    stand-in: the refit's model is made to answer one class, as a real refit at lr 2e-4 did on
+    zh-inews (no model collapses on cue). MiniLM's features, since the first model must have
+    learned something for a collapse to be worse."""
+    import torch
+
+    from headstart import refit as refits
+    from headstart.errors import TrainingWarning
+
+    replay = refits.refit
+
+    def refit_that_collapses(*args, **kwargs):  # type: ignore[no-untyped-def]
+        refitted = replay(*args, **kwargs)
+        forward = refitted.classifier.forward
+
+        def first_class_only(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            logits = forward(input_ids, attention_mask)
+            return torch.zeros_like(logits).index_fill_(1, torch.tensor([0]), 1.0)
+
+        refitted.classifier.forward = first_class_only
+        return refitted
+
+    monkeypatch.setattr(refits, "refit", refit_that_collapses)
+    frame = pd.DataFrame(synthetic_rows(per_class=20, seed=12))
+    options = {**FAST, "model": str(minilm_dir), "strategy": "features"}
+    with pytest.warns(TrainingWarning, match="keeps the first fit's model"):
+        kept = headstart.train(frame, out=tmp_path / "kept", **options)
+    held = headstart.train(frame, out=tmp_path / "held", refit="no", **options)
+
+    training, data = kept.metrics["training"], kept.metrics["data"]
+    rejected = training["refit_rejected"]
+    assert "refit" not in training and rejected["rows"] == data["train"] + data["dev"]
+    assert rejected["dev_score_seen"] < rejected["first_dev_score"] == training["best_dev_score"]
+    texts = [row["text"] for row in synthetic_rows(per_class=3, seed=13)]
+    assert kept.predict_proba(texts) == pytest.approx(held.predict_proba(texts), abs=1e-5)
+    assert json.loads((tmp_path / "kept" / "calibration.json").read_text())["calibrated_on"] == "dev"
+    assert not list(tmp_path.glob("**/first-fit"))  # the first model's copy did not outlive the run
 
 
 def test_the_first_model_is_gone_when_the_refit_trains(

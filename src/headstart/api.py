@@ -30,7 +30,7 @@ from headstart.evaluation.languages import language_counts
 from headstart.evaluation.plots import plot_confusion_matrix
 from headstart.files import exclusive, folder_size, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
-from headstart.inference.scoring import dev_conformal_scores, test_metrics
+from headstart.inference.scoring import dev_conformal_scores, dev_score, test_metrics
 from headstart.models.zoo import (
     cache_dir,
     hf_files_dir,
@@ -131,6 +131,7 @@ def _fit_and_write(
             config, model_path, tokenizer, joined, task, staging / "refit", resume, accelerator
         ),
         calibrate,
+        lambda refitted: dev_score(_predictor(refitted, tokenizer, job), splits),
     )
     train_seconds = time.perf_counter() - started
 

@@ -27,5 +27,9 @@ class DataWarning(UserWarning):
     """The data is usable but something in it deserves attention."""
 
 
+class TrainingWarning(UserWarning):
+    """A run was written, but part of its training went wrong and was set aside."""
+
+
 class MissingExtraError(HeadstartError, ImportError):
     """An optional part of headstart is not installed; the message names the extra to install."""

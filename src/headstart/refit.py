@@ -4,20 +4,26 @@ with that choice, so the final model learns from every labelled row outside the 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig
 from headstart.data.labelled import Splits
+from headstart.errors import TrainingWarning
+from headstart.models.saved import load_classifier
 from headstart.progress import info
 from headstart.strategies import make_strategy
 from headstart.strategies.base import Strategy
 from headstart.tasks import Task
-from headstart.training.job import FitReport, Fitted, TrainingJob, refit_settings
+from headstart.training.job import FitReport, Fitted, TrainingJob, refit_settings, standard_error
 
 MakeJob = Callable[[TrainConfig, Splits], TrainingJob]  # encodes a job of a config and its splits
+ScoreOnDev = Callable[[Fitted], float]  # a fitted model's main metric on the dev split
 
 
 def fit_and_refit(
@@ -26,10 +32,12 @@ def fit_and_refit(
     splits: Splits,
     make_job: MakeJob,
     inspect_first: Callable[[Fitted], None] | None = None,
+    score_on_dev: ScoreOnDev | None = None,
 ) -> Fitted:
     """The strategy's fit (choosing on dev), then the refit on train + dev when the config asks for
     it and the choice can be replayed. `make_job` encodes the refit's job; `inspect_first` sees the
-    first fit's model while dev is still held out from it (e.g. to calibrate on dev)."""
+    first fit's model while dev is still held out from it (e.g. to calibrate on dev). With
+    `score_on_dev`, a refit that fails its check (see `checked_refit`) gives way to the first model."""
     fitted = strategy.fit(job)
     if inspect_first is not None:
         inspect_first(fitted)
@@ -38,9 +46,51 @@ def fit_and_refit(
     if settings is None:
         return fitted
     first = fitted.report
-    del fitted  # the first model, and its optimiser held by the accelerator, go before the refit's
+    # The first model waits on disk, not in memory: holding it, and its optimiser held by the
+    # accelerator, through the refit would double a fine-tuning run's peak memory.
+    kept = job.workdir / "first-fit" if score_on_dev and first.best_dev_score is not None else None
+    if kept and job.accelerator.is_main_process:
+        fitted.classifier.save(kept)
+    del fitted
     job.accelerator.free_memory()
-    return refit(first, settings, job.config, splits, make_job)
+    refitted = refit(first, settings, job.config, splits, make_job)
+    if kept is None or score_on_dev is None:
+        return refitted
+    job.accelerator.wait_for_everyone()  # the first model is written before any process may read it
+    return checked_refit(refitted, first, kept, score_on_dev(refitted), len(splits.dev), job)
+
+
+def checked_refit(
+    refitted: Fitted, first: FitReport, kept: Path, seen: float, dev_rows: int, job: TrainingJob
+) -> Fitted:
+    """The refit's model, unless it scores `seen` on the dev texts it trained on, more than a
+    standard error below the first fit's score on them unseen: then the refit failed (at lr 2e-4
+    one on zh-inews predicted a single class) and the first fit's model, saved in `kept`, stays.
+    Nothing else checks a refit: it has no held-out texts left."""
+    assert first.best_dev_score is not None  # fit_and_refit keeps a first model only with a score
+    unseen = first.best_dev_score
+    refit_record = refitted.report.details["refit"]
+    refit_record["dev_score_seen"] = seen
+    fails = seen < unseen - standard_error(unseen, dev_rows)
+    classifier = load_classifier(kept, job.config.allow_pickle) if fails else None
+    job.accelerator.wait_for_everyone()  # every process has read the first model before it goes
+    if job.accelerator.is_main_process:
+        shutil.rmtree(kept, ignore_errors=True)
+    if classifier is None:
+        return refitted
+    warnings.warn(
+        f"The refit on train + dev scored {seen:.3f} ({job.task.primary_metric}) on the dev texts it "
+        f"trained on, below the first fit's {unseen:.3f} on them unseen: the run keeps the first "
+        "fit's model; try a smaller --lr or --refit no.",
+        TrainingWarning,
+        stacklevel=2,
+    )
+    first.details["refit_rejected"] = {
+        **{key: refit_record[key] for key in ("rows", "chosen_on_dev", "dev_score_seen")},
+        "first_dev_score": unseen,
+    }
+    first.samples_seen = refitted.report.samples_seen  # both fits' rows: the time spent covers both
+    return Fitted(classifier, first)
 
 
 def refit_plan(report: FitReport, config: TrainConfig, splits: Splits, task: Task) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""A trained model scored on its run's test split, and its conformal scores on dev."""
+"""A trained model scored on its run's test split, and on dev (its main metric, its conformal scores)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ def test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
             for column, classes in splits.extra_labels.items()
         }
     return test
+
+
+def dev_score(predictor: ModelPredictor, splits: Splits) -> float:
+    """The task's main metric on the dev split: what chose the first fit's epochs or C."""
+    outputs = predictor.outputs(list(splits.dev.inputs()), show_progress=False)
+    return float(predictor.task.metrics(outputs, splits.dev.labels)[predictor.task.primary_metric])
 
 
 def dev_conformal_scores(predictor: ModelPredictor, splits: Splits) -> np.ndarray | None:

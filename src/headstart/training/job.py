@@ -123,10 +123,15 @@ def refit_settings(report: FitReport, metric: str, dev_rows: int) -> dict[str, A
         return None
     top = max(entry[f"dev_{metric}"] for entry in scored)
     if "epoch" in scored[0]:
-        error = math.sqrt(max(top * (1 - top), 0.0) / max(dev_rows, 1)) if 0 <= top <= 1 else 0.0
-        near = [entry for entry in scored if entry[f"dev_{metric}"] >= top - error]
+        near = [entry for entry in scored if entry[f"dev_{metric}"] >= top - standard_error(top, dev_rows)]
         return {"epochs": int(near[-1]["epoch"])}
     best = next(entry for entry in scored if entry[f"dev_{metric}"] == top)
     if "C" in best:
         return {"c_values": [float(best["C"])]}
     return None
+
+
+def standard_error(score: float, rows: int) -> float:
+    """The binomial standard error of a proportion `score` measured on `rows` texts; 0 for a score
+    that is not a proportion."""
+    return math.sqrt(max(score * (1 - score), 0.0) / max(rows, 1)) if 0 <= score <= 1 else 0.0
