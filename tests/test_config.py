@@ -58,3 +58,15 @@ def test_atomic_writes_get_the_usual_file_permissions(tmp_path) -> None:
     write_text_atomic(tmp_path / "a.txt", "x")
     (tmp_path / "b.txt").write_text("x")
     assert os.stat(tmp_path / "a.txt").st_mode == os.stat(tmp_path / "b.txt").st_mode
+
+
+def test_class_weights_default_to_on_for_imbalanced_single_label_classes() -> None:
+    config = TrainConfig(dataset="bbc-news")
+    zh_inews = ["neutral"] * 179 + ["negative"] * 143 + ["positive"] * 38  # its labelled rows: 4.7×
+    bbc_news = ["sport"] * 460 + ["business"] * 459 + ["entertainment"] * 347  # 1.3×
+    assert config.weighs_classes("classification", zh_inews)
+    assert not config.weighs_classes("classification", bbc_news)
+    assert not config.weighs_classes("regression", [0.1] * 9 + [0.2])
+    assert not config.replace(soft_labels=True).weighs_classes("classification", zh_inews)  # no counts
+    assert config.replace(class_weights=True).weighs_classes("classification", bbc_news)  # given wins
+    assert not config.replace(class_weights=False).weighs_classes("classification", zh_inews)

@@ -57,6 +57,7 @@ def test_refit_trains_on_train_and_dev_and_keeps_test_held_out(
     assert record["rows"] == data["train"] + data["dev"] and data["test"] > 0
     assert data["fingerprints"] == held.metrics["data"]["fingerprints"]  # the same test split
     assert "refit" not in held.metrics["training"]
+    assert refit.config.class_weights is False  # resolved from the labels: balanced classes
 
     def scores(run: headstart.Run) -> list:  # the first fit's history, on dev
         return [

@@ -253,6 +253,7 @@ def resolve_config(
         lr=config.lr or strategy.default_lr,
         text_pair_col=splits.pair_col,
         task=task.name,
+        class_weights=config.weighs_classes(task.name, splits.train.labels),
         strategy_options=strategy.config.to_dict(),
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,10 @@ PRECISION_HELP = "Inference precision: fp32, or fp16/bf16 on a GPU (CPUs run fp3
 # seconds to minutes. A reasoned bound, not yet a measured one: the sweep of refit gains by set size
 # is still to be run (docs/results/time-to-quality.md says what has been measured).
 REFIT_AUTO_ROWS = 5000
+# Class weights are on by default when the largest class has at least this many times the training
+# rows of the smallest: zh-inews (4.7×) gained with them (docs/results/time-to-quality.md), BBC News
+# (1.3×) keeps the plain loss it was measured with. A bound between the two, not a swept one.
+CLASS_WEIGHTS_AUTO_RATIO = 2.0
 _DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -230,7 +236,13 @@ class TrainConfig:
         "classes, Spearman for regression, entity F1 for NER); 0 never stops early.",
         OPTIMISATION,
     )
-    class_weights: bool = option(False, "Weight the loss by inverse class frequency.", OPTIMISATION)
+    class_weights: bool | None = option(
+        None,
+        "Weight the loss (or the head's) by inverse class frequency. Default: on for single-label "
+        f"classes with hard labels when the largest class has {CLASS_WEIGHTS_AUTO_RATIO:g}× or more "
+        "the training rows of the smallest.",
+        OPTIMISATION,
+    )
     refit: str = option(
         "auto",
         "After the epoch (or C) is chosen on dev, train again on train + dev with it: 'yes', 'no', or "
@@ -263,6 +275,16 @@ class TrainConfig:
         if self.refit != "auto":
             return self.refit == "yes"
         return rows < REFIT_AUTO_ROWS and self.task != "multi-label"
+
+    def weighs_classes(self, task: str, labels: Sequence[Any]) -> bool:
+        """Whether the loss weighs classes by inverse frequency, given the task and the training
+        labels (see `class_weights`)."""
+        if self.class_weights is not None:
+            return self.class_weights
+        if task != "classification" or self.soft_labels or not labels:
+            return False
+        counts = Counter(labels).values()
+        return max(counts) >= CLASS_WEIGHTS_AUTO_RATIO * min(counts)
 
     def __post_init__(self) -> None:
         if self.delimiter in ("tab", "\\t"):  # what people type for a tab on a command line

@@ -201,6 +201,7 @@ class Features(Strategy):
         each C; keep the head whose dev logits score best. With `outputs`, classes never seen in
         training get rows too (token tags)."""
         config = job.config
+        assert config.class_weights is not None  # train() resolves it from the labels
         scaler = StandardScaler().fit(x) if standardise else None
         z = x if scaler is None else scaler.transform(x)
         history: list[dict[str, Any]] = []
