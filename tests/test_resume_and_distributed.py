@@ -80,7 +80,13 @@ def test_resume_refuses_changed_options(tiny_model: str, toy_csv: Path, tmp_path
     staging = tmp_path / ".run.partial"
     staging.mkdir()
     config = headstart.TrainConfig(
-        data=str(toy_csv), model=tiny_model, epochs=3, max_length=32, lr=1e-4, task="classification"
+        data=str(toy_csv),
+        model=tiny_model,
+        epochs=3,
+        max_length=32,
+        lr=1e-4,
+        task="classification",
+        class_weights=False,
     )  # as train resolves them
     config.save_yaml(staging / "config.yaml")
     with pytest.raises(headstart.ConfigError, match=r"\['epochs'\] differ"):
