@@ -163,7 +163,11 @@ def test_onnx_exports_run_without_headstart(runs: dict, tmp_path: Path) -> None:
             assert np.abs(np.array(int8) - expected).max() < 0.05 * run.task.scale, (strategy, task)
         else:  # the decisions: classes, or each label's threshold (multi-label)
             decided = run.task.decide(np.array(int8))
-            agree = np.mean([a == b for a, b in zip(decided, run.task.decide(expected), strict=True)])
+            same = np.array([a == b for a, b in zip(decided, run.task.decide(expected), strict=True)])
+            # A class tied in fp32 (top two within 0.001: a barely trained toy model has some) may
+            # fall either way in int8; the static run's one flip was 0.3649 against 0.3648.
+            top_two = np.sort(expected, axis=1)[:, -2:] if task == "classification" else None
+            agree = same.mean() if top_two is None else same[top_two[:, 1] - top_two[:, 0] >= 1e-3].mean()
             print(strategy, task, "int8 agreement", agree)
             assert agree >= 0.99, (strategy, task, agree)
 

@@ -1,7 +1,7 @@
 """The static tier: a model2vec model distilled once from the encoder and cached, a linear head on
-mean token vectors, and every run verb (save, load, quantize, export) working on it. The tiny
-random BERT of conftest stands in for a zoo encoder: what is checked is the mechanics, not
-accuracy (benchmarks/time_to_quality.py measures that on BBC News)."""
+mean token vectors (or model2vec's trained classifier), and every run verb (save, load, quantize,
+export) working on it. The tiny random BERT of conftest stands in for a zoo encoder: what is
+checked is the mechanics, not accuracy (benchmarks/time_to_quality.py measures that)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from tests.conftest import synthetic_rows
 
 import headstart
 from headstart.cli import main
-from headstart.models.layers import StaticEncoder
-from headstart.strategies import static
+from headstart.errors import ConfigError
+from headstart.models.classifiers import TrainedStaticClassifier
+from headstart.models.layers import StaticEncoder, static_mlp_head
+from headstart.strategies import make_strategy, static
 
 FAST = {"max_length": 32, "patience": 0, "checkpoint_every": 0, "seed": 5}
+LOGISTIC = {"head": "logistic"}
 
 
 @pytest.fixture
@@ -73,10 +76,12 @@ def test_balanced_table_gives_the_same_logits() -> None:
     assert float(spread.max() / spread.min()) < 1.01  # every dimension now on one scale
 
 
-def test_static_runs_quantize_and_export_from_the_cli(
+def test_logistic_static_runs_quantize_and_export_from_the_cli(
     toy_csv: Path, tiny_model: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    run = headstart.train(toy_csv, out=tmp_path / "s", model=tiny_model, strategy="static", **FAST)
+    run = headstart.train(
+        toy_csv, out=tmp_path / "s", model=tiny_model, strategy="static", strategy_options=LOGISTIC, **FAST
+    )
     with pytest.raises(SystemExit) as done:
         main(["quantize", str(run.path), "-q"])
     assert done.value.code == 0
@@ -90,3 +95,62 @@ def test_static_runs_quantize_and_export_from_the_cli(
     with pytest.raises(SystemExit) as done:
         main(["export", str(run.path), "--out", str(tmp_path / "x"), "-q"])
     assert done.value.code == 0 and json.loads((tmp_path / "x" / "headstart.json").read_text())
+
+
+def test_trained_head_computes_what_model2vec_classifier_computes(tiny_model: str) -> None:
+    """The same vectors, token weights and head in model2vec's StaticModelForClassification and in
+    headstart's classifier give the same logits: model2vec tokenises without special tokens and
+    drops unknown ones, headstart gives those tokens weight 0 (as its distillation does)."""
+    from model2vec.train import StaticModelForClassification
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    torch.manual_seed(1)
+    vectors, weights = torch.randn(tokenizer.vocab_size, 8), torch.rand(tokenizer.vocab_size) + 0.1
+    weights[tokenizer.all_special_ids] = 0.0
+    theirs = StaticModelForClassification(
+        vectors=vectors, tokenizer=tokenizer.backend_tokenizer, weights=weights, out_dim=3, hidden_dim=16
+    )
+    head = static_mlp_head(8, 16, 3)
+    head.load_state_dict(theirs.head.state_dict())
+    ours = TrainedStaticClassifier(StaticEncoder(vectors, weights), head)
+    texts = ["the striker scored twice", "shares of the bank fell", "a quiet zebrafish xylophone"]
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(
+            ours(encoded["input_ids"], encoded["attention_mask"]), theirs._encode_single_batch(texts)
+        )
+
+
+def test_trained_static_run_trains_refits_reloads_quantizes_and_exports_from_the_cli(
+    toy_csv: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "t"
+    flags = ["--model", tiny_model, "--max-length", "32", "--checkpoint-every", "0", "--seed", "5", "-q"]
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(toy_csv), "--strategy", "static", "--out", str(out), *flags])  # the default head
+    assert done.value.code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    training = metrics["training"]
+    assert training["static"]["head"] == "trained" and training["history"][0]["epoch"] == 1
+    assert set(training["refit"]["chosen_on_dev"]) == {"epochs"}  # the epochs chosen on dev, replayed
+    assert json.loads((out / "model" / "classifier.json").read_text())["kind"] == "static-mlp"
+    cache = Path(__import__("os").environ["HEADSTART_CACHE"]) / "static"
+    trained = static.load_file(str(out / "model" / "static.safetensors"))["vectors"]
+    distilled = [static.load_file(str(path))["vectors"] for path in cache.glob("*.safetensors")]
+    same_size = [vectors for vectors in distilled if vectors.shape == trained.shape]
+    assert same_size and not any(torch.equal(vectors, trained) for vectors in same_size)  # they learned
+    run, texts = headstart.load_run(out), [row["text"] for row in synthetic_rows(per_class=4, seed=9)]
+    assert run.config.lr == static.TRAINED_HEAD_LR
+    with pytest.raises(SystemExit) as done:
+        main(["quantize", str(out), "-q"])
+    assert done.value.code == 0
+    for variant in ("int8", "onnx-int8"):  # int8 heads: close, not equal
+        np.testing.assert_allclose(
+            headstart.load_run(out, variant).predict_proba(texts), run.predict_proba(texts), atol=0.05
+        )
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(out), "--out", str(tmp_path / "x"), "-q"])
+    assert done.value.code == 0 and json.loads((tmp_path / "x" / "headstart.json").read_text())
+    with pytest.raises(ConfigError, match="head one of"):
+        make_strategy("static", {"head": "mlp"})

@@ -23,7 +23,7 @@ from transformers import (
 from typing_extensions import override
 
 from headstart.models.embeddings import embed, embed_layers
-from headstart.models.layers import CosineHead, ScalarMixHead, StaticEncoder
+from headstart.models.layers import CosineHead, ScalarMixHead, StaticEncoder, static_mlp_head
 from headstart.models.surgery import shrink_to
 from headstart.models.zoo import ENCODER_DIR, hf_files_dir
 from headstart.tasks import Task
@@ -266,7 +266,7 @@ class StaticClassifier(TextClassifier):
     inference_batch_size = 1024
     VECTORS_FILE, HEAD_FILE = "static.safetensors", "head.safetensors"
 
-    def __init__(self, encoder: StaticEncoder, head: nn.Linear) -> None:
+    def __init__(self, encoder: StaticEncoder, head: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
@@ -286,10 +286,35 @@ class StaticClassifier(TextClassifier):
     @classmethod
     @override
     def load(cls, directory: Path, allow_pickle: bool = False) -> StaticClassifier:
-        static, head = load_file(str(directory / cls.VECTORS_FILE)), load_file(str(directory / cls.HEAD_FILE))
-        return cls(
-            StaticEncoder(static["vectors"], static["weights"]), EmbeddingClassifier.head_from_weights(head)
-        )
+        encoder, head = cls.saved_parts(directory)
+        return cls(encoder, EmbeddingClassifier.head_from_weights(head))
+
+    @classmethod
+    def saved_parts(cls, directory: Path) -> tuple[StaticEncoder, dict[str, torch.Tensor]]:
+        """The saved static encoder, and the head's weights."""
+        static = load_file(str(directory / cls.VECTORS_FILE))
+        return StaticEncoder(static["vectors"], static["weights"]), load_file(str(directory / cls.HEAD_FILE))
+
+
+class TrainedStaticClassifier(StaticClassifier):
+    """The `static` strategy's trained head (`head=trained`), computed as model2vec's
+    StaticModelForClassification computes it: the weighted mean of the token vectors, L2-normalised,
+    then one hidden ReLU layer. Its vectors and their weights trained with the head."""
+
+    kind = "static-mlp"
+
+    @override
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(nn.functional.normalize(self.encoder(input_ids, attention_mask), dim=-1))
+
+    @classmethod
+    @override
+    def load(cls, directory: Path, allow_pickle: bool = False) -> TrainedStaticClassifier:
+        encoder, weights = cls.saved_parts(directory)
+        hidden, dim = weights["0.weight"].shape
+        head = static_mlp_head(dim, hidden, weights["2.weight"].shape[0])
+        head.load_state_dict(weights)
+        return cls(encoder, head)
 
 
 class MultiTaskClassifier(TextClassifier):

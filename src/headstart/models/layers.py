@@ -54,15 +54,29 @@ class StaticEncoder(nn.Module):
     thousands of texts a second on a CPU. `weights` is 0 for tokens that carry no vector (special
     and unused tokens) and 1 for the others."""
 
-    weights: torch.Tensor  # a buffer, registered below
+    weights: torch.Tensor  # a buffer, or a parameter when trainable
 
-    def __init__(self, vectors: torch.Tensor, weights: torch.Tensor) -> None:
+    def __init__(self, vectors: torch.Tensor, weights: torch.Tensor, trainable: bool = False) -> None:
         super().__init__()
-        self.vectors = nn.Embedding.from_pretrained(vectors.float(), freeze=True)
-        self.register_buffer("weights", weights.float())
+        self.vectors = nn.Embedding.from_pretrained(vectors.float(), freeze=not trainable)
+        if trainable:  # the trained head's (model2vec's recipe): vectors and weights learn with it
+            self.weights = nn.Parameter(weights.float())
+        else:
+            self.register_buffer("weights", weights.float())
 
     @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         counts = self.weights[input_ids] * attention_mask  # (batch, tokens): which tokens count
         total = (self.vectors(input_ids) * counts.unsqueeze(-1)).sum(dim=1)
         return total / counts.sum(dim=1, keepdim=True).clamp(min=1e-9)
+
+
+def static_mlp_head(dim: int, hidden: int, classes: int) -> nn.Sequential:
+    """model2vec's classifier head: one hidden ReLU layer (Kaiming-initialised), then a
+    Xavier-initialised output layer, zero biases."""
+    inner, outer = nn.Linear(dim, hidden), nn.Linear(hidden, classes)
+    nn.init.kaiming_uniform_(inner.weight, nonlinearity="relu")
+    nn.init.xavier_uniform_(outer.weight)
+    for bias in (inner.bias, outer.bias):
+        nn.init.zeros_(bias)
+    return nn.Sequential(inner, nn.ReLU(), outer)

@@ -17,6 +17,7 @@ from headstart.models.classifiers import (
     TextClassifier,
     TokenClassifier,
     TokenEmbeddingClassifier,
+    TrainedStaticClassifier,
 )
 from headstart.models.recurrent import RecurrentClassifier
 from headstart.models.tfidf import TfidfClassifier
@@ -30,6 +31,7 @@ CLASSIFIER_KINDS: dict[str, type[TextClassifier]] = {  # classifier.json's kind 
     TokenEmbeddingClassifier.kind: TokenEmbeddingClassifier,
     MultiTaskClassifier.kind: MultiTaskClassifier,
     StaticClassifier.kind: StaticClassifier,
+    TrainedStaticClassifier.kind: TrainedStaticClassifier,
     TfidfClassifier.kind: TfidfClassifier,
     RecurrentClassifier.kind: RecurrentClassifier,
 }
