@@ -12,7 +12,7 @@ The speed-ups (none changes what is computed, only how):
   clip     gradients within the clipping norm are not multiplied by 1 (loop.clip_gradients)
 
     python benchmarks/lean_training.py [--steps 40]
-    python benchmarks/lean_training.py --profile    # where the short-text step's time goes, by operator
+    python benchmarks/lean_training.py --profile [--tokens 9]   # where a short-text step's time goes
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def make_step(off: set[str], batch: int, tokens: int) -> Callable[[], float]:
     return step
 
 
-def profile_step(steps: int) -> None:
-    """torch.profiler's self time per operator over `steps` short-text steps, every speed-up on."""
+def profile_step(steps: int, tokens: int) -> None:
+    """torch.profiler's self time per operator over `steps` short-text steps of 16 × `tokens`,
+    every speed-up on."""
     from torch.profiler import ProfilerActivity, profile
 
-    step = make_step(set(), *SHAPES[0])
+    step = make_step(set(), SHAPES[0][0], tokens)
     for _ in range(5):
         step()
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
@@ -100,11 +101,17 @@ def main() -> None:
         action="store_true",
         help="instead: profile the step with every speed-up on at 16 × 24 and print its time by operator",
     )
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=SHAPES[0][1],
+        help="with --profile: tokens per text (a mean bbc-titles batch has 9)",
+    )
     args = parser.parse_args()
     quiet_libraries()
     torch.manual_seed(0)
     if args.profile:
-        profile_step(args.steps)
+        profile_step(args.steps, args.tokens)
         return
     print("| shape | variant | ms per step | every speed-up on is faster by |")
     print("| --- | --- | --- | --- |")

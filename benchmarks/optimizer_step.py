@@ -1,6 +1,7 @@
 """AdamW's step on all-MiniLM-L6-v2's weights: torch's default on a CPU (a for-loop over
-tensors), foreach, and fused (what headstart's training loop uses when torch can), interleaved
-in one process so they share the machine's load; medians and ratios to the default.
+tensors), foreach, and fused (what headstart's training loop uses when torch can), in one group
+and in the loop's groups (one per depth and decay), interleaved in one process so they share the
+machine's load; medians and ratios to the default.
 
     python benchmarks/optimizer_step.py [--repeats 15]
 """
@@ -25,7 +26,9 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoModelForSequenceClassification
 
+    from headstart.config import TrainConfig
     from headstart.models.zoo import resolve_model
+    from headstart.strategies.base import EncoderTuning
     from headstart.training.loop import make_optimizer
 
     torch.manual_seed(0)
@@ -37,6 +40,10 @@ def main() -> None:
         "default (for-loop)": torch.optim.AdamW(params, lr=1e-5),
         "foreach": torch.optim.AdamW(params, lr=1e-5, foreach=True),
         "headstart (fused)": make_optimizer(params, lr=1e-5),
+        # the loop's groups: one per depth and decay, for layer-wise rates (16 for MiniLM)
+        "headstart (fused), the loop's groups": make_optimizer(
+            EncoderTuning().parameter_groups(model, TrainConfig(dataset="bbc-news", lr=1e-5))
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in optimizers}
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up

@@ -89,6 +89,7 @@ class Static(Features):
     def fit_trained(self, job: TrainingJob, encoder: StaticEncoder) -> Fitted:
         """model2vec's classifier through the shared loop: epochs chosen on dev, so a refit replays them."""
         trainable = StaticEncoder(encoder.vectors.weight.detach(), encoder.weights, trainable=True)
+        torch.manual_seed(job.config.seed)  # the same start whether the static model was distilled or cached
         head = static_mlp_head(trainable.vectors.weight.shape[1], self.config.hidden, job.task.outputs)
         return train_classifier(TrainedStaticClassifier(trainable, head), EncoderTuning(), job)
 
