@@ -52,7 +52,7 @@ class StaticEncoder(nn.Module):
     """A static model (model2vec, Tulkens & van Dongen 2024): one vector per token, a text's
     embedding the mean over its tokens. No attention and no layers, so it embeds tens of
     thousands of texts a second on a CPU. `weights` is 0 for tokens that carry no vector (special
-    and unused tokens) and 1 for the others."""
+    and unused tokens) and 1 for the others, until a trained head learns them."""
 
     weights: torch.Tensor  # a buffer, or a parameter when trainable
 
