@@ -89,7 +89,6 @@ class Static(Features):
     def fit_trained(self, job: TrainingJob, encoder: StaticEncoder) -> Fitted:
         """model2vec's classifier through the shared loop: epochs chosen on dev, so a refit replays them."""
         trainable = StaticEncoder(encoder.vectors.weight.detach(), encoder.weights, trainable=True)
-        torch.manual_seed(job.config.seed)  # the same start whether the static model was distilled or cached
         head = static_mlp_head(trainable.vectors.weight.shape[1], self.config.hidden, job.task.outputs)
         return train_classifier(TrainedStaticClassifier(trainable, head), EncoderTuning(), job)
 
@@ -130,7 +129,10 @@ def static_encoder(job: TrainingJob, dims: int) -> StaticEncoder:
     if path is not None and path.is_file():
         saved = load_file(str(path))
         return StaticEncoder(saved["vectors"], saved["weights"])
-    vectors, weights = distil(job.model_path, job.tokenizer, dims, str(job.placement.device))
+    # Distilling draws from torch's generator (transformers initialises what a checkpoint lacks) and
+    # reading the cache does not: restored, so a trained head starts the same either way.
+    with torch.random.fork_rng():
+        vectors, weights = distil(job.model_path, job.tokenizer, dims, str(job.placement.device))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
