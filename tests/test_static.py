@@ -6,12 +6,14 @@ checked is the mechanics, not accuracy (benchmarks/time_to_quality.py measures t
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 from tests.conftest import synthetic_rows
 
 import headstart
@@ -60,7 +62,7 @@ def test_static_model_is_distilled_once_per_encoder_and_size(
 def test_static_run_from_memory_writes_nothing_to_the_cache(
     tiny_model: str, tmp_path: Path, distillations: list[int]
 ) -> None:
-    cache = Path(__import__("os").environ["HEADSTART_CACHE"])
+    cache = Path(os.environ["HEADSTART_CACHE"])
     before = sorted(cache.rglob("*")) if cache.exists() else []
     frame = pd.DataFrame(synthetic_rows(per_class=12, seed=8))
     headstart.train(frame, out=tmp_path / "m", model=tiny_model, strategy="static", **FAST)
@@ -138,9 +140,9 @@ def test_trained_static_run_trains_refits_reloads_quantizes_and_exports_from_the
     assert training["static"]["head"] == "trained" and training["history"][0]["epoch"] == 1
     assert set(training["refit"]["chosen_on_dev"]) == {"epochs"}  # the epochs chosen on dev, replayed
     assert json.loads((out / "model" / "classifier.json").read_text())["kind"] == "static-mlp"
-    cache = Path(__import__("os").environ["HEADSTART_CACHE"]) / "static"
-    trained = static.load_file(str(out / "model" / "static.safetensors"))["vectors"]
-    distilled = [static.load_file(str(path))["vectors"] for path in cache.glob("*.safetensors")]
+    cache = Path(os.environ["HEADSTART_CACHE"]) / "static"
+    trained = load_file(str(out / "model" / "static.safetensors"))["vectors"]
+    distilled = [load_file(str(path))["vectors"] for path in cache.glob("*.safetensors")]
     same_size = [vectors for vectors in distilled if vectors.shape == trained.shape]
     assert same_size and not any(torch.equal(vectors, trained) for vectors in same_size)  # they learned
     run, texts = headstart.load_run(out), [row["text"] for row in synthetic_rows(per_class=4, seed=9)]

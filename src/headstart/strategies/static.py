@@ -75,9 +75,9 @@ class Static(Features):
     @override
     def fit(self, job: TrainingJob) -> Fitted:
         started = time.perf_counter()
-        encoder = static_encoder(job, self.config.dims)
-        static_seconds = time.perf_counter() - started  # distillation, or reading the cached model
         trained = self.config.head == "trained"
+        encoder = static_encoder(job, self.config.dims, trainable=trained)
+        static_seconds = time.perf_counter() - started  # distillation, or reading the cached model
         fitted = self.fit_trained(job, encoder) if trained else self.fit_logistic(job, encoder)
         fitted.report.details["static"] = {
             "dims": int(encoder.vectors.weight.shape[1]),
@@ -88,9 +88,8 @@ class Static(Features):
 
     def fit_trained(self, job: TrainingJob, encoder: StaticEncoder) -> Fitted:
         """model2vec's classifier through the shared loop: epochs chosen on dev, so a refit replays them."""
-        trainable = StaticEncoder(encoder.vectors.weight.detach(), encoder.weights, trainable=True)
-        head = static_mlp_head(trainable.vectors.weight.shape[1], self.config.hidden, job.task.outputs)
-        return train_classifier(TrainedStaticClassifier(trainable, head), EncoderTuning(), job)
+        head = static_mlp_head(encoder.vectors.weight.shape[1], self.config.hidden, job.task.outputs)
+        return train_classifier(TrainedStaticClassifier(encoder, head), EncoderTuning(), job)
 
     def fit_logistic(self, job: TrainingJob, encoder: StaticEncoder) -> Fitted:
         """The logistic head on the texts' mean vectors, C chosen on dev."""
@@ -119,16 +118,16 @@ def balance_scales(encoder: StaticEncoder, head: torch.nn.Linear, spread: torch.
         head.weight.mul_(spread.to(head.weight.device))
 
 
-def static_encoder(job: TrainingJob, dims: int) -> StaticEncoder:
+def static_encoder(job: TrainingJob, dims: int, trainable: bool = False) -> StaticEncoder:
     """The encoder's static model laid over its own vocabulary (so the run's tokenizer feeds it),
     distilled once per encoder and size and kept in headstart's cache (not for data from memory:
-    such a run writes nothing outside its directory)."""
+    such a run writes nothing outside its directory). `trainable`: its vectors and weights learn."""
     cache = None if job.feature_cache is None else job.feature_cache.parent / "static"
     key = hashlib.sha256(f"{model_fingerprint(job.model_path)}|{dims}".encode()).hexdigest()[:32]
     path = None if cache is None else cache / f"{key}.safetensors"
     if path is not None and path.is_file():
         saved = load_file(str(path))
-        return StaticEncoder(saved["vectors"], saved["weights"])
+        return StaticEncoder(saved["vectors"], saved["weights"], trainable)
     # Distilling draws from torch's generator (transformers initialises what a checkpoint lacks) and
     # reading the cache does not: restored, so a trained head starts the same either way.
     with torch.random.fork_rng():
@@ -138,7 +137,7 @@ def static_encoder(job: TrainingJob, dims: int) -> StaticEncoder:
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         save_file({"vectors": vectors.contiguous(), "weights": weights}, str(temporary))
         os.replace(temporary, path)
-    return StaticEncoder(vectors, weights)
+    return StaticEncoder(vectors, weights, trainable)
 
 
 def distil(model_path: Path, tokenizer: object, dims: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
