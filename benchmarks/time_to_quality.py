@@ -12,7 +12,10 @@ classifier trained on a static model distilled from the encoder), features, fine
 (8 labelled texts per class), all with headstart's defaults, and finetune with the peers' epochs and
 learning rate (the throughput row, against the tuned Trainer), once as it is and once with
 `--freeze-layers 1`; transformers.Trainer plain (the tokenizer's own truncation, random batches,
-every labelled row) and tuned (headstart's max length and group_by_length); the setfit library (8
+every labelled row) and tuned (headstart's max length and group_by_length). Where the CPU
+multiplies bf16 natively (headstart's `--mixed-precision auto` then trains in bf16), two more rows
+show what that part is worth: headstart's throughput row in fp32 (`--mixed-precision no`) and the
+tuned Trainer with `bf16=True`. Then the setfit library (8
 per class); model2vec's own classifier on a model2vec model distilled from the same encoder; TF-IDF
 + logistic regression (word 1-2-grams; character 1-2-grams for Chinese, which has no spaces). The
 peers and the throughput row use epochs 3, batch 16, lr 5e-5 (headstart's defaults: epochs 4, batch
@@ -44,6 +47,10 @@ PEER_SETTINGS = "headstart finetune, peers' settings"
 # The same with the embeddings and the bottom layer frozen, its outputs computed once (--freeze-layers).
 FROZEN_PEER = "headstart finetune --freeze-layers 1, peers' settings"
 FROZEN_LAYERS = 1
+# On a CPU with native bf16 only (where headstart's default trains in bf16): that part's worth.
+FP32_PEER = "headstart finetune --mixed-precision no, peers' settings"
+BF16_TRAINER = "Trainer tuned, bf16"
+BF16_ROWS = (FP32_PEER, BF16_TRAINER)
 # Run with every seed (the accuracy, throughput and static targets); the others with the first.
 SEEDED = (
     "headstart static",
@@ -51,8 +58,10 @@ SEEDED = (
     "headstart finetune",
     PEER_SETTINGS,
     FROZEN_PEER,
+    FP32_PEER,
     "Trainer plain",
     "Trainer tuned",
+    BF16_TRAINER,
 )
 SYSTEMS = (
     "headstart tfidf",
@@ -62,10 +71,12 @@ SYSTEMS = (
     "headstart finetune",
     PEER_SETTINGS,
     FROZEN_PEER,
+    FP32_PEER,
     "headstart lora",
     "headstart setfit",
     "Trainer plain",
     "Trainer tuned",
+    BF16_TRAINER,
     "setfit library",
     "model2vec classifier",
     "TF-IDF + LR",
@@ -111,15 +122,18 @@ def run_headstart(folder: Path, system: str, model: str, seed: int, extra: dict)
     from headstart.progress import set_quiet
 
     set_quiet(True)
-    strategy, peer_settings = system.split()[1].rstrip(","), system in (PEER_SETTINGS, FROZEN_PEER)
+    strategy = system.split()[1].rstrip(",")
+    peer_settings = system in (PEER_SETTINGS, FROZEN_PEER, FP32_PEER)
     frozen = {"freeze_layers": FROZEN_LAYERS} if system == FROZEN_PEER else {}
-    options: dict = {**(HYPER if peer_settings else {}), **frozen, **extra}
+    fp32 = {"mixed_precision": "no"} if system == FP32_PEER else {}
+    options: dict = {**(HYPER if peer_settings else {}), **frozen, **fp32, **extra}
     if strategy == "setfit":
         options["shots"] = 8
     run = headstart.train(
         folder / "labelled.csv",
         test_data=str(folder / "test.csv"),
-        out=folder / f"run-{strategy}{'-peer' if peer_settings else ''}{'-frozen' if frozen else ''}-{seed}",
+        out=folder / f"run-{strategy}{'-peer' if peer_settings else ''}{'-frozen' if frozen else ''}"
+        f"{'-fp32' if fp32 else ''}-{seed}",
         overwrite=True,
         strategy=strategy,
         model=model,
@@ -188,8 +202,9 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def run_trainer(folder: Path, model: str, seed: int, max_length: int | None) -> dict:
-    """max_length None: the plain recipe; else truncate there and group batches by length."""
+def run_trainer(folder: Path, model: str, seed: int, max_length: int | None, bf16: bool = False) -> dict:
+    """max_length None: the plain recipe; else truncate there and group batches by length. bf16:
+    mixed precision (autocast), as headstart's default on a CPU with native bf16."""
     import numpy as np
     import pandas as pd
     from datasets import Dataset
@@ -229,6 +244,7 @@ def run_trainer(folder: Path, model: str, seed: int, max_length: int | None) -> 
         save_strategy="no",
         report_to="none",
         use_cpu=True,
+        bf16=bf16,
         disable_tqdm=True,
         logging_strategy="no",
         train_sampling_strategy="random" if max_length is None else "group_by_length",
@@ -326,7 +342,7 @@ def worker(args: argparse.Namespace) -> None:
         extra = dict(option_value(option) for option in args.option)
         result = run_headstart(folder, system, model, seed, extra)
     elif system.startswith("Trainer"):
-        result = run_trainer(folder, model, seed, args.max_length)
+        result = run_trainer(folder, model, seed, args.max_length, bf16=system == BF16_TRAINER)
     elif system == "setfit library":
         result = run_setfit(folder, model, seed)
     elif system == "model2vec classifier":
@@ -426,7 +442,7 @@ def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
             f"{number(row['train_samples_per_second'])} | {number(row['peak_rss_mib'], 0)} | "
             f"{row['accuracy']:.4f}{spread} | {row['macro_f1']:.4f} |"
         )
-    if not set(SYSTEMS) <= set(results):  # a subset of the systems: no ratios
+    if not set(SYSTEMS) - set(BF16_ROWS) <= set(results):  # a subset of the systems: no ratios
         return [*lines, ""]
     names = ("headstart finetune", PEER_SETTINGS, FROZEN_PEER, "Trainer plain", "Trainer tuned")
     finetune, peer, frozen, plain, tuned = (results[name] for name in names)
@@ -445,6 +461,7 @@ def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
         f"the Trainer tuned's train samples/s, accuracy "
         f"{100 * (frozen['accuracy'] - tuned['accuracy']):+.2f} points against it "
         f"({frozen['seeds']} seeds)",
+        *bf16_lines(results, peer, tuned),
         f"- headstart static: {number(static['short_texts_per_second'], 0)} short texts/s predicted; "
         f"training {number(static['train_seconds'] - static['static_model_seconds'])} s after "
         f"distillation ({number(static['static_model_seconds'])} s, once per encoder); macro-F1 "
@@ -460,6 +477,22 @@ def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
     return lines
 
 
+def bf16_lines(results: dict[str, dict], peer: dict, tuned: dict) -> list[str]:
+    """What training in bf16 is worth, where the CPU has it: both rows of BF16_ROWS, or nothing."""
+    if not set(BF16_ROWS) <= set(results):
+        return []
+    fp32, trainer = results[FP32_PEER], results[BF16_TRAINER]
+    return [
+        f"- the same in fp32 (--mixed-precision no): "
+        f"×{fp32['train_samples_per_second'] / tuned['train_samples_per_second']:.2f} the Trainer "
+        f"tuned's train samples/s, accuracy {100 * (fp32['accuracy'] - tuned['accuracy']):+.2f} points; "
+        f"bf16 ÷ fp32: ×{peer['train_samples_per_second'] / fp32['train_samples_per_second']:.2f}",
+        f"- against the Trainer tuned given bf16=True: "
+        f"×{peer['train_samples_per_second'] / trainer['train_samples_per_second']:.2f}, accuracy "
+        f"{100 * (peer['accuracy'] - trainer['accuracy']):+.2f} points",
+    ]
+
+
 def tables_from_log(log: Path, peak: float) -> list[str]:
     """The tables of the datasets whose every system finished, from the lines `main` logs per run
     ("dataset · system · seed N: {json}"), e.g. of a run stopped part-way."""
@@ -472,8 +505,9 @@ def tables_from_log(log: Path, peak: float) -> list[str]:
             runs.setdefault(found[1], {}).setdefault(found[2], []).append(json.loads(found[4]))
     lines = []
     for dataset, systems in runs.items():
-        if set(SYSTEMS) <= set(systems):
-            lines += table(dataset, {system: summary(systems[system]) for system in SYSTEMS}, peak)
+        if set(SYSTEMS) - set(BF16_ROWS) <= set(systems):
+            found = [system for system in SYSTEMS if system in systems]
+            lines += table(dataset, {system: summary(systems[system]) for system in found}, peak)
     return lines
 
 
@@ -497,15 +531,19 @@ def main() -> None:
         return worker(args)
     if args.from_log:
         return print("\n".join(tables_from_log(args.from_log, args.peak or matmul_peak_gflops())))
-    from headstart.devices import cpu_name
+    import torch
 
-    systems = [s for s in SYSTEMS if s in args.systems.split(";")]
+    from headstart.devices import cpu_name, native_bf16
+
+    native = native_bf16(torch.device("cpu"))
+    systems = [s for s in SYSTEMS if s in args.systems.split(";") and (native or s not in BF16_ROWS)]
     peak = matmul_peak_gflops()
     lines = [
         f"Measured {date.today()} on {cpu_name()} ({os.cpu_count()} cores), "
-        f"Python {platform.python_version()}; fp32 matmul peak {peak:.0f} GFLOP/s (2048², best of 10).",
+        f"Python {platform.python_version()}; fp32 matmul peak {peak:.0f} GFLOP/s (2048², best of 10); "
+        f"native bf16: {'yes' if native else 'no'}.",
         f"Command: `python benchmarks/time_to_quality.py --datasets {args.datasets} --seeds {args.seeds}"
-        + ("" if systems == list(SYSTEMS) else f' --systems "{";".join(systems)}"')
+        + ("" if set(SYSTEMS) - set(BF16_ROWS) <= set(systems) else f' --systems "{";".join(systems)}"')
         + "".join(f" --option {option}" for option in args.option)
         + "`",
         "",
@@ -520,8 +558,9 @@ def main() -> None:
                 for system in systems:
                     if seed > 42 and system not in SEEDED:
                         continue
-                    length = headstart_length if system == "Trainer tuned" else None
-                    if system == "Trainer tuned" and length is None:
+                    tuned = system.startswith("Trainer tuned")
+                    length = headstart_length if tuned else None
+                    if tuned and length is None:
                         sys.exit(
                             "Trainer tuned takes headstart's max length: list a headstart finetune first."
                         )

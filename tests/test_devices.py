@@ -15,7 +15,7 @@ from tests.conftest import synthetic_rows
 from torch import nn
 
 from headstart.cli import main
-from headstart.devices import Placement, resolve_device
+from headstart.devices import Placement, resolve_device, training_precision
 from headstart.encoding import Windowing
 from headstart.errors import ConfigError
 from headstart.inference.predictor import ModelPredictor, variant_placement
@@ -68,6 +68,43 @@ def test_half_precision_and_int8_are_placed_only_where_they_run() -> None:
     assert variant_placement("int8", "auto", "fp32").device == torch.device("cpu")
     with pytest.raises(ConfigError, match="applies to the fp32 variant"):
         variant_placement("onnx-int8", "cpu", "bf16")
+
+
+def test_auto_mixed_precision_is_bf16_only_where_the_hardware_multiplies_bf16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for avx512_bf16, amx, expected in ((False, False, "no"), (True, False, "bf16"), (False, True, "bf16")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda value=avx512_bf16: value)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda value=amx: value)
+        assert training_precision("auto", "cpu", trains_transformer=True) == expected
+        assert training_precision("auto", "cpu", trains_transformer=False) == "no"
+        given = ("no", "bf16", "fp16")
+        assert [training_precision(value, "cpu", trains_transformer=True) for value in given] == list(given)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_training_runs_and_records_the_mixed_precision_auto_resolves_to(
+    native: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    toy_csv: Path,
+    tiny_model: str,
+    tiny_options: dict,
+    tmp_path: Path,
+) -> None:
+    """Through the loop's own autograd steps (GELU, dropout, first token) in bf16 on any CPU (an
+    AVX2 one emulates it, slowly: hence the 2-layer model); a strategy that trains no transformer
+    stays fp32."""
+    import headstart
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    options = {**tiny_options, "model": tiny_model, "epochs": 3, "lr": 1e-3}
+    run = headstart.train(toy_csv, out=tmp_path / "finetune", strategy="finetune", **options)
+    assert run.config.mixed_precision == ("bf16" if native else "no")
+    losses = [epoch["train_loss"] for epoch in run.metrics["training"]["history"]]
+    assert losses[-1] < losses[0]
+    frozen = headstart.train(toy_csv, out=tmp_path / "features", strategy="features", **options)
+    assert frozen.config.mixed_precision == "no"
 
 
 def test_every_forward_pass_goes_through_the_placement(minilm_dir: Path) -> None:

@@ -110,6 +110,22 @@ def test_gelu_linear_has_the_gradients_of_gelu_then_linear() -> None:
     assert torch.allclose(_GeluLinear.apply(x, weight, bias), textbook)
 
 
+def test_gelu_linear_under_autocast_has_the_gradients_of_gelu_then_linear() -> None:
+    """--mixed-precision bf16: the backward multiplies in bf16 as the forward did (before, it
+    failed on bf16 @ fp32) and each gradient comes back in its input's dtype."""
+    x = torch.randn(3, 4, 16, requires_grad=True)
+    linear = torch.nn.Linear(16, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = _GeluLinear.apply(x, linear.weight, linear.bias)
+        textbook = linear(torch.nn.functional.gelu(x))
+    assert ours.dtype == textbook.dtype == torch.bfloat16
+    ours_grads = torch.autograd.grad(ours.float().square().sum(), (x, linear.weight, linear.bias))
+    textbook_grads = torch.autograd.grad(textbook.float().square().sum(), (x, linear.weight, linear.bias))
+    for mine, theirs in zip(ours_grads, textbook_grads, strict=True):
+        assert mine.dtype == torch.float32
+        assert torch.allclose(mine, theirs, rtol=0.05, atol=0.05 * theirs.abs().max().item())
+
+
 def test_gelu_linear_changes_every_layer_and_no_output(tiny_model: str) -> None:
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=3).eval()
     ids = torch.randint(1000, 2000, (2, 7))

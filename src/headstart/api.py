@@ -21,7 +21,7 @@ from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig
 from headstart.data.labelled import LabelledTexts, Splits
-from headstart.devices import Placement, device_facts, make_accelerator
+from headstart.devices import Placement, device_facts, make_accelerator, training_precision
 from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.conformal import save_calibration
@@ -254,6 +254,7 @@ def resolve_config(
         text_pair_col=splits.pair_col,
         task=task.name,
         class_weights=config.weighs_classes(task.name, splits.train.labels),
+        mixed_precision=training_precision(config.mixed_precision, config.device, strategy.trains_encoder),
         strategy_options=strategy.config.to_dict(),
     )
 
@@ -292,7 +293,8 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer
         changed = sorted(
             key
             for key, value in config.to_dict().items()
-            if before.get(key) != value and key not in ("device", "precision")  # resume on another device
+            if before.get(key) != value
+            and key not in ("device", "precision", "mixed_precision")  # resume elsewhere
         )
         if changed:
             raise ConfigError(

@@ -265,7 +265,10 @@ class TrainConfig:
         OPTIMISATION,
     )
     mixed_precision: str = option(
-        "no", "'no', 'bf16' or 'fp16'. Use fp32 ('no') on CPUs: half precision is slower there.", OPTIMISATION
+        "auto",
+        "Matrix products while training: 'auto' (bf16 where the device multiplies bf16 natively: GPUs "
+        "with bf16, CPUs with AVX512-BF16 or AMX; else fp32), 'no' (fp32), 'bf16' or 'fp16'.",
+        OPTIMISATION,
     )
 
     device: str = option("auto", DEVICE_HELP, DEVICE)
@@ -329,8 +332,8 @@ class TrainConfig:
             ("label_sep", bool(self.label_sep), "a non-empty string"),
             (
                 "mixed_precision",
-                self.mixed_precision in ("no", "bf16", "fp16"),
-                "one of 'no', 'bf16', 'fp16'",
+                self.mixed_precision in ("auto", "no", "bf16", "fp16"),
+                "one of 'auto', 'no', 'bf16', 'fp16'",
             ),
             ("schedule", self.schedule in ("linear", "cosine", "stlr"), "one of 'linear', 'cosine', 'stlr'"),
             ("layer_lr_decay", 0 < self.layer_lr_decay <= 1, "in (0, 1]"),

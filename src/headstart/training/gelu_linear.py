@@ -30,9 +30,12 @@ class _GeluLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         x, weight = ctx.saved_tensors
+        # Under autocast (--mixed-precision) the forward multiplied in the gradient's dtype, and so
+        # does this; autograd casts each gradient back to its input's dtype.
+        weight, x_for_grad = weight.to(grad.dtype), x.to(grad.dtype)
         rows = grad.reshape(-1, grad.shape[-1])
-        grad_weight = rows.t() @ nn.functional.gelu(x).reshape(-1, x.shape[-1])
-        grad_x = torch.ops.aten.gelu_backward(grad @ weight, x)
+        grad_weight = rows.t() @ nn.functional.gelu(x_for_grad).reshape(-1, x.shape[-1])
+        grad_x = torch.ops.aten.gelu_backward(grad @ weight, x_for_grad)
         return grad_x, grad_weight, rows.sum(dim=0) if ctx.has_bias else None
 
 
