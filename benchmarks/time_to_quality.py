@@ -24,6 +24,8 @@ peers and the throughput row use epochs 3, batch 16, lr 5e-5 (headstart's defaul
 second) and as a fraction of this machine's fp32 matmul peak, measured in the same run.
 
     python benchmarks/time_to_quality.py [--datasets bbc,bbc-titles,zh-inews] [--seeds 3] [--write]
+    python benchmarks/time_to_quality.py --seeds 2 --first-seed 43  # more seeds for an earlier run
+    python benchmarks/time_to_quality.py --from-log LOG [--from-log LOG ...]  # tables from logged runs
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ def run_headstart(folder: Path, system: str, model: str, seed: int, extra: dict)
         "train_seconds": cost["train_seconds"],
         "train_samples_per_second": cost["train_samples_per_second"],
         "max_length": run.config.max_length,
+        "mixed_precision": run.config.mixed_precision,  # what `auto` resolved to on this machine
     }
     if peer_settings:
         result["train_gflops_per_second"] = training_gflops(run, folder, cost["train_samples_per_second"])
@@ -424,10 +427,11 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
-def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
-    def number(value: float | None, digits: int = 1) -> str:
-        return "–" if value is None else f"{value:,.{digits}f}"
+def number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
 
+
+def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
     lines = [
         f"### {dataset} ({MODELS[dataset]}; {SIZES[dataset][0]} labelled rows, "
         f"{SIZES[dataset][1]} test rows)",
@@ -442,72 +446,88 @@ def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
             f"{number(row['train_samples_per_second'])} | {number(row['peak_rss_mib'], 0)} | "
             f"{row['accuracy']:.4f}{spread} | {row['macro_f1']:.4f} |"
         )
-    if not set(SYSTEMS) - set(BF16_ROWS) <= set(results):  # a subset of the systems: no ratios
-        return [*lines, ""]
-    names = ("headstart finetune", PEER_SETTINGS, FROZEN_PEER, "Trainer plain", "Trainer tuned")
-    finetune, peer, frozen, plain, tuned = (results[name] for name in names)
-    static, features = results["headstart static"], results["headstart features"]
-    lines += [
-        "",
-        f"- headstart finetune − Trainer plain, accuracy (mean of {finetune['seeds']} seeds): "
-        f"{100 * (finetune['accuracy'] - plain['accuracy']):+.2f} points",
-        f"- headstart finetune with the peers' settings, train samples/s ÷ Trainer tuned: "
-        f"×{peer['train_samples_per_second'] / tuned['train_samples_per_second']:.2f} "
-        f"(÷ Trainer plain: ×{peer['train_samples_per_second'] / plain['train_samples_per_second']:.2f}); "
-        f"{peer['train_gflops_per_second']:.1f} GFLOP/s of useful training work, "
-        f"{100 * peer['train_gflops_per_second'] / peak:.0f} % of the fp32 matmul peak",
-        f"- with --freeze-layers {FROZEN_LAYERS}: "
-        f"×{frozen['train_samples_per_second'] / tuned['train_samples_per_second']:.2f} "
-        f"the Trainer tuned's train samples/s, accuracy "
-        f"{100 * (frozen['accuracy'] - tuned['accuracy']):+.2f} points against it "
-        f"({frozen['seeds']} seeds)",
-        *bf16_lines(results, peer, tuned),
-        f"- headstart static: {number(static['short_texts_per_second'], 0)} short texts/s predicted; "
-        f"training {number(static['train_seconds'] - static['static_model_seconds'])} s after "
-        f"distillation ({number(static['static_model_seconds'])} s, once per encoder); macro-F1 "
-        f"{100 * (static['macro_f1'] - features['macro_f1']):+.2f} points against features",
-        "- wall time ÷ TF-IDF + LR: "
-        + ", ".join(
-            f"{s} ×{r['wall_seconds'] / results['TF-IDF + LR']['wall_seconds']:.1f}"
-            for s, r in results.items()
-            if s != "TF-IDF + LR"
-        ),
-        "",
-    ]
+    return [*lines, "", *ratio_lines(results, peak), ""]
+
+
+def ratio_lines(results: dict[str, dict], peak: float) -> list[str]:
+    """The ratios against the peers, each where its systems ran (a run of a few systems gives its own)."""
+
+    def ran(*systems: str) -> bool:
+        return all(system in results for system in systems)
+
+    def speed(system: str, peer: str) -> str:
+        ratio = results[system]["train_samples_per_second"] / results[peer]["train_samples_per_second"]
+        return f"×{ratio:.2f}"
+
+    def points(system: str, peer: str, metric: str = "accuracy") -> str:
+        return f"{100 * (results[system][metric] - results[peer][metric]):+.2f} points"
+
+    lines = []
+    if ran("headstart finetune", "Trainer plain"):
+        seeds = results["headstart finetune"]["seeds"]
+        lines.append(
+            f"- headstart finetune − Trainer plain, accuracy (mean of {seeds} seeds): "
+            f"{points('headstart finetune', 'Trainer plain')}"
+        )
+    if ran(PEER_SETTINGS, "Trainer tuned"):
+        work = results[PEER_SETTINGS]["train_gflops_per_second"]
+        plain = f" (÷ Trainer plain: {speed(PEER_SETTINGS, 'Trainer plain')})" if ran("Trainer plain") else ""
+        lines.append(
+            f"- headstart finetune with the peers' settings, train samples/s ÷ Trainer tuned: "
+            f"{speed(PEER_SETTINGS, 'Trainer tuned')}{plain}, accuracy "
+            f"{points(PEER_SETTINGS, 'Trainer tuned')}; {work:.1f} GFLOP/s of useful training work, "
+            f"{100 * work / peak:.0f} % of the fp32 matmul peak"
+        )
+    if ran(FROZEN_PEER, "Trainer tuned"):
+        lines.append(
+            f"- with --freeze-layers {FROZEN_LAYERS}: {speed(FROZEN_PEER, 'Trainer tuned')} the Trainer "
+            f"tuned's train samples/s, accuracy {points(FROZEN_PEER, 'Trainer tuned')} against it "
+            f"({results[FROZEN_PEER]['seeds']} seeds)"
+        )
+    if ran(FP32_PEER, PEER_SETTINGS, "Trainer tuned"):  # on a CPU with native bf16: that part's worth
+        lines.append(
+            f"- the same in fp32 (--mixed-precision no): {speed(FP32_PEER, 'Trainer tuned')} the Trainer "
+            f"tuned's train samples/s, accuracy {points(FP32_PEER, 'Trainer tuned')}; "
+            f"bf16 ÷ fp32: {speed(PEER_SETTINGS, FP32_PEER)}"
+        )
+    if ran(BF16_TRAINER, PEER_SETTINGS):
+        lines.append(
+            f"- against the Trainer tuned given bf16=True: {speed(PEER_SETTINGS, BF16_TRAINER)}, "
+            f"accuracy {points(PEER_SETTINGS, BF16_TRAINER)}"
+        )
+    if ran("headstart static", "headstart features"):
+        static = results["headstart static"]
+        distil = static["static_model_seconds"]
+        after = None if distil is None else static["train_seconds"] - distil
+        lines.append(
+            f"- headstart static: {number(static['short_texts_per_second'], 0)} short texts/s predicted; "
+            f"training {number(after)} s after distillation ({number(distil)} s, once per encoder); "
+            f"macro-F1 {points('headstart static', 'headstart features', 'macro_f1')} against features"
+        )
+    if ran("TF-IDF + LR") and len(results) > 1:
+        base = results["TF-IDF + LR"]["wall_seconds"]
+        walls = (f"{s} ×{r['wall_seconds'] / base:.1f}" for s, r in results.items() if s != "TF-IDF + LR")
+        lines.append("- wall time ÷ TF-IDF + LR: " + ", ".join(walls))
     return lines
 
 
-def bf16_lines(results: dict[str, dict], peer: dict, tuned: dict) -> list[str]:
-    """What training in bf16 is worth, where the CPU has it: both rows of BF16_ROWS, or nothing."""
-    if not set(BF16_ROWS) <= set(results):
-        return []
-    fp32, trainer = results[FP32_PEER], results[BF16_TRAINER]
-    return [
-        f"- the same in fp32 (--mixed-precision no): "
-        f"×{fp32['train_samples_per_second'] / tuned['train_samples_per_second']:.2f} the Trainer "
-        f"tuned's train samples/s, accuracy {100 * (fp32['accuracy'] - tuned['accuracy']):+.2f} points; "
-        f"bf16 ÷ fp32: ×{peer['train_samples_per_second'] / fp32['train_samples_per_second']:.2f}",
-        f"- against the Trainer tuned given bf16=True: "
-        f"×{peer['train_samples_per_second'] / trainer['train_samples_per_second']:.2f}, accuracy "
-        f"{100 * (peer['accuracy'] - trainer['accuracy']):+.2f} points",
-    ]
-
-
-def tables_from_log(log: Path, peak: float) -> list[str]:
-    """The tables of the datasets whose every system finished, from the lines `main` logs per run
-    ("dataset · system · seed N: {json}"), e.g. of a run stopped part-way."""
+def tables_from_log(logs: list[Path], peak: float, systems: list[str]) -> list[str]:
+    """The tables of the datasets where each of `systems` finished (the bf16 rows may be missing),
+    from the lines `main` logs per run ("dataset · system · seed N: {json}"): of a run stopped
+    part-way, or of runs over different seeds (`--first-seed`)."""
     import re
 
     runs: dict[str, dict[str, list[dict]]] = {}
-    for line in log.read_text(encoding="utf-8").splitlines():
-        found = re.match(r"(\S+) · (.+) · seed (\d+): (\{.*\})$", line.strip())
-        if found:
-            runs.setdefault(found[1], {}).setdefault(found[2], []).append(json.loads(found[4]))
+    for log in logs:
+        for line in log.read_text(encoding="utf-8").splitlines():
+            found = re.match(r"(\S+) · (.+) · seed (\d+): (\{.*\})$", line.strip())
+            if found:
+                runs.setdefault(found[1], {}).setdefault(found[2], []).append(json.loads(found[4]))
     lines = []
-    for dataset, systems in runs.items():
-        if set(SYSTEMS) - set(BF16_ROWS) <= set(systems):
-            found = [system for system in SYSTEMS if system in systems]
-            lines += table(dataset, {system: summary(systems[system]) for system in found}, peak)
+    for dataset, ran in runs.items():
+        if set(systems) - set(BF16_ROWS) <= set(ran):
+            present = [system for system in systems if system in ran]
+            lines += table(dataset, {system: summary(ran[system]) for system in present}, peak)
     return lines
 
 
@@ -515,9 +535,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="bbc,bbc-titles,zh-inews")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=42, help="Seeds from this one on (to add seeds to an earlier run)."
+    )
     parser.add_argument("--systems", default=";".join(SYSTEMS), help="A subset of the systems, split by ';'.")
     parser.add_argument("--write", action="store_true", help=f"Write the tables to {RESULTS.name}.")
-    parser.add_argument("--from-log", type=Path, help="Tables from the per-run lines an earlier run logged.")
+    parser.add_argument(
+        "--from-log",
+        type=Path,
+        action="append",
+        help="Tables from the per-run lines earlier runs logged (stderr); repeat to join runs.",
+    )
     parser.add_argument("--peak", type=float, help="With --from-log: that run's matmul peak, GFLOP/s.")
     parser.add_argument(
         "--option", action="append", default=[], help="KEY=VALUE: a train option for every headstart system."
@@ -530,7 +558,8 @@ def main() -> None:
     if args.worker:
         return worker(args)
     if args.from_log:
-        return print("\n".join(tables_from_log(args.from_log, args.peak or matmul_peak_gflops())))
+        peak = args.peak or matmul_peak_gflops()
+        return print("\n".join(tables_from_log(args.from_log, peak, args.systems.split(";"))))
     import torch
 
     from headstart.devices import cpu_name, native_bf16
@@ -543,6 +572,7 @@ def main() -> None:
         f"Python {platform.python_version()}; fp32 matmul peak {peak:.0f} GFLOP/s (2048², best of 10); "
         f"native bf16: {'yes' if native else 'no'}.",
         f"Command: `python benchmarks/time_to_quality.py --datasets {args.datasets} --seeds {args.seeds}"
+        + (f" --first-seed {args.first_seed}" if args.first_seed != 42 else "")
         + ("" if set(SYSTEMS) - set(BF16_ROWS) <= set(systems) else f' --systems "{";".join(systems)}"')
         + "".join(f" --option {option}" for option in args.option)
         + "`",
@@ -554,9 +584,10 @@ def main() -> None:
             prepare(dataset, folder)
             runs: dict[str, list[dict]] = {system: [] for system in systems}
             headstart_length = None
-            for seed in range(42, 42 + args.seeds):  # interleaved: every system once per round
+            seeds = range(args.first_seed, args.first_seed + args.seeds)
+            for seed in seeds:  # interleaved: every system once per round
                 for system in systems:
-                    if seed > 42 and system not in SEEDED:
+                    if seed > seeds[0] and system not in SEEDED:
                         continue
                     tuned = system.startswith("Trainer tuned")
                     length = headstart_length if tuned else None
