@@ -536,7 +536,10 @@ def main() -> None:
     parser.add_argument("--datasets", default="bbc,bbc-titles,zh-inews")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
-        "--first-seed", type=int, default=42, help="Seeds from this one on (to add seeds to an earlier run)."
+        "--first-seed",
+        type=int,
+        default=42,
+        help="Seeds from this one on, to add seeds to an earlier run (the systems run once run with 42).",
     )
     parser.add_argument("--systems", default=";".join(SYSTEMS), help="A subset of the systems, split by ';'.")
     parser.add_argument("--write", action="store_true", help=f"Write the tables to {RESULTS.name}.")
@@ -566,6 +569,8 @@ def main() -> None:
 
     native = native_bf16(torch.device("cpu"))
     systems = [s for s in SYSTEMS if s in args.systems.split(";") and (native or s not in BF16_ROWS)]
+    if args.first_seed > 42 and not set(systems) & set(SEEDED):
+        sys.exit("--first-seed adds seeds to the systems that run every seed: list one of them in --systems.")
     peak = matmul_peak_gflops()
     lines = [
         f"Measured {date.today()} on {cpu_name()} ({os.cpu_count()} cores), "
@@ -584,10 +589,9 @@ def main() -> None:
             prepare(dataset, folder)
             runs: dict[str, list[dict]] = {system: [] for system in systems}
             headstart_length = None
-            seeds = range(args.first_seed, args.first_seed + args.seeds)
-            for seed in seeds:  # interleaved: every system once per round
+            for seed in range(args.first_seed, args.first_seed + args.seeds):  # interleaved by round
                 for system in systems:
-                    if seed > seeds[0] and system not in SEEDED:
+                    if seed > 42 and system not in SEEDED:  # those run once, with seed 42
                         continue
                     tuned = system.startswith("Trainer tuned")
                     length = headstart_length if tuned else None
@@ -604,7 +608,7 @@ def main() -> None:
                         file=sys.stderr,
                         flush=True,
                     )
-            lines += table(dataset, {system: summary(found) for system, found in runs.items()}, peak)
+            lines += table(dataset, {system: summary(found) for system, found in runs.items() if found}, peak)
     print("\n".join(lines))
     if args.write:
         RESULTS.write_text(
