@@ -141,7 +141,7 @@ def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> Non
     encoder.forward = lambda *a, **k: calls.append(1) or original_forward(*a, **k)
     data = Encoded([[101, 2000, 102], [101, 2001, 2002, 102]])
     first = cached_embeddings(encoder, data, "model-a", 0, 8, "train", cache=cache_dir("features"))
-    assert len(calls) == 1 and len(list(cache_dir("features").glob("*.safetensors"))) >= 1
+    assert len(calls) == 1 and len(list(cache_dir("features").rglob("*.safetensors"))) >= 1
     again = cached_embeddings(encoder, data, "model-a", 0, 8, "train", cache=cache_dir("features"))
     assert len(calls) == 1 and torch_equal(first, again)
     cached_embeddings(encoder, data, "model-b", 0, 8, "train", cache=cache_dir("features"))
@@ -149,6 +149,36 @@ def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> Non
         encoder, Encoded([[101, 2003, 102]]), "model-a", 0, 8, "train", cache=cache_dir("features")
     )
     assert len(calls) == 3
+
+
+def test_a_set_embeds_only_the_rows_no_cached_set_holds(tiny_model: str) -> None:
+    """The refit's train + dev, compare's seeds and learning-curve's sizes are new sets of rows
+    already embedded: each row is taken from the set that cached it, in the new set's order."""
+    import torch
+
+    from headstart.encoding import Encoded
+    from headstart.models.classifiers import load_encoder
+
+    encoder = load_encoder(Path(tiny_model))
+    embedded: list[list[list[int]]] = []  # the rows of each forward call
+    original_forward = encoder.forward
+    encoder.forward = lambda **k: embedded.append(k["input_ids"].tolist()) or original_forward(**k)
+    texts = [[101, 2000 + i, *[1996] * (i % 5), 102] for i in range(12)]
+
+    def embeddings(rows: list[int], cached: bool = True) -> torch.Tensor:
+        data = Encoded([texts[i] for i in rows])
+        return cached_embeddings(
+            encoder, data, "model-a", 0, 4, "x", cache=cache_dir("features") if cached else None
+        )
+
+    train, dev = embeddings(list(range(8))), embeddings([8, 9])
+    calls = len(embedded)
+    joined = embeddings([9, 3, 8, 0, 3])  # train + dev in another order, one text twice
+    assert len(embedded) == calls, "every row of train + dev was cached"
+    assert torch_equal(joined, torch.cat([dev[1:], train[3:4], dev[:1], train[0:1], train[3:4]]))
+    grown = embeddings([10, 1, 11, 10])
+    assert sorted(row[1] for call in embedded[calls:] for row in call) == [2010, 2011]  # new rows, once
+    np.testing.assert_allclose(grown, embeddings([10, 1, 11, 10], cached=False), atol=1e-6)
 
 
 def torch_equal(a, b) -> bool:

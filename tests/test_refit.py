@@ -44,6 +44,27 @@ def test_refit_auto_applies_to_small_sets_but_not_multi_label() -> None:
     assert config.replace(refit="yes").refits(10**6) and not config.replace(refit="no").refits(10)
 
 
+def test_the_features_refit_embeds_no_text_a_second_time(
+    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refit's train + dev are the rows the first fit embedded: the cache gives them back."""
+    from headstart.strategies import features
+
+    embedded: list[int] = []
+    original = features.forward_in_batches
+    monkeypatch.setattr(
+        features,
+        "forward_in_batches",
+        lambda forward, rows, *a, **k: embedded.append(len(rows)) or original(forward, rows, *a, **k),
+    )
+    pd.DataFrame(synthetic_rows(per_class=20, seed=12)).to_csv(tmp_path / "data.csv", index=False)
+    options = {**FAST, "model": tiny_model, "strategy": "features", "refit": "yes"}
+    run = headstart.train(tmp_path / "data.csv", out=tmp_path / "run", **options)
+    data = run.metrics["data"]
+    assert run.metrics["training"]["refit"]["rows"] == data["train"] + data["dev"]
+    assert 0 < sum(embedded) <= data["train"] + data["dev"], embedded
+
+
 @pytest.mark.parametrize("strategy", ["finetune", "features"])
 def test_refit_trains_on_train_and_dev_and_keeps_test_held_out(
     strategy: str, tiny_model: str, tmp_path: Path

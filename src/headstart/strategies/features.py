@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
@@ -62,6 +63,35 @@ def data_fingerprint(encoded: Encoded) -> str:
     return digest.hexdigest()
 
 
+def row_keys(encoded: Encoded) -> list[int]:
+    """A 64-bit key per row from its token ids, by which any cached set gives up its rows."""
+    return [
+        int.from_bytes(
+            hashlib.blake2b(np.asarray(ids, np.int32).tobytes(), digest_size=8).digest(),
+            "little",
+            signed=True,
+        )
+        for ids in encoded.input_ids
+    ]
+
+
+def earlier_rows(folder: Path, wanted: set[int]) -> dict[int, torch.Tensor]:
+    """The rows of `wanted` keys that the sets cached in `folder` hold (e.g. the first fit's train
+    and dev sets, for the refit's train + dev), by key."""
+    found: dict[int, torch.Tensor] = {}
+    for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        with safe_open(str(path), "pt") as stored:
+            keys = stored.get_tensor("row_keys").tolist()
+            hits = [row for row, key in enumerate(keys) if key in wanted and key not in found]
+            if hits:
+                found.update(
+                    zip((keys[row] for row in hits), stored.get_tensor("embeddings")[hits], strict=True)
+                )
+        if len(found) == len(wanted):
+            break
+    return found
+
+
 def cached_embeddings(
     encoder: nn.Module,
     encoded: Encoded,
@@ -74,26 +104,31 @@ def cached_embeddings(
     placement: Placement = CPU,
 ) -> torch.Tensor:
     """Mean-pooled embeddings of the last layer (or of every layer: (texts, layers + 1, dim)), cached
-    in the folder `cache` (none: not cached) and keyed by the model files and the token ids (which
-    fix text, tokenizer and length) and the precision they were computed at."""
+    in the folder `cache` (none: not cached) per model, kind and precision, and per set of token ids
+    (which fix text, tokenizer and length). Rows that an earlier set cached are taken from it, so
+    the refit, compare's seeds and learning-curve's sizes embed each text once."""
     forward = functools.partial(embed_layers if layers else embed, encoder)
 
-    def compute() -> torch.Tensor:
-        return forward_in_batches(
-            forward, encoded, batch_size, pad_id, f"Embedding {name}", placement=placement
-        )
+    def compute(part: Encoded) -> torch.Tensor:
+        return forward_in_batches(forward, part, batch_size, pad_id, f"Embedding {name}", placement=placement)
 
     if cache is None:
-        return compute()
+        return compute(encoded)
     kind = ("layers" if layers else "mean") + ("" if placement.precision == "fp32" else placement.precision)
-    key = hashlib.sha256(f"{model_key}|{kind}|{data_fingerprint(encoded)}".encode()).hexdigest()[:32]
-    path = cache / f"{key}.safetensors"
+    folder = cache / hashlib.sha256(f"{model_key}|{kind}".encode()).hexdigest()[:32]
+    path = folder / f"{data_fingerprint(encoded)[:32]}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
-    embeddings = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = row_keys(encoded)
+    rows = earlier_rows(folder, set(keys))
+    missing = {key: row for row, key in enumerate(keys) if key not in rows}  # a repeated text once
+    if missing:
+        computed = compute(Encoded([encoded.input_ids[row] for row in missing.values()]))
+        rows.update(zip(missing, computed, strict=True))
+    embeddings = torch.stack([rows[key] for key in keys])
+    folder.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({"embeddings": embeddings.contiguous()}, str(temporary))
+    save_file({"embeddings": embeddings.contiguous(), "row_keys": torch.tensor(keys)}, str(temporary))
     os.replace(temporary, path)
     return embeddings
 
