@@ -154,10 +154,13 @@ def test_embeddings_are_computed_once_per_model_and_data(tiny_model: str) -> Non
 def test_a_set_embeds_only_the_rows_no_cached_set_holds(tiny_model: str) -> None:
     """The refit's train + dev, compare's seeds and learning-curve's sizes are new sets of rows
     already embedded: each row is taken from the set that cached it, in the new set's order."""
+    from functools import partial
+
     import torch
 
-    from headstart.encoding import Encoded
+    from headstart.encoding import Encoded, forward_in_batches
     from headstart.models.classifiers import load_encoder
+    from headstart.models.embeddings import embed
 
     encoder = load_encoder(Path(tiny_model))
     embedded: list[list[list[int]]] = []  # the rows of each forward call
@@ -165,11 +168,9 @@ def test_a_set_embeds_only_the_rows_no_cached_set_holds(tiny_model: str) -> None
     encoder.forward = lambda **k: embedded.append(k["input_ids"].tolist()) or original_forward(**k)
     texts = [[101, 2000 + i, *[1996] * (i % 5), 102] for i in range(12)]
 
-    def embeddings(rows: list[int], cached: bool = True) -> torch.Tensor:
+    def embeddings(rows: list[int]) -> torch.Tensor:
         data = Encoded([texts[i] for i in rows])
-        return cached_embeddings(
-            encoder, data, "model-a", 0, 4, "x", cache=cache_dir("features") if cached else None
-        )
+        return cached_embeddings(encoder, data, "model-a", 0, 4, "x", cache=cache_dir("features"))
 
     train, dev = embeddings(list(range(8))), embeddings([8, 9])
     calls = len(embedded)
@@ -178,7 +179,40 @@ def test_a_set_embeds_only_the_rows_no_cached_set_holds(tiny_model: str) -> None
     assert torch_equal(joined, torch.cat([dev[1:], train[3:4], dev[:1], train[0:1], train[3:4]]))
     grown = embeddings([10, 1, 11, 10])
     assert sorted(row[1] for call in embedded[calls:] for row in call) == [2010, 2011]  # new rows, once
-    np.testing.assert_allclose(grown, embeddings([10, 1, 11, 10], cached=False), atol=1e-6)
+    fresh = forward_in_batches(partial(embed, encoder), Encoded([texts[i] for i in (10, 1, 11, 10)]), 4, 0)
+    np.testing.assert_allclose(grown, fresh, atol=1e-6)
+
+
+def test_data_from_memory_keeps_its_rows_in_the_process_within_a_bound(
+    tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a cache folder (data given from memory) rows are reused within this process and
+    nothing is written; past the bound, the rows used longest ago go."""
+    import torch
+
+    from headstart.encoding import Encoded
+    from headstart.models.classifiers import load_encoder
+    from headstart.strategies import features
+
+    rows = features.ProcessRows(limit=3 * 32 * 4)  # three rows of the tiny BERT's 32 floats
+    monkeypatch.setattr(features, "PROCESS_ROWS", rows)
+    encoder = load_encoder(Path(tiny_model))
+    embedded: list[int] = []
+    original_forward = encoder.forward
+    encoder.forward = lambda **k: embedded.append(len(k["input_ids"])) or original_forward(**k)
+    texts = [[101, 3000 + i, 102] for i in range(5)]
+    written = sorted(cache_dir("features").rglob("*"))
+
+    def embeddings(*picked: int) -> torch.Tensor:
+        return cached_embeddings(encoder, Encoded([texts[i] for i in picked]), "model-a", 0, 8, "x")
+
+    first = embeddings(0, 1)
+    assert torch_equal(embeddings(1, 0), first.flip(0)) and embedded == [2]
+    embeddings(2, 3)  # four rows: 0, the one used longest ago, goes
+    assert len(rows.rows) == 3 and rows.size <= rows.limit
+    embeddings(0, 1, 3)
+    assert embedded == [2, 2, 1]
+    assert sorted(cache_dir("features").rglob("*")) == written
 
 
 def torch_equal(a, b) -> bool:

@@ -44,12 +44,15 @@ def test_refit_auto_applies_to_small_sets_but_not_multi_label() -> None:
     assert config.replace(refit="yes").refits(10**6) and not config.replace(refit="no").refits(10)
 
 
+@pytest.mark.parametrize("source", ["file", "memory"])
 def test_the_features_refit_embeds_no_text_a_second_time(
-    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: str, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The refit's train + dev are the rows the first fit embedded: the cache gives them back."""
+    """The refit's train + dev are the rows the first fit embedded: the cache gives them back (for
+    data from memory, the process's rows)."""
     from headstart.strategies import features
 
+    monkeypatch.setattr(features, "PROCESS_ROWS", features.ProcessRows())  # no rows of other tests
     embedded: list[int] = []
     original = features.forward_in_batches
     monkeypatch.setattr(
@@ -57,9 +60,12 @@ def test_the_features_refit_embeds_no_text_a_second_time(
         "forward_in_batches",
         lambda forward, rows, *a, **k: embedded.append(len(rows)) or original(forward, rows, *a, **k),
     )
-    pd.DataFrame(synthetic_rows(per_class=20, seed=12)).to_csv(tmp_path / "data.csv", index=False)
+    frame = pd.DataFrame(synthetic_rows(per_class=20, seed=12))
+    frame.to_csv(tmp_path / "data.csv", index=False)
     options = {**FAST, "model": tiny_model, "strategy": "features", "refit": "yes"}
-    run = headstart.train(tmp_path / "data.csv", out=tmp_path / "run", **options)
+    run = headstart.train(
+        tmp_path / "data.csv" if source == "file" else frame, out=tmp_path / "run", **options
+    )
     data = run.metrics["data"]
     assert run.metrics["training"]["refit"]["rows"] == data["train"] + data["dev"]
     assert 0 < sum(embedded) <= data["train"] + data["dev"], embedded

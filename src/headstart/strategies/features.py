@@ -1,10 +1,12 @@
-"""Frozen encoder: embeddings computed once (and cached on disk), a logistic-regression head on top."""
+"""Frozen encoder: embeddings computed once per text (cached on disk, or for data from memory in
+the process), a logistic-regression head on top."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,35 @@ def earlier_rows(folder: Path, wanted: set[int]) -> dict[int, torch.Tensor]:
     return found
 
 
+class ProcessRows:
+    """Rows embedded from data given in memory, kept in this process only and never written, so
+    the refit and cross-validation's folds embed each text once; past `limit` bytes, the rows used
+    longest ago go."""
+
+    def __init__(self, limit: int = 256 * 2**20) -> None:
+        self.rows: OrderedDict[tuple[str, int], torch.Tensor] = OrderedDict()
+        self.limit, self.size = limit, 0
+
+    def get(self, scope: str, keys: set[int]) -> dict[int, torch.Tensor]:
+        """The rows of `keys` kept, by key."""
+        found = {key: self.rows[(scope, key)] for key in keys if (scope, key) in self.rows}
+        for key in found:
+            self.rows.move_to_end((scope, key))
+        return found
+
+    def put(self, scope: str, rows: dict[int, torch.Tensor]) -> None:
+        """Keep `rows` (by key) as the most recently used."""
+        for key, row in rows.items():
+            old = self.rows.pop((scope, key), None)
+            self.size += row.nbytes - (0 if old is None else old.nbytes)
+            self.rows[(scope, key)] = row.clone()  # not a view that keeps its whole batch alive
+        while self.size > self.limit:
+            self.size -= self.rows.popitem(last=False)[1].nbytes
+
+
+PROCESS_ROWS = ProcessRows()
+
+
 def cached_embeddings(
     encoder: nn.Module,
     encoded: Encoded,
@@ -103,28 +134,40 @@ def cached_embeddings(
     cache: Path | None = None,
     placement: Placement = CPU,
 ) -> torch.Tensor:
-    """Mean-pooled embeddings of the last layer (or of every layer: (texts, layers + 1, dim)), cached
-    in the folder `cache` (none: not cached) per model, kind and precision, and per set of token ids
-    (which fix text, tokenizer and length). Rows that an earlier set cached are taken from it, so
-    the refit, compare's seeds and learning-curve's sizes embed each text once."""
+    """Mean-pooled embeddings of the last layer (or of every layer: (texts, layers + 1, dim)), kept
+    per model, kind and precision and per text's token ids (which fix text, tokenizer and length):
+    in the folder `cache`, one file per set of rows, or without one (data from memory) in this
+    process's `PROCESS_ROWS`. Rows kept earlier are reused, so the refit, compare's seeds,
+    learning-curve's sizes and cross-validation's folds embed each text once."""
     forward = functools.partial(embed_layers if layers else embed, encoder)
+    kind = ("layers" if layers else "mean") + ("" if placement.precision == "fp32" else placement.precision)
+    scope = f"{model_key}|{kind}"
 
-    def compute(part: Encoded) -> torch.Tensor:
-        return forward_in_batches(forward, part, batch_size, pad_id, f"Embedding {name}", placement=placement)
+    def completed(rows: dict[int, torch.Tensor], keys: list[int]) -> dict[int, torch.Tensor]:
+        """The rows not in `rows` embedded (a repeated text once), by key."""
+        missing = {key: row for row, key in enumerate(keys) if key not in rows}
+        if not missing:
+            return {}
+        part = Encoded([encoded.input_ids[row] for row in missing.values()])
+        computed = forward_in_batches(
+            forward, part, batch_size, pad_id, f"Embedding {name}", placement=placement
+        )
+        return dict(zip(missing, computed, strict=True))
 
     if cache is None:
-        return compute(encoded)
-    kind = ("layers" if layers else "mean") + ("" if placement.precision == "fp32" else placement.precision)
-    folder = cache / hashlib.sha256(f"{model_key}|{kind}".encode()).hexdigest()[:32]
+        keys = row_keys(encoded)
+        rows = PROCESS_ROWS.get(scope, set(keys))
+        new = completed(rows, keys)
+        PROCESS_ROWS.put(scope, new)
+        rows.update(new)
+        return torch.stack([rows[key] for key in keys])
+    folder = cache / hashlib.sha256(scope.encode()).hexdigest()[:32]
     path = folder / f"{data_fingerprint(encoded)[:32]}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
     keys = row_keys(encoded)
     rows = earlier_rows(folder, set(keys))
-    missing = {key: row for row, key in enumerate(keys) if key not in rows}  # a repeated text once
-    if missing:
-        computed = compute(Encoded([encoded.input_ids[row] for row in missing.values()]))
-        rows.update(zip(missing, computed, strict=True))
+    rows.update(completed(rows, keys))
     embeddings = torch.stack([rows[key] for key in keys])
     folder.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
