@@ -52,7 +52,9 @@ def test_the_features_refit_embeds_no_text_a_second_time(
     data from memory, the process's rows)."""
     from headstart.strategies import features
 
-    monkeypatch.setattr(features, "PROCESS_ROWS", features.ProcessRows())  # no rows of other tests
+    # No rows of other tests, on disk or in the process.
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(features, "PROCESS_ROWS", features.ProcessRows())
     embedded: list[int] = []
     original = features.forward_in_batches
     monkeypatch.setattr(

@@ -65,6 +65,9 @@ def data_fingerprint(encoded: Encoded) -> str:
     return digest.hexdigest()
 
 
+Rows = dict[int, torch.Tensor]  # embedded rows by their key (`row_keys`)
+
+
 def row_keys(encoded: Encoded) -> list[int]:
     """A 64-bit key per row from its token ids, by which any cached set gives up its rows."""
     return [
@@ -77,10 +80,10 @@ def row_keys(encoded: Encoded) -> list[int]:
     ]
 
 
-def earlier_rows(folder: Path, wanted: set[int]) -> dict[int, torch.Tensor]:
+def earlier_rows(folder: Path, wanted: set[int]) -> Rows:
     """The rows of `wanted` keys that the sets cached in `folder` hold (e.g. the first fit's train
     and dev sets, for the refit's train + dev), by key."""
-    found: dict[int, torch.Tensor] = {}
+    found: Rows = {}
     for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
         with safe_open(str(path), "pt") as stored:
             keys = stored.get_tensor("row_keys").tolist()
@@ -103,14 +106,14 @@ class ProcessRows:
         self.rows: OrderedDict[tuple[str, int], torch.Tensor] = OrderedDict()
         self.limit, self.size = limit, 0
 
-    def get(self, scope: str, keys: set[int]) -> dict[int, torch.Tensor]:
+    def get(self, scope: str, keys: set[int]) -> Rows:
         """The rows of `keys` kept, by key."""
         found = {key: self.rows[(scope, key)] for key in keys if (scope, key) in self.rows}
         for key in found:
             self.rows.move_to_end((scope, key))
         return found
 
-    def put(self, scope: str, rows: dict[int, torch.Tensor]) -> None:
+    def put(self, scope: str, rows: Rows) -> None:
         """Keep `rows` (by key) as the most recently used."""
         for key, row in rows.items():
             old = self.rows.pop((scope, key), None)
@@ -143,32 +146,31 @@ def cached_embeddings(
     kind = ("layers" if layers else "mean") + ("" if placement.precision == "fp32" else placement.precision)
     scope = f"{model_key}|{kind}"
 
-    def completed(rows: dict[int, torch.Tensor], keys: list[int]) -> dict[int, torch.Tensor]:
-        """The rows not in `rows` embedded (a repeated text once), by key."""
+    def filled(rows: Rows, keys: list[int]) -> tuple[torch.Tensor, Rows]:
+        """The embeddings of `keys` in order, with the rows not in `rows` embedded (a repeated text
+        once), and those new rows by key."""
         missing = {key: row for row, key in enumerate(keys) if key not in rows}
-        if not missing:
-            return {}
-        part = Encoded([encoded.input_ids[row] for row in missing.values()])
-        computed = forward_in_batches(
-            forward, part, batch_size, pad_id, f"Embedding {name}", placement=placement
-        )
-        return dict(zip(missing, computed, strict=True))
+        new: Rows = {}
+        if missing:
+            part = Encoded([encoded.input_ids[row] for row in missing.values()])
+            computed = forward_in_batches(
+                forward, part, batch_size, pad_id, f"Embedding {name}", placement=placement
+            )
+            new = dict(zip(missing, computed, strict=True))
+        rows.update(new)
+        return torch.stack([rows[key] for key in keys]), new
 
     if cache is None:
         keys = row_keys(encoded)
-        rows = PROCESS_ROWS.get(scope, set(keys))
-        new = completed(rows, keys)
+        embeddings, new = filled(PROCESS_ROWS.get(scope, set(keys)), keys)
         PROCESS_ROWS.put(scope, new)
-        rows.update(new)
-        return torch.stack([rows[key] for key in keys])
+        return embeddings
     folder = cache / hashlib.sha256(scope.encode()).hexdigest()[:32]
     path = folder / f"{data_fingerprint(encoded)[:32]}.safetensors"
     if path.is_file():
         return load_file(str(path))["embeddings"]
     keys = row_keys(encoded)
-    rows = earlier_rows(folder, set(keys))
-    rows.update(completed(rows, keys))
-    embeddings = torch.stack([rows[key] for key in keys])
+    embeddings, _ = filled(earlier_rows(folder, set(keys)), keys)
     folder.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({"embeddings": embeddings.contiguous(), "row_keys": torch.tensor(keys)}, str(temporary))
