@@ -4,7 +4,8 @@ The model is a BBC News fine-tuned all-MiniLM-L6-v2 (headstart `finetune`, max l
 --teacher does not exist it is trained first, and a 3-layer student distilled from it (--student)
 likewise. The peer is the usual path for such a folder: `pipeline("text-classification", model)`
 called on the list of texts with truncation at the same max length, at its default batch size (1)
-and at batch size 32. headstart runs each model as fp32, int8 (PyTorch dynamic) and onnx-int8.
+and at batch size 32. headstart runs each model as fp32, int8 (PyTorch dynamic) and onnx-int8, and
+where the CPU multiplies bf16 natively (AVX512-BF16 or AMX) also fp32 under bf16 autocast.
 
 Throughput is measured on the same 2,000 BBC News texts for everyone: the best of --repeats
 rounds (3 by default) after a warm-up, every system timed once per round. Accuracy is measured on
@@ -60,6 +61,7 @@ def main() -> None:
 
     import headstart
     from headstart.data.bundled import load_bbc_news
+    from headstart.devices import native_bf16
     from headstart.preparation import prepare_splits
     from headstart.progress import set_quiet
 
@@ -93,12 +95,14 @@ def main() -> None:
         ]
 
     systems = {f"HF pipeline fp32, batch {size}": pipeline_at(size) for size in (1, 32)}
+    # (variant, precision): the fp32 model also under bf16 autocast where the CPU multiplies bf16 natively.
+    kinds = [("fp32", "fp32"), ("int8", "fp32"), ("onnx-int8", "fp32")]
+    kinds += [("fp32", "bf16")] if native_bf16(torch.device("cpu")) else []
     for name, path in [("teacher (6 layers)", args.teacher), *students]:
-        for variant in ("fp32", "int8", "onnx-int8"):
-            run = headstart.load_run(path, variant)
-            systems[f"headstart {name} {variant}"] = lambda batch, r=run: r.predict(
-                batch, show_progress=False
-            )
+        for variant, precision in kinds:
+            run = headstart.load_run(path, variant, device="cpu", precision=precision)
+            label = variant if precision == "fp32" else precision
+            systems[f"headstart {name} {label}"] = lambda batch, r=run: r.predict(batch, show_progress=False)
     measured = interleaved(systems, texts, args.repeats)
     reference = measured["HF pipeline fp32, batch 1"][0]
     rows = [

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from tests.conftest import synthetic_rows
@@ -22,6 +23,7 @@ from headstart.errors import ConfigError
 from headstart.inference.predictor import ModelPredictor, variant_placement
 from headstart.models.embeddings import embed_texts
 from headstart.models.zoo import load_tokenizer
+from headstart.runs import load_run
 from headstart.tasks import Classification
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,9 +65,27 @@ def test_device_names_are_checked_against_what_torch_sees(monkeypatch: pytest.Mo
         resolve_device("cuda:2")
 
 
-def test_half_precision_and_int8_are_placed_only_where_they_run() -> None:
+def test_half_precision_and_int8_are_placed_only_where_they_run(
+    monkeypatch: pytest.MonkeyPatch, tiny_run, toy_csv: Path
+) -> None:
+    """bf16 inference on a CPU only where it multiplies bf16 natively (here said to, so an AVX2 CPU
+    emulates it): the probabilities move a little and the predicted labels stay."""
     with pytest.raises(ConfigError, match="--precision fp16 is for GPUs"):
         Placement.of("cpu", "fp16")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    with pytest.raises(ConfigError, match="--precision bf16 needs a CPU with AVX512-BF16 or AMX"):
+        Placement.of("cpu", "bf16")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert Placement.of("cpu", "bf16") == Placement(torch.device("cpu"), torch.bfloat16)
+    texts = pd.read_csv(toy_csv).text.tolist()
+    half = load_run(tiny_run.path, device="cpu", precision="bf16")
+    assert half.predictor.placement == Placement(torch.device("cpu"), torch.bfloat16)
+    full = load_run(tiny_run.path, device="cpu").predict_proba(texts, show_progress=False)
+    halved = half.predict_proba(texts, show_progress=False)
+    assert not np.array_equal(halved, full)
+    np.testing.assert_allclose(halved, full, atol=0.05)
+    assert (halved.argmax(axis=1) == full.argmax(axis=1)).mean() >= 0.95
     assert variant_placement("int8", "auto", "fp32").device == torch.device("cpu")
     with pytest.raises(ConfigError, match="applies to the fp32 variant"):
         variant_placement("onnx-int8", "cpu", "bf16")

@@ -27,7 +27,7 @@ def option(default: Any, help: str, panel: str | None = None, flag: bool = True)
 
 DATA, MODEL, STRATEGY, OPTIMISATION, DEVICE = "Data", "Model", "Strategy", "Optimisation", "Device"
 DEVICE_HELP = "Where to run: auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps."
-PRECISION_HELP = "Inference precision: fp32, or fp16/bf16 on a GPU (CPUs run fp32, or an int8 variant)."
+PRECISION_HELP = "Inference precision: fp32, or fp16/bf16 on a GPU, or bf16 on a CPU with AVX512-BF16 or AMX."
 # `--refit auto` trains a second time under this many train + dev rows, where a second fit costs
 # seconds to minutes. A reasoned bound, not yet a measured one: the sweep of refit gains by set size
 # is still to be run (docs/results/time-to-quality.md says what has been measured).

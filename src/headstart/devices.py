@@ -3,10 +3,11 @@ measurement and serving.
 
 `auto` takes a GPU when torch sees one (CUDA, else Apple's MPS), otherwise the CPU;
 `HEADSTART_DEVICE` changes what `auto` means (the test suite sets it to `cpu`). Inference may run
-in fp16 or bf16 on GPUs (`precision`); CPUs run fp32 or the int8 variants. Training multiplies in
-bf16 (`mixed_precision`, weights kept in fp32) where the hardware does so natively: on a CPU with
-AVX512-BF16, bf16 matrix products of MiniLM's shapes ran 2.5-3x faster than fp32; on an AVX2-only
-CPU they run several times slower, so there training stays fp32.
+in fp16 or bf16 on GPUs (`precision`), and in bf16 on CPUs that multiply it natively; other CPUs
+run fp32 or the int8 variants. Training multiplies in bf16 (`mixed_precision`, weights kept in
+fp32) where the hardware does so natively: on a CPU with AVX512-BF16, bf16 matrix products of
+MiniLM's shapes ran 2.5-3x faster than fp32; on an AVX2-only CPU they run several times slower, so
+there training stays fp32.
 """
 
 from __future__ import annotations
@@ -67,10 +68,15 @@ class Placement:
         resolved = resolve_device(device)
         check_precision(precision)
         dtype = DTYPES[precision]
-        if dtype != torch.float32 and resolved.type == "cpu":
+        if dtype == torch.float16 and resolved.type == "cpu":
             raise ConfigError(
-                f"--precision {precision} is for GPUs; on a CPU use fp32 (half precision is several "
-                "times slower there) or an int8 variant."
+                "--precision fp16 is for GPUs; on a CPU use fp32, an int8 variant, or bf16 where the "
+                "CPU has AVX512-BF16 or AMX."
+            )
+        if dtype == torch.bfloat16 and resolved.type == "cpu" and not native_bf16(resolved):
+            raise ConfigError(
+                "--precision bf16 needs a CPU with AVX512-BF16 or AMX (this one would emulate it, several "
+                "times slower than fp32); use fp32 or an int8 variant."
             )
         if dtype == torch.bfloat16 and resolved.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError(f"{resolved} has no bf16 support; use --precision fp16 or fp32.")
