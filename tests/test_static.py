@@ -69,6 +69,18 @@ def test_static_run_from_memory_writes_nothing_to_the_cache(
     assert distillations and (sorted(cache.rglob("*")) if cache.exists() else []) == before
 
 
+def test_static_reads_past_the_encoders_positions(tiny_model: str, tmp_path: Path) -> None:
+    """A static model has no positions: long texts are cut at model2vec's 512 tokens, not at the
+    encoder's 128 positions, which still bind `features` (it runs the encoder)."""
+    rows = synthetic_rows(per_class=8, seed=3)
+    frame = pd.DataFrame([{**row, "text": " ".join([row["text"]] * 40)} for row in rows])  # 240+ words
+    options = {**FAST, "max_length": None, "model": tiny_model, "refit": "no"}
+    run = headstart.train(frame, out=tmp_path / "s", strategy="static", strategy_options=LOGISTIC, **options)
+    features = headstart.train(frame, out=tmp_path / "f", strategy="features", **options)
+    assert (run.config.max_length, features.config.max_length) == (512, 128)
+    assert len(run.predict(frame.text.tolist()[:3])) == 3
+
+
 def test_balanced_table_gives_the_same_logits() -> None:
     torch.manual_seed(0)
     vectors = torch.randn(50, 8) * torch.logspace(-3, 1, 8)  # dimensions of very different spread

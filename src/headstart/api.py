@@ -240,7 +240,7 @@ def resolve_config(
         tokenizer,
         splits.train.texts,
         config.length_percentile,
-        model_max_length(model_path, strategy.trains_encoder),
+        strategy.max_tokens or model_max_length(model_path, strategy.trains_encoder),
         splits.train.pairs,
     )
     if config.stride is not None and (splits.pair_col is not None or config.stride > max_length // 2):

@@ -62,6 +62,8 @@ class Strategy(ABC):
     replays_on_refit: ClassVar[bool] = True
     # trains the encoder's weights, so texts may use all its positions (see zoo.model_max_length)
     trains_encoder: ClassVar[bool] = False
+    # the longest input the strategy's own model reads, in place of the encoder's; None: the encoder's
+    max_tokens: ClassVar[int | None] = None
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()

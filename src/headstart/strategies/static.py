@@ -66,6 +66,10 @@ class Static(Features):
     config_class = StaticConfig
     config: StaticConfig
     tasks = frozenset({"classification", "multi-label", "regression"})
+    # A static model has no positions, so the encoder's limit does not bind; model2vec reads 512 tokens.
+    # On BBC News (3 seeds) 512 scored 1.7 accuracy points above the sentence encoder's 256, and 2,048
+    # no higher than 512.
+    max_tokens = 512
 
     def __init__(self, config: StaticConfig | None = None) -> None:
         super().__init__(config)
