@@ -130,6 +130,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         lambda d: ["train", good_csv(d), "--strategy", "features", "--option", "depth=3"],
         "has no option(s) ['depth']",
     ),
+    "option of the other static head": (
+        lambda d: ["train", good_csv(d), "--strategy", "static", "--option", "c_values=[1]"],
+        "c_values applies to head=logistic only, not to head=trained; drop it or add head=logistic",
+    ),
     "zero epochs": (lambda d: ["train", good_csv(d), "--epochs", "0"], "'epochs' must be at least 1"),
     "frozen layers with features": (
         lambda d: ["train", good_csv(d), "--strategy", "features", "--freeze-layers", "1"],

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ from headstart.training.job import Fitted, TrainingJob
 from headstart.training.loop import train_classifier
 
 HEADS = ("logistic", "trained")
+HIDDEN = 512  # model2vec's hidden layer
 TRAINED_HEAD_LR = 3e-3  # model2vec fits at 1e-3 until dev stalls; in 4 epochs 3e-3 scored higher (3 seeds)
 
 
@@ -42,7 +43,7 @@ class StaticConfig(FeaturesConfig):
         "together by the shared loop (epochs chosen on dev); logistic: a logistic-regression head "
         "on the frozen vectors (C chosen on dev), faster to train, less accurate.",
     )
-    hidden: int = option(512, "Hidden units of the trained head.")
+    hidden: int = option(HIDDEN, "Hidden units of the trained head.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -50,6 +51,16 @@ class StaticConfig(FeaturesConfig):
             raise ValueError(
                 f"dims must be at least 2, hidden at least 1 and head one of {HEADS}; got "
                 f"{self.dims}, {self.hidden} and {self.head!r}"
+            )
+        # Options of the other head would be ignored without a word: refuse them instead.
+        defaults = {**asdict(FeaturesConfig()), "hidden": HIDDEN}
+        other_heads = {"trained": ("c_values", "max_iter"), "logistic": ("hidden",)}[self.head]
+        if changed := [name for name in other_heads if getattr(self, name) != defaults[name]]:
+            other = next(head for head in HEADS if head != self.head)
+            verb, pronoun = ("apply", "them") if len(changed) > 1 else ("applies", "it")
+            raise ValueError(
+                f"{' and '.join(changed)} {verb} to head={other} only, not to head={self.head}; "
+                f"drop {pronoun} or add head={other}"
             )
 
 
