@@ -157,6 +157,8 @@ def test_trained_static_run_trains_refits_reloads_quantizes_and_exports_from_the
     distilled = [load_file(str(path))["vectors"] for path in cache.glob("*.safetensors")]
     same_size = [vectors for vectors in distilled if vectors.shape == trained.shape]
     assert same_size and not any(torch.equal(vectors, trained) for vectors in same_size)  # they learned
+    moved = int((trained != same_size[0]).any(dim=1).sum())
+    assert 0 < moved <= training["embedding_rows_trained"] < len(trained)  # the training texts' tokens only
     run, texts = headstart.load_run(out), [row["text"] for row in synthetic_rows(per_class=4, seed=9)]
     assert run.config.lr == static.TRAINED_HEAD_LR
     with pytest.raises(SystemExit) as done:

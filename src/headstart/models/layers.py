@@ -3,6 +3,8 @@ zero-shot runs, and the static encoder of `static` runs."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from typing_extensions import override
@@ -63,6 +65,15 @@ class StaticEncoder(nn.Module):
             self.weights = nn.Parameter(weights.float())
         else:
             self.register_buffer("weights", weights.float())
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token vectors, as a transformers model gives its token embeddings."""
+        return self.vectors
+
+    def set_input_embeddings(self, embedding: nn.Module) -> None:
+        """Swapped by the training loop for the rows of the training texts' tokens alone
+        (`training.embedding_rows`, an `nn.Embedding` look-alike), and back after training."""
+        self.vectors = cast(nn.Embedding, embedding)
 
     @override
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ which shrinks it by lr × decay per step: about 0.02 % over a whole short run). 
 in a frozen buffer and the rows of the tokens the training texts hold become one small trainable
 matrix: the same updates for the rows that learn, without the dense gradient, its clipping and its
 optimiser step over the table. After training, the rows are written back into the table, so the
-saved model is a plain transformers model.
+saved model is a plain transformers model. `static`'s trained head does the same with its token
+vectors.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+
+from headstart.models.layers import StaticEncoder
 
 
 class SeenRows(nn.Module):
@@ -59,9 +62,10 @@ class SeenRows(nn.Module):
         return embedding.to(self.rows.device)
 
 
-def input_embedding_owner(model: nn.Module) -> PreTrainedModel | None:
-    """The outermost transformers model inside `model` (it gets and sets the token embeddings)."""
-    return next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+def input_embedding_owner(model: nn.Module) -> PreTrainedModel | StaticEncoder | None:
+    """The outermost transformers model (or static model) inside `model`: it gets and sets the
+    token embeddings."""
+    return next((m for m in model.modules() if isinstance(m, (PreTrainedModel, StaticEncoder))), None)
 
 
 def train_seen_rows(model: nn.Module, token_lists: Iterable[list[int]]) -> int:
