@@ -11,8 +11,13 @@ The speed-ups (none changes what is computed, only how):
   first    the last layer computes the first token only, which the classifier reads (first_token.py)
   clip     gradients within the clipping norm are not multiplied by 1 (loop.clip_gradients)
 
+With --model-changes: what the two options that do change the model would add on top, at 16 ×
+`--tokens`: `--attention-dropout 0` (PyTorch's fused attention, no dropout draws) and
+`--freeze-embeddings` (the token table gets no gradient and no optimiser update).
+
     python benchmarks/lean_training.py [--steps 40]
     python benchmarks/lean_training.py --profile [--tokens 9]   # where a short-text step's time goes
+    python benchmarks/lean_training.py --model-changes [--tokens 9]
 """
 
 from __future__ import annotations
@@ -45,14 +50,34 @@ def variants() -> dict[str, set[str]]:
     return {"every speed-up on": set(), "every speed-up off": set(PIECES)} | {f"{p} off": {p} for p in PIECES}
 
 
-def make_step(off: set[str], batch: int, tokens: int) -> Callable[[], float]:
+# Variant name → (speed-ups off, attention dropout, embeddings frozen), for --model-changes.
+MODEL_CHANGES = {
+    "every speed-up off": (set(PIECES), None, False),
+    "every speed-up on": (set(), None, False),
+    "+ --attention-dropout 0": (set(), 0.0, False),
+    "+ --freeze-embeddings": (set(), None, True),
+    "+ both": (set(), 0.0, True),
+}
+
+
+def make_step(
+    off: set[str],
+    batch: int,
+    tokens: int,
+    attention_dropout: float | None = None,
+    freeze_embeddings: bool = False,
+) -> Callable[[], float]:
     """A function running one training step of a fresh model with `off` turned off; returns seconds."""
+    changed = {} if attention_dropout is None else {"attention_probs_dropout_prob": attention_dropout}
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model("minilm-l6"), num_labels=5
+        resolve_model("minilm-l6"), num_labels=5, **changed
     ).train()
+    if freeze_embeddings:
+        model.get_input_embeddings().requires_grad_(False)
     if "rows" not in off:
         train_seen_rows(model, [list(VOCABULARY), [0]])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=1e-5, fused=True)
     accelerator = Accelerator(cpu=True)
     ids = torch.randint(VOCABULARY.start, VOCABULARY.stop, (batch, tokens))
     labels = torch.randint(0, 5, (batch,))
@@ -102,10 +127,15 @@ def main() -> None:
         help="instead: profile the step with every speed-up on at 16 × 24 and print its time by operator",
     )
     parser.add_argument(
+        "--model-changes",
+        action="store_true",
+        help="instead: the step with every speed-up on, alone and with the options that change the model",
+    )
+    parser.add_argument(
         "--tokens",
         type=int,
         default=SHAPES[0][1],
-        help="with --profile: tokens per text (a mean bbc-titles batch has 9)",
+        help="with --profile or --model-changes: tokens per text (a mean bbc-titles batch has 9)",
     )
     args = parser.parse_args()
     quiet_libraries()
@@ -113,22 +143,37 @@ def main() -> None:
     if args.profile:
         profile_step(args.steps, args.tokens)
         return
-    print("| shape | variant | ms per step | every speed-up on is faster by |")
+    print("| shape | variant | ms per step | its time ÷ every speed-up on's |")
     print("| --- | --- | --- | --- |")
+    if args.model_changes:
+        shape = (SHAPES[0][0], args.tokens)
+        steps = {
+            name: make_step(off, *shape, dropout, frozen)
+            for name, (off, dropout, frozen) in MODEL_CHANGES.items()
+        }
+        print_medians(steps, args.steps, shape)
+        return
     for batch, tokens in SHAPES:
         steps = {name: make_step(off, batch, tokens) for name, off in variants().items()}
-        for step in steps.values():  # warm-up: first calls allocate and pick kernels
-            step(), step()
-        times: dict[str, list[float]] = {name: [] for name in steps}
-        for _ in range(args.steps if tokens < 64 else max(3, args.steps // 5)):
-            for name, step in steps.items():
-                times[name].append(step())
-        fastest = statistics.median(times["every speed-up on"])
-        for name, found in times.items():
-            median = statistics.median(found)
-            print(
-                f"| {batch} × {tokens} | {name} | {1000 * median:.1f} | ×{median / fastest:.2f} |", flush=True
-            )
+        print_medians(steps, args.steps if tokens < 64 else max(3, args.steps // 5), (batch, tokens))
+
+
+def print_medians(steps: dict[str, Callable[[], float]], rounds: int, shape: tuple[int, int]) -> None:
+    """Table rows: each variant's median step over `rounds` interleaved rounds, and its time over the
+    step with every speed-up on."""
+    for step in steps.values():  # warm-up: first calls allocate and pick kernels
+        step(), step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name].append(step())
+    fastest = statistics.median(times["every speed-up on"])
+    for name, found in times.items():
+        median = statistics.median(found)
+        print(
+            f"| {shape[0]} × {shape[1]} | {name} | {1000 * median:.1f} | ×{median / fastest:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
