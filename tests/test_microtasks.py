@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -215,9 +216,7 @@ def test_a_simulated_crowd_runs_a_chained_project_over_http(
     assert len(tally.seen) == tally.tasks  # every assignment went to one person, once
 
     found = tasks.progress("intents")
-    assert all(found["steps"][step]["open"] == 0 for step in ("write", "check", "label")), found["steps"]
-    # Texts rejected 3 times are dropped: 30 of 36 settled at the small size.
-    assert found["settled_final"] >= 0.83 * 3 * scale.prompts_per_language
+    assert_no_prompt_lost(found, prompts=3 * scale.prompts_per_language)
     answers = answer_table(tasks)
     assert answers.dropna(subset=["annotator"]).groupby(["annotator", "item"]).size().max() == 1
 
@@ -349,9 +348,10 @@ def test_the_cli_runs_a_project_from_file_to_export(
         while (task := tasks.next_task("topics", f"p{number}", ["en"])["task"]) is not None:
             tasks.answer(task["assignment"], "booking", 5)
     capsys.readouterr()
-    headstart("tasks", "status", "topics", "--db", "sqlite:///t.db", "--json")
+    headstart("tasks", "status", "topics", "--db", "sqlite:///t.db", "--json", "--html", "page.html")
     status = json.loads(capsys.readouterr().out)
     assert status["steps"]["label"]["settled"] == 2 and status["answers_per_settled_item"] == 3
+    assert "2 items settled in the last steps; 6 answers" in Path("page.html").read_text()
     export = ["export", "topics", "--db", "sqlite:///t.db", "--format", "jsonl", "-o", "out.jsonl"]
     headstart("tasks", *export, "--soft")
     exported = pd.read_json("out.jsonl", lines=True)
@@ -451,10 +451,20 @@ def test_kill_9_mid_load_loses_no_accepted_answer(database: str, tmp_path: Path)
         second = run_crowd(base, app, "intents", people, clients=8, stop=lambda: False, seed=5)
     assert second.errors == []
     found = tasks.progress("intents")
-    assert all(found["steps"][step]["open"] == 0 for step in ("write", "check", "label")), found["steps"]
-    assert found["settled_final"] >= 15  # of 18 prompts; texts rejected 3 times are dropped
+    assert_no_prompt_lost(found, prompts=18)
     answers = answer_table(tasks)
     assert answers.dropna(subset=["annotator"]).groupby(["annotator", "item"]).size().max() == 1
+
+
+def assert_no_prompt_lost(found: dict[str, Any], prompts: int) -> None:
+    """Nothing is open, and each prompt's text was written, accepted and labelled, or dropped after
+    3 rejected texts. How many are dropped depends on which simulated person wrote which text, which
+    the threads' timing decides; a fifth of the crowd spams, so at least half pass."""
+    steps = found["steps"]
+    assert all(steps[step]["open"] == 0 for step in ("write", "check", "label")), steps
+    assert steps["write"]["settled"] + steps["write"]["rejected"] == prompts, steps
+    passed = steps["write"]["settled"]
+    assert found["settled_final"] == steps["check"]["settled"] == passed >= prompts / 2, steps
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 120) -> None:

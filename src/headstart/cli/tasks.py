@@ -125,7 +125,7 @@ def status(
     found = tasks.progress(name)
     output = Output(as_json)
     if html is not None:
-        write_text_atomic(html, tasks.page(name))
+        write_text_atomic(html, tasks.page(name, found))
     if as_json:
         output.json(found)
         return

@@ -49,8 +49,13 @@ def refit(session: Session, project: Project, step: str, every: int = 1) -> dict
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     if count - fitted < every:
         return None
-    answers = pd.DataFrame(session.execute(query).all(), columns=["item", "annotator", "label"])
-    return fit(answers) | {"answers": count}
+    return fit(answer_frame(session, project, step)) | {"answers": count}
+
+
+def answer_frame(session: Session, project: Project, step: str) -> pd.DataFrame:
+    """The step's counted answers (see `step_answers`) as columns item, annotator, label."""
+    rows = session.execute(step_answers(project, step)).all()
+    return pd.DataFrame(rows, columns=["item", "annotator", "label"])
 
 
 def fit(answers: pd.DataFrame, seed: int = 0) -> dict[str, Any]:

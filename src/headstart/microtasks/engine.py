@@ -111,11 +111,12 @@ class MicroTasks:
             found, spec = intake.find_project(session, project)
             return progress(session, found, spec)
 
-    def page(self, project: str) -> str:
-        """The project page: progress, agreement, annotator quality, cost, the rules as a graph."""
+    def page(self, project: str, figures: dict[str, Any] | None = None) -> str:
+        """The project page: progress, agreement, annotator quality, cost, the rules as a graph.
+        `figures`: the project's `progress`, when the caller has just read it."""
         with self.sessions.begin() as session:
             found, spec = intake.find_project(session, project)
-            figures = progress(session, found, spec)
+            figures = figures or progress(session, found, spec)
         return project_page(figures, spec)
 
     def export(self, project: str, soft: bool = False) -> list[dict[str, Any]]:

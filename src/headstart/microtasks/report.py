@@ -7,10 +7,11 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from headstart.microtasks.consensus import refit, step_answers
+from headstart.microtasks.consensus import answer_frame, fit
 from headstart.microtasks.kinds import Vote
 from headstart.microtasks.kinds.label import posterior
 from headstart.microtasks.project import ProjectSpec
@@ -105,8 +106,9 @@ def export_rows(
             .order_by(Item.id)
         )
         single_label = step.kind == "label" and not step.options["multiple"]
-        model = _final_model(session, project, step.name) if single_label else None
-        votes = _votes_by_item(session, project, step.name) if single_label else {}
+        answers = answer_frame(session, project, step.name) if single_label else None
+        model = None if answers is None else _final_model(project, step.name, answers)
+        votes = {} if answers is None else _votes_by_item(answers)
         for item in items:
             row = {
                 "id": item.external_id or str(item.id),
@@ -136,14 +138,17 @@ def export_rows(
     return rows
 
 
-def _votes_by_item(session: Session, project: Project, step: str) -> dict[int, list[Vote]]:
-    """Every counted answer of the step as an unweighted vote, by item, in one query."""
+def _votes_by_item(answers: pd.DataFrame) -> dict[int, list[Vote]]:
+    """Every counted answer of the step as an unweighted vote, by item."""
     votes: dict[int, list[Vote]] = {}
-    for item, person, value in session.execute(step_answers(project, step)):
+    for item, person, value in answers.itertuples(index=False):
         votes.setdefault(item, []).append(Vote(person, value, 1.0))
     return votes
 
 
-def _final_model(session: Session, project: Project, step: str) -> dict[str, Any] | None:
-    """The step's Dawid–Skene model over every answer so far (the stored one if none came since)."""
-    return refit(session, project, step) or project.consensus.get(step)
+def _final_model(project: Project, step: str, answers: pd.DataFrame) -> dict[str, Any] | None:
+    """The step's Dawid–Skene model over all its answers (the stored one if none came since)."""
+    stored = project.consensus.get(step)
+    if len(answers) > (stored or {}).get("answers", 0):
+        return fit(answers) | {"answers": len(answers)}
+    return stored
