@@ -468,8 +468,9 @@ def ratio_lines(results: dict[str, dict], peak: float) -> list[str]:
     lines = []
     if ran("headstart finetune", "Trainer plain"):
         seeds = results["headstart finetune"]["seeds"]
+        over = f"mean of {seeds} seeds" if seeds > 1 else "one seed"
         lines.append(
-            f"- headstart finetune − Trainer plain, accuracy (mean of {seeds} seeds): "
+            f"- headstart finetune − Trainer plain, accuracy ({over}): "
             f"{points('headstart finetune', 'Trainer plain')}"
         )
     if ran(PEER_SETTINGS, "Trainer tuned"):
