@@ -14,6 +14,7 @@ from tests.conftest import KEYWORDS, synthetic_rows
 import headstart
 from headstart.cli import main
 from headstart.errors import ConfigError
+from headstart.training import cpu_dropout
 from headstart.workflows.active import choose, cluster_picks, uncertainty
 from headstart.workflows.curves import labels_needed, parse_sizes
 
@@ -33,8 +34,15 @@ def test_shots_keep_that_many_per_class_and_leave_dev_and_test_whole(toy_csv: Pa
 
 
 def test_setfit_tunes_the_encoder_on_bounded_pairs_then_fits_a_head(
-    toy_csv: Path, tiny_model: str, tmp_path: Path
+    toy_csv: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    lean_attention_calls = []
+    apply = cpu_dropout._DropoutAttention.apply
+    monkeypatch.setattr(
+        cpu_dropout._DropoutAttention,
+        "apply",
+        staticmethod(lambda *inputs: lean_attention_calls.append(1) or apply(*inputs)),
+    )
     run = headstart.train(
         toy_csv,
         out=tmp_path / "sf",
@@ -47,6 +55,7 @@ def test_setfit_tunes_the_encoder_on_bounded_pairs_then_fits_a_head(
     )
     # 12 examples × 50 iterations × 2 would be 1,200 pairs: the cap cuts iterations to 60 // 24 = 2.
     assert run.metrics["training"]["setfit"] == {"pairs": 48, "iterations": 2}
+    assert lean_attention_calls  # the pairs' attention kept no probabilities (training.lean_steps)
     assert run.metrics["data"]["train"] == 12
     texts = ["goal match striker", "shares bank profit"]
     np.testing.assert_allclose(
