@@ -22,7 +22,8 @@ peers and the throughput row use epochs 3, batch 16, lr 5e-5 (headstart's defaul
 16, lr 1e-4, epochs chosen on dev). The finetune rows, static, features, model2vec's classifier
 and both Trainers run `--seeds` seeds. Training is also given as GFLOP/s (6 × non-embedding
 parameters × tokens per second) and as a fraction of this machine's fp32 matmul peak, measured in
-the same run.
+the same run. A system whose process the kernel kills (out of memory) gets a row that says so and
+the run goes on; any other failure stops it.
 
     python benchmarks/time_to_quality.py [--datasets bbc,bbc-titles,zh-inews] [--seeds 3] [--write]
     python benchmarks/time_to_quality.py --seeds 2 --first-seed 43  # more seeds for an earlier run
@@ -35,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -370,7 +372,8 @@ def option_value(option: str) -> tuple[str, object]:
 def launch(
     folder: Path, dataset: str, system: str, seed: int, max_length: int | None, options: list[str]
 ) -> dict:
-    """One system in its own process: wall time and peak RSS of that process (os.wait4)."""
+    """One system in its own process: wall time and peak RSS of that process (os.wait4); of a
+    process killed by a signal (the kernel's out-of-memory killer sends SIGKILL), those and the signal."""
     command = [
         sys.executable,
         __file__,
@@ -397,14 +400,18 @@ def launch(
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
+    measured = {"wall_seconds": time.perf_counter() - started, "peak_rss_mib": usage.ru_maxrss / 1024}
+    if process.returncode < 0:
+        return {"killed": signal.Signals(-process.returncode).name, **measured}
     if process.returncode != 0:
         sys.exit(f"{system} on {dataset} failed:\n{stderr[-3000:]}")
     result = json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])
-    return {**result, "wall_seconds": time.perf_counter() - started, "peak_rss_mib": usage.ru_maxrss / 1024}
+    return {**result, **measured}
 
 
 def summary(runs: list[dict]) -> dict:
-    """Medians of the timings, mean ± std of the scores over seeds."""
+    """Medians of the timings, mean ± std of the scores over the seeds whose process finished; the
+    signals that killed the others."""
 
     def median(key: str) -> float | None:
         values = [run[key] for run in runs if run.get(key) is not None]
@@ -422,11 +429,13 @@ def summary(runs: list[dict]) -> dict:
             "train_gflops_per_second",
         )
     }
+    finished = [run for run in runs if "killed" not in run]
     for metric in ("accuracy", "macro_f1"):
-        values = [run[metric] for run in runs]
-        out[metric] = statistics.mean(values)
+        values = [run[metric] for run in finished]
+        out[metric] = statistics.mean(values) if values else None
         out[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-    out["seeds"] = len(runs)
+    out["seeds"] = len(finished)
+    out["killed"] = sorted({run["killed"] for run in runs if "killed" in run})
     return out
 
 
@@ -444,10 +453,14 @@ def table(dataset: str, results: dict[str, dict], peak: float) -> list[str]:
     ]
     for system, row in results.items():
         spread = f" ± {row['accuracy_std']:.3f}" if row["seeds"] > 1 else ""
+        scores = (
+            f"{row['accuracy']:.4f}{spread} | {row['macro_f1']:.4f}"
+            if row["accuracy"] is not None
+            else f"killed ({', '.join(row['killed'])}) | –"
+        )
         lines.append(
             f"| {system} | {row['seeds']} | {number(row['wall_seconds'])} | "
-            f"{number(row['train_samples_per_second'])} | {number(row['peak_rss_mib'], 0)} | "
-            f"{row['accuracy']:.4f}{spread} | {row['macro_f1']:.4f} |"
+            f"{number(row['train_samples_per_second'])} | {number(row['peak_rss_mib'], 0)} | {scores} |"
         )
     return [*lines, "", *ratio_lines(results, peak), ""]
 
@@ -456,7 +469,7 @@ def ratio_lines(results: dict[str, dict], peak: float) -> list[str]:
     """The ratios against the peers, each where its systems ran (a run of a few systems gives its own)."""
 
     def ran(*systems: str) -> bool:
-        return all(system in results for system in systems)
+        return all(system in results and results[system]["accuracy"] is not None for system in systems)
 
     def speed(system: str, peer: str) -> str:
         ratio = results[system]["train_samples_per_second"] / results[peer]["train_samples_per_second"]
@@ -510,7 +523,11 @@ def ratio_lines(results: dict[str, dict], peak: float) -> list[str]:
         )
     if ran("TF-IDF + LR") and len(results) > 1:
         base = results["TF-IDF + LR"]["wall_seconds"]
-        walls = (f"{s} ×{r['wall_seconds'] / base:.1f}" for s, r in results.items() if s != "TF-IDF + LR")
+        walls = (
+            f"{s} ×{r['wall_seconds'] / base:.1f}"
+            for s, r in results.items()
+            if s != "TF-IDF + LR" and ran(s)
+        )
         lines.append("- wall time ÷ TF-IDF + LR: " + ", ".join(walls))
     return lines
 
@@ -604,7 +621,7 @@ def main() -> None:
                             "Trainer tuned takes headstart's max length: list a headstart finetune first."
                         )
                     result = launch(folder, dataset, system, seed, length, args.option)
-                    if system.startswith("headstart finetune"):  # either finetune row: the same length
+                    if system.startswith("headstart finetune") and "killed" not in result:  # the same length
                         headstart_length = result["max_length"]
                     runs[system].append(result)
                     print(

@@ -1,6 +1,7 @@
 """benchmarks/time_to_quality.py's tables from logged runs: medians of timings, means of scores over
 seeds, and the ratios the docs quote (throughput against the tuned Trainer, accuracy against the
-plain one). The fits themselves are the benchmark's; this checks the arithmetic on known lines."""
+plain one); a system killed by the kernel. The fits themselves are the benchmark's; this checks
+the arithmetic on known lines."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_quality.py"
 
@@ -75,3 +78,36 @@ def test_a_table_lacking_a_listed_system_is_left_out(tmp_path: Path) -> None:
     assert ttq.tables_from_log([log], 150.0, ["headstart finetune", "Trainer plain", "Trainer tuned"]) == []
     text = "\n".join(ttq.tables_from_log([log], 150.0, ["headstart finetune", "Trainer plain"]))
     assert "accuracy (one seed): +2.00 points" in text
+
+
+def test_a_killed_system_gets_a_row_that_says_so_and_no_ratio(tmp_path: Path) -> None:
+    ttq = benchmark()
+    killed = {"killed": "SIGKILL", "wall_seconds": 447.0, "peak_rss_mib": 23373.0}
+    log = tmp_path / "log.txt"
+    log.write_text(
+        "\n".join(
+            [
+                run_line("headstart finetune", 42, 0.80),
+                f"bbc · Trainer plain · seed 42: {json.dumps(killed)}",
+                run_line("TF-IDF + LR", 42, 0.70),
+            ]
+        )
+    )
+    text = "\n".join(
+        ttq.tables_from_log([log], 150.0, ["headstart finetune", "Trainer plain", "TF-IDF + LR"])
+    )
+    assert "| Trainer plain | 0 | 447.0 | – | 23,373 | killed (SIGKILL) | – |" in text
+    assert "Trainer plain −" not in text and "Trainer plain ×" not in text  # no ratio against a killed run
+    assert "headstart finetune ×1.0" in text  # 142 s against 142 s
+
+
+def test_launch_reports_a_worker_the_kernel_killed_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in worker that sends itself SIGKILL, as the out-of-memory killer does to a fit."""
+    ttq = benchmark()
+    worker = tmp_path / "worker.py"
+    worker.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    monkeypatch.setattr(ttq, "__file__", str(worker))
+    result = ttq.launch(tmp_path, "bbc", "setfit library", 42, None, [])
+    assert result["killed"] == "SIGKILL" and result["peak_rss_mib"] > 0 and "accuracy" not in result
