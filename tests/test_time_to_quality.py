@@ -97,7 +97,7 @@ def test_a_killed_system_gets_a_row_that_says_so_and_no_ratio(tmp_path: Path) ->
         ttq.tables_from_log([log], 150.0, ["headstart finetune", "Trainer plain", "TF-IDF + LR"])
     )
     assert "| Trainer plain | 0 | 447.0 | – | 23,373 | killed (SIGKILL) | – |" in text
-    assert "Trainer plain −" not in text and "Trainer plain ×" not in text  # no ratio against a killed run
+    assert "− Trainer plain" not in text and "Trainer plain ×" not in text  # no ratio with a killed run
     assert "headstart finetune ×1.0" in text  # 142 s against 142 s
 
 
