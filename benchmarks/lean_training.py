@@ -9,7 +9,8 @@ The speed-ups (none changes what is computed, only how):
   dropout  CPU dropout from 16-bit draws, attention that keeps no probabilities (cpu_dropout.py)
   gelu     the GELU computed again in the backward pass (gelu_linear.py)
   first    the last layer computes the first token only, which the classifier reads (first_token.py)
-  clip     gradients within the clipping norm are not multiplied by 1 (loop.clip_gradients)
+  clip     the clipping norm from one dot product per tensor, the scaling left to the fused AdamW,
+           equal to torch's clipping to float rounding (loop.clip_gradients)
 
 With --model-changes: what the two options that do change the model would add on top, at 16 ×
 `--tokens`: `--attention-dropout 0` (PyTorch's fused attention, no dropout draws) and
@@ -94,7 +95,7 @@ def make_step(
             if "clip" in off:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             else:
-                clip_gradients(accelerator, model, 1.0)
+                clip_gradients(accelerator, model, optimizer, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             return time.perf_counter() - started

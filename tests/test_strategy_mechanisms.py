@@ -84,16 +84,28 @@ def test_layer_depths_count_from_the_head_down(tiny_model: str) -> None:
     assert depths["model.bert.embeddings.word_embeddings.weight"] == 3
 
 
+def group_rates(groups: list[dict], model: torch.nn.Module) -> dict[int, float]:
+    """The learning rate of each depth's parameters, read from the AdamW groups."""
+    rate_of = {id(p): group["lr"] for group in groups for p in group["params"]}
+    return {depth: rate_of[id(model.get_parameter(name))] for name, depth in layer_depths(model).items()}
+
+
 def test_discriminative_lr_groups_carry_decayed_rates(tiny_model: str) -> None:
     strategy, model, config = build("discriminative-lr", tiny_model, lr=1e-3)
     groups = strategy.parameter_groups(model, config)
-    rates = {group["depth"]: group["lr"] for group in groups}
-    assert rates == pytest.approx({0: 1e-3, 1: 8e-4, 2: 6.4e-4, 3: 5.12e-4})
+    assert group_rates(groups, model) == pytest.approx({0: 1e-3, 1: 8e-4, 2: 6.4e-4, 3: 5.12e-4})
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     assert all(g["weight_decay"] == 0 for g in groups if any(p.ndim < 2 for p in g["params"]))
     # The same mechanism is open to every strategy through the config.
     plain, model, config = build("finetune", tiny_model, lr=1e-3, layer_lr_decay=0.5)
-    assert {g["depth"]: g["lr"] for g in plain.parameter_groups(model, config)}[3] == pytest.approx(1.25e-4)
+    assert group_rates(plain.parameter_groups(model, config), model)[3] == pytest.approx(1.25e-4)
+
+
+def test_layers_that_share_a_rate_share_a_group(tiny_model: str) -> None:
+    strategy, model, config = build("finetune", tiny_model, lr=1e-3)  # decay 1: one rate everywhere
+    groups = strategy.parameter_groups(model, config)
+    assert sorted(g["weight_decay"] for g in groups) == [0.0, config.weight_decay]
+    assert set(group_rates(groups, model).values()) == {1e-3}
 
 
 def test_gradual_unfreeze_trains_only_unfrozen_groups(toy_csv: Path, tiny_model: str, tmp_path: Path) -> None:

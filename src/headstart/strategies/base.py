@@ -106,7 +106,9 @@ class EncoderTuning(Strategy):
         return config.layer_lr_decay
 
     def parameter_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-        """AdamW groups by depth (lr × decay^depth) and by decay: biases and LayerNorm get none, as in BERT.
+        """AdamW groups by learning rate (lr × decay^depth) and by decay: biases and LayerNorm get
+        none, as in BERT. Layers that share a rate share a group (all of them at decay 1): the fused
+        AdamW runs once per group, and 16 groups for MiniLM took ~1 ms more a step than 2.
 
         Frozen parameters are included too: a strategy may unfreeze them later (they get no
         gradient while frozen, so AdamW leaves them alone).
@@ -114,18 +116,13 @@ class EncoderTuning(Strategy):
         assert config.lr is not None  # train() resolves it to the strategy's own rate when not given
         depths = layer_depths(model)
         decay = self.layer_lr_decay(config)
-        groups: dict[tuple[int, bool], list[nn.Parameter]] = {}
+        groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
         for name, parameter in model.named_parameters():
             decays = parameter.ndim >= 2 and "LayerNorm" not in name
-            groups.setdefault((depths[name], decays), []).append(parameter)
+            groups.setdefault((config.lr * decay ** depths[name], decays), []).append(parameter)
         return [
-            {
-                "params": params,
-                "lr": config.lr * decay**depth,
-                "weight_decay": config.weight_decay if decays else 0.0,
-                "depth": depth,
-            }
-            for (depth, decays), params in sorted(groups.items())
+            {"params": params, "lr": lr, "weight_decay": config.weight_decay if decays else 0.0}
+            for (lr, decays), params in groups.items()
         ]
 
     def loss(
