@@ -1,8 +1,8 @@
 """AdamW's step on all-MiniLM-L6-v2's weights: torch's default on a CPU (a for-loop over
 tensors), foreach, and fused (what headstart's training loop uses when torch can), in one group
 and in the loop's groups (one per learning rate and decay: 2 by default, 16 for MiniLM with a
-layer-wise decay), interleaved in one process so they share the
-machine's load; medians and ratios to the default.
+layer-wise decay), interleaved in one process so they share the machine's load; medians and
+ratios to the default.
 
     python benchmarks/optimizer_step.py [--repeats 15]
 """
