@@ -12,6 +12,7 @@ from accelerate import Accelerator
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 import headstart.training.cpu_dropout as cpu_dropout_module
+import headstart.training.gelu_linear as gelu_linear_module
 from headstart.training.cpu_dropout import (
     CpuDropout,
     _DropoutAttention,
@@ -32,11 +33,13 @@ def test_the_keep_mask_keeps_1_minus_p_of_the_elements_independently() -> None:
     assert abs((mask[:, :-1] & mask[:, 1:]).float().mean().item() - 0.81) < 0.003
 
 
-@pytest.mark.parametrize("chunk", [25, 1 << 20])  # a text at a time, or the whole batch at once
+# computed again a text at a time, or the whole batch at once; or kept from the forward pass
+@pytest.mark.parametrize(("chunk", "kept"), [(25, 0), (1 << 20, 0), (1 << 20, 1 << 18)])
 def test_dropout_attention_has_the_gradients_of_its_definition(
-    chunk: int, monkeypatch: pytest.MonkeyPatch
+    chunk: int, kept: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cpu_dropout_module, "CHUNK_ELEMENTS", chunk)
+    monkeypatch.setattr(cpu_dropout_module, "KEPT_ELEMENTS", kept)
     q, k, v = (torch.randn(2, 3, 5, 4, dtype=torch.double, requires_grad=True) for _ in range(3))
     mask = torch.ones(2, 1, 5, 5, dtype=torch.bool)
     mask[0, :, :, 3:] = False  # padding of the first text
@@ -126,14 +129,25 @@ def test_gelu_linear_under_autocast_has_the_gradients_of_gelu_then_linear() -> N
         assert torch.allclose(mine, theirs, rtol=0.05, atol=0.05 * theirs.abs().max().item())
 
 
-def test_gelu_linear_changes_every_layer_and_no_output(tiny_model: str) -> None:
+@pytest.mark.parametrize("recomputed_above", [0, gelu_linear_module.RECOMPUTED_ABOVE])  # recomputed, kept
+def test_gelu_linear_changes_every_layer_and_no_output(
+    tiny_model: str, recomputed_above: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gelu_linear_module, "RECOMPUTED_ABOVE", recomputed_above)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=3).eval()
     ids = torch.randint(1000, 2000, (2, 7))
     plain = model(input_ids=ids).logits
+    plain.sum().backward()
+    plain_grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
     names = [name for name, _ in model.named_parameters()]
     with gelu_linear(model) as changed:
         assert changed == model.config.num_hidden_layers
-        assert torch.allclose(model(input_ids=ids).logits, plain, atol=1e-6)
+        swapped = model(input_ids=ids).logits
+        assert torch.allclose(swapped, plain, atol=1e-6)
+        swapped.sum().backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, plain_grads, strict=True))
         assert [name for name, _ in model.named_parameters()] == names  # checkpoints load either way
     assert type(model.bert.encoder.layer[0].output.dense) is torch.nn.Linear
     assert torch.equal(model(input_ids=ids).logits, plain)
