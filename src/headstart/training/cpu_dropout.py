@@ -9,7 +9,7 @@ tokens). Here:
 - the mask is kept as bytes, not as the float tensor a product would keep;
 - attention is one autograd function that keeps q, k and v only, as flash attention does: its
   backward pass computes the probabilities and draws the masks again from the generator's state
-  (short texts keep their small matrices instead).
+  (a batch of shorter texts keeps its matrices instead, up to KEPT_ELEMENTS).
 Used for training on a CPU only: CUDA's kernels already do dropout well.
 """
 

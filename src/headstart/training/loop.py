@@ -167,8 +167,9 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
         info(f"Resumed from step {state.step} (epoch {state.epoch + 1}, batch {state.batches_done}).")
 
     # Less work, same gradients: dropout on a CPU draws fewer random numbers and keeps no float masks,
-    # attention no probabilities (cpu_dropout.py); GELU is computed again in the backward pass
-    # (gelu_linear.py); a first-token classifier's last layer computes that token only (first_token.py).
+    # attention on long texts no probabilities (cpu_dropout.py); on long texts the GELU is computed
+    # again in the backward pass (gelu_linear.py); a first-token classifier's last layer computes that
+    # token only (first_token.py).
     # --freeze-layers K: the bottom K layers' outputs are computed once and reused (frozen_layers.py).
     cached = cached_bottom_layers(
         unwrapped, config.freeze_layers, [job.train, job.dev], pad_id, config.eval_batch_size
