@@ -64,6 +64,11 @@ class CpuDropout(nn.Dropout):
 CHUNK_ELEMENTS = 1 << 20  # of a score matrix at once (4 MiB): what attention holds beyond q, k, v
 
 
+def _scores_per_text(q: torch.Tensor, k: torch.Tensor) -> int:
+    """Elements of one text's score matrices: heads × query tokens × key tokens."""
+    return q[0].numel() // q.shape[-1] * k.shape[-2]
+
+
 def _chunks(batch: int, per_row: int) -> list[slice]:
     """Slices of the batch whose score matrices hold about CHUNK_ELEMENTS together."""
     size = max(1, CHUNK_ELEMENTS // per_row)
@@ -127,7 +132,7 @@ class _DropoutAttention(torch.autograd.Function):
         scale: float,
     ) -> torch.Tensor:
         ctx.p, ctx.scale = p, scale
-        ctx.kept = q.shape[:-1].numel() * k.shape[-2] <= KEPT_ELEMENTS
+        ctx.kept = q.shape[0] * _scores_per_text(q, k) <= KEPT_ELEMENTS
         if ctx.kept:
             probabilities = _probabilities(q, k, mask, scale)
             factor = _factor(probabilities.shape, p, q.dtype)
@@ -136,7 +141,7 @@ class _DropoutAttention(torch.autograd.Function):
         ctx.state = torch.get_rng_state()
         ctx.save_for_backward(q, k, v, mask)
         output = q.new_empty((*q.shape[:-1], v.shape[-1]))
-        for rows in _chunks(q.shape[0], q[0].numel() // q.shape[-1] * k.shape[-2]):
+        for rows in _chunks(q.shape[0], _scores_per_text(q, k)):
             part = None if mask is None else mask[rows] if mask.shape[0] > 1 else mask
             probabilities = _probabilities(q[rows], k[rows], part, scale)
             factor = _factor(probabilities.shape, p, q.dtype)
@@ -152,7 +157,7 @@ class _DropoutAttention(torch.autograd.Function):
         grads = [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
         with torch.random.fork_rng(devices=[]):  # the forward's masks again, in the same order
             torch.set_rng_state(ctx.state)
-            for rows in _chunks(q.shape[0], q[0].numel() // q.shape[-1] * k.shape[-2]):
+            for rows in _chunks(q.shape[0], _scores_per_text(q, k)):
                 part = None if mask is None else mask[rows] if mask.shape[0] > 1 else mask
                 probabilities = _probabilities(q[rows], k[rows], part, ctx.scale)
                 factor = _factor(probabilities.shape, ctx.p, q.dtype)
