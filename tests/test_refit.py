@@ -4,8 +4,10 @@ truncation length that does not cut short texts."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import synthetic_rows
@@ -128,6 +130,8 @@ def test_a_refit_that_fails_on_the_dev_texts_it_learned_gives_way_to_the_first_m
             return torch.zeros_like(logits).index_fill_(1, torch.tensor([0]), 1.0)
 
         refitted.classifier.forward = first_class_only
+        if refitted.dev_outputs is not None:  # the head's own dev outputs answer that class too
+            refitted.dev_outputs = np.eye(refitted.dev_outputs.shape[1])[[0] * len(refitted.dev_outputs)]
         return refitted
 
     monkeypatch.setattr(refits, "refit", refit_that_collapses)
@@ -177,6 +181,42 @@ def test_the_first_model_is_gone_when_the_refit_trains(
     frame = pd.DataFrame(synthetic_rows(per_class=20, seed=12))
     run = headstart.train(frame, out=tmp_path / "run", model=tiny_model, strategy="finetune", **FAST)
     assert "refit" in run.metrics["training"] and first
+
+
+@pytest.mark.parametrize("strategy", ["features", "finetune"])
+def test_the_fits_dev_outputs_calibrate_the_run_and_check_its_refit(
+    strategy: str, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dev outputs a fit chose on (a linear head's; the loop's best epoch's, in fp32) calibrate
+    the run, and a head's check its refit: `features` predicts no labelled text again, `finetune`
+    the dev texts once (its refit's check: the refit chose nothing on dev). The calibration equals
+    the conformal scores of the model's own predictions on dev."""
+    from headstart.evaluation.conformal import nonconformity
+    from headstart.inference.predictor import ModelPredictor
+
+    predicted: list[str] = []
+    logits = ModelPredictor._logits
+
+    def remembered(self, forward, inputs, *args):  # type: ignore[no-untyped-def]
+        predicted.extend(inputs := list(inputs))
+        return logits(self, forward, inputs, *args)
+
+    monkeypatch.setattr(ModelPredictor, "_logits", remembered)
+    rows = synthetic_rows(per_class=20, seed=12)
+    train, dev, test = (pd.DataFrame(rows[part::3]) for part in range(3))
+    options = {**FAST, "model": tiny_model, "strategy": strategy, "mixed_precision": "no"}
+    refitted = headstart.train(train, dev_data=dev, test_data=test, out=tmp_path / "refit", **options)
+    training = refitted.metrics["training"]
+    assert {"refit", "refit_rejected"} & set(training)  # refitted, and checked
+    times = Counter(predicted)
+    assert {times[text] for text in dev.text} == {int(strategy == "finetune")}
+    assert not any(times[text] for text in train.text)
+
+    single = headstart.train(train, dev_data=dev, test_data=test, out=tmp_path / "one", refit="no", **options)
+    stored = json.loads((single.path / "calibration.json").read_text())["scores"]
+    labels = [single.labels.index(label) for label in dev.label]
+    expected = np.sort(nonconformity(np.asarray(single.predict_proba(list(dev.text))), labels))
+    assert stored == pytest.approx(expected, abs=1e-4)
 
 
 def test_short_texts_are_not_truncated(minilm_dir: Path) -> None:

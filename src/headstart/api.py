@@ -121,7 +121,7 @@ def _fit_and_write(
 
     def calibrate(first: Fitted) -> None:
         nonlocal calibration
-        calibration = dev_conformal_scores(_predictor(first, tokenizer, job), splits)
+        calibration = dev_conformal_scores(task, lambda: _dev_outputs(first, tokenizer, job, splits), splits)
 
     fitted = fit_and_refit(
         strategy,
@@ -131,7 +131,7 @@ def _fit_and_write(
             config, model_path, tokenizer, joined, task, staging / "refit", resume, accelerator
         ),
         calibrate,
-        lambda refitted: dev_score(_predictor(refitted, tokenizer, job), splits),
+        lambda refitted: dev_score(task, _dev_outputs(refitted, tokenizer, job, splits), splits),
     )
     train_seconds = time.perf_counter() - started
 
@@ -146,6 +146,14 @@ def _predictor(fitted: Fitted, tokenizer: Any, job: TrainingJob) -> ModelPredict
     """The fitted model predicting as the run will (in eval mode, windows pooled as configured)."""
     window, batch = Windowing.from_config(job.config), job.config.eval_batch_size
     return ModelPredictor(fitted.classifier.eval(), tokenizer, job.task, window, batch, job.placement)
+
+
+def _dev_outputs(fitted: Fitted, tokenizer: Any, job: TrainingJob, splits: Splits) -> Any:
+    """The fitted model's outputs on the dev texts: the fit's own when it kept them (a linear
+    head's, the loop's best epoch's), else predicted."""
+    if fitted.dev_outputs is not None:
+        return fitted.dev_outputs
+    return _predictor(fitted, tokenizer, job).outputs(list(splits.dev.inputs()), show_progress=False)
 
 
 def _announce(config: TrainConfig, splits: Splits, task: Task) -> None:
@@ -357,7 +365,7 @@ def _write_run(
     """Evaluate on the test split, then write every file into a fresh folder and swap it into place."""
     config, task = job.config, job.task
     predictor = _predictor(fitted, tokenizer, job)
-    test = test_metrics(predictor, splits)
+    test = test_metrics(predictor, splits, fitted.dev_outputs)
     target = staging_dir(out)
     (target / MODEL_DIR).mkdir()
     fitted.classifier.save(target / MODEL_DIR)

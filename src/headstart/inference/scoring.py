@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,16 +11,18 @@ from headstart.data.labelled import Splits
 from headstart.evaluation.conformal import nonconformity
 from headstart.evaluation.scoring import language_metrics
 from headstart.inference.predictor import ModelPredictor
+from headstart.tasks import Task
 from headstart.tasks.metrics import classification_metrics
 
 
-def test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
-    """The task's metrics on the test split; languages for text tasks, per head for multi-task runs."""
+def test_metrics(predictor: ModelPredictor, splits: Splits, dev_outputs: Any = None) -> dict[str, Any]:
+    """The task's metrics on the test split; languages for text tasks, per head for multi-task runs.
+    `dev_outputs`: the model's on dev when the fit kept them (else predicted when needed)."""
     task = predictor.task
     if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
-        task.fit_decision(
-            predictor.outputs(splits.dev.inputs(), description="Tuning thresholds"), splits.dev.labels
-        )
+        if dev_outputs is None:
+            dev_outputs = predictor.outputs(splits.dev.inputs(), description="Tuning thresholds")
+        task.fit_decision(dev_outputs, splits.dev.labels)
     if len(splits.test) == 0:  # test_size 0: the run is scored on dev only
         return {}
     heads = predictor.predict_heads(splits.test.inputs(), description="Testing")  # one pass for every head
@@ -36,16 +39,16 @@ def test_metrics(predictor: ModelPredictor, splits: Splits) -> dict[str, Any]:
     return test
 
 
-def dev_score(predictor: ModelPredictor, splits: Splits) -> float:
-    """The task's main metric on the dev split: what chose the first fit's epochs or C."""
-    outputs = predictor.outputs(list(splits.dev.inputs()), show_progress=False)
-    return float(predictor.task.metrics(outputs, splits.dev.labels)[predictor.task.primary_metric])
+def dev_score(task: Task, dev_outputs: Any, splits: Splits) -> float:
+    """The task's main metric of a model's outputs on the dev split: what chose the first fit's
+    epochs or C."""
+    return float(task.metrics(dev_outputs, splits.dev.labels)[task.primary_metric])
 
 
-def dev_conformal_scores(predictor: ModelPredictor, splits: Splits) -> np.ndarray | None:
-    """The conformal scores of the dev texts (see evaluation/conformal.py); None for tasks other
-    than single-label classes, or without dev texts."""
-    if predictor.task.name != "classification" or not len(splits.dev):
+def dev_conformal_scores(task: Task, dev_outputs: Callable[[], Any], splits: Splits) -> np.ndarray | None:
+    """The conformal scores of the dev texts (see evaluation/conformal.py) from a model's outputs
+    on them, asked for only when needed; None for tasks other than single-label classes, or
+    without dev texts."""
+    if task.name != "classification" or not len(splits.dev):
         return None
-    probabilities = predictor.outputs(list(splits.dev.inputs()), show_progress=False)
-    return nonconformity(probabilities, predictor.task.targets(splits.dev.labels))
+    return nonconformity(dev_outputs(), task.targets(splits.dev.labels))

@@ -232,10 +232,10 @@ class Features(Strategy):
             return self.fit_tokens(job)
         encoder, train_x, dev_x = frozen_embeddings(job)
         assert job.train.label_ids is not None  # training rows always carry targets
-        best, report = self.select_head(
+        best, report, dev_outputs = self.select_head(
             job, train_x.numpy(), job.train.label_ids, job.task.name, lambda head: head(dev_x)
         )
-        return Fitted(EmbeddingClassifier(encoder, best), report)
+        return Fitted(EmbeddingClassifier(encoder, best), report, dev_outputs)
 
     def fit_tokens(self, job: TrainingJob) -> Fitted:
         """Named entities: a logistic regression on the frozen state of each word's first sub-token."""
@@ -257,7 +257,7 @@ class Features(Strategy):
         labels = torch.tensor([tag for row in job.train.label_ids for tag in row])
         x = torch.cat(train_rows)[labels != -100].numpy()
         y = labels[labels != -100].tolist()
-        best, report = self.select_head(
+        best, report, dev_outputs = self.select_head(
             job,
             x,
             y,
@@ -265,7 +265,7 @@ class Features(Strategy):
             lambda head: [head(row) for row in dev_rows],
             outputs=job.task.outputs,
         )
-        return Fitted(TokenEmbeddingClassifier(encoder, best), report)
+        return Fitted(TokenEmbeddingClassifier(encoder, best), report, dev_outputs)
 
     def select_head(
         self,
@@ -276,28 +276,30 @@ class Features(Strategy):
         dev_logits: Callable[[nn.Linear], Any],
         outputs: int | None = None,
         standardise: bool = True,
-    ) -> tuple[nn.Linear, FitReport]:
+    ) -> tuple[nn.Linear, FitReport, Any]:
         """Fit the task's linear model on `x` (standardised unless told not to: sparse TF-IDF) at
         each C; keep the head whose dev logits score best. With `outputs`, classes never seen in
-        training get rows too (token tags)."""
+        training get rows too (token tags). The head, the report and the head's `dev_outputs`."""
         config = job.config
         assert config.class_weights is not None  # train() resolves it from the labels
         scaler = StandardScaler().fit(x) if standardise else None
         z = x if scaler is None else scaler.transform(x)
         history: list[dict[str, Any]] = []
-        best, best_score = None, -np.inf
+        best, best_score, best_outputs = None, -np.inf, None
         for c in self.config.c_values:
             coef, intercept = self.fit_linear(z, targets, task, c, config.class_weights, config.seed)
             if outputs is not None:
                 coef, intercept = self.all_classes(coef, intercept, sorted(set(targets)), outputs)
             head = linear_head(coef, intercept, scaler)  # the very logits the saved classifier gives
             with torch.no_grad():
-                score = job.dev_scores(dev_logits(head))["score"]
+                dev_outputs = job.dev_outputs(dev_logits(head))
+            score = job.dev_scores(dev_outputs)["score"]
             history.append({"C": c, f"dev_{job.task.primary_metric}": score})
             if score > best_score:
-                best, best_score = head, score
+                best, best_score, best_outputs = head, score, dev_outputs
         assert best is not None  # c_values is never empty
-        return best, FitReport(history=history, best_dev_score=float(best_score), samples_seen=len(job.train))
+        report = FitReport(history=history, best_dev_score=float(best_score), samples_seen=len(job.train))
+        return best, report, best_outputs
 
     @staticmethod
     def all_classes(

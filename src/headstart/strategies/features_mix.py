@@ -70,7 +70,7 @@ class FeaturesMix(Strategy):
                 optimizer.step()
             head.eval()
             with torch.inference_mode():
-                score = job.dev_scores(head(dev_x))["score"]
+                score = job.dev_scores(job.dev_outputs(head(dev_x)))["score"]
             history.append(
                 {
                     "epoch": epoch + 1,

@@ -116,11 +116,11 @@ class Static(Features):
             for part, name in ((job.train, "train"), (job.dev, "dev"))
         )
         assert job.train.label_ids is not None  # training rows always carry targets
-        head, report = self.select_head(
+        head, report, dev_outputs = self.select_head(
             job, train_x.numpy(), job.train.label_ids, job.task.name, lambda head: head(dev_x)
         )
-        balance_scales(encoder, head, train_x.std(dim=0).clamp(min=1e-6))
-        return Fitted(StaticClassifier(encoder.cpu(), head), report)
+        balance_scales(encoder, head, train_x.std(dim=0).clamp(min=1e-6))  # the same logits
+        return Fitted(StaticClassifier(encoder.cpu(), head), report, dev_outputs)
 
 
 def balance_scales(encoder: StaticEncoder, head: torch.nn.Linear, spread: torch.Tensor) -> None:

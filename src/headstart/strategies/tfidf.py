@@ -68,14 +68,14 @@ class Tfidf(Features):
             return forward_in_batches(classifier, job.dev, batch, pad_id, show_progress=False, placement=CPU)
 
         assert job.train.label_ids is not None  # training rows always carry targets
-        head, report = self.select_head(
+        head, report, dev_outputs = self.select_head(
             job, x, job.train.label_ids, job.task.name, dev_logits, standardise=False
         )
         report.details["tfidf"] = {
             "ngrams_kept": len(vectoriser.keys),
             "vocabulary_seconds": round(vocabulary_seconds, 2),
         }
-        return Fitted(TfidfClassifier(vectoriser, head), report)
+        return Fitted(TfidfClassifier(vectoriser, head), report, dev_outputs)
 
     def vocabulary(self, job: TrainingJob) -> tuple[TokenNgramTfidf, object]:
         """The n-gram vocabulary and IDF scikit-learn fits on the training rows, as a torch module,

@@ -44,12 +44,15 @@ class TrainingJob:
     placement: Placement = CPU  # where (and at which precision) embeddings and dev outputs are computed
     keep_last: bool = False  # a refit on train + dev: no choice on dev, the last epoch is the model
 
-    def dev_scores(self, logits: torch.Tensor | list[torch.Tensor]) -> dict[str, float]:
-        """The task's scalar metrics on dev from the logits of each dev row (windows pooled);
-        `score` is the task's main metric, which picks the best epoch or setting."""
-        metrics = self.task.metrics(
-            self.task.text_outputs(logits, self.dev, self.config.pool), self.dev_labels
-        )
+    def dev_outputs(self, logits: torch.Tensor | list[torch.Tensor]) -> Any:
+        """What the run's predictor gives for each dev text (probabilities or values) from the
+        logits of each dev row (a long text's windows pooled)."""
+        return self.task.text_outputs(logits, self.dev, self.config.pool)
+
+    def dev_scores(self, outputs: Any) -> dict[str, float]:
+        """The task's scalar metrics on dev from `dev_outputs`; `score` is the task's main metric,
+        which picks the best epoch or setting."""
+        metrics = self.task.metrics(outputs, self.dev_labels)
         scalars = {name: value for name, value in metrics.items() if isinstance(value, float)}
         return {**scalars, "score": metrics[self.task.primary_metric]}
 
@@ -105,6 +108,9 @@ class Fitted:
 
     classifier: TextClassifier
     report: FitReport
+    # The classifier's `dev_outputs` when the fit computed them to choose on dev (None: not kept),
+    # so the run calibrates and checks its refit without predicting dev again.
+    dev_outputs: Any = None
 
 
 def refit_settings(report: FitReport, metric: str, dev_rows: int) -> dict[str, Any] | None:

@@ -71,8 +71,9 @@ def make_schedule(
 @torch.inference_mode()
 def evaluate_loader(
     model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator, job: TrainingJob
-) -> dict[str, float]:
-    """Dev scores of the model, its rows gathered from every process in their original order."""
+) -> Any:
+    """The model's outputs on dev (`TrainingJob.dev_outputs`), its rows gathered from every process
+    in their original order."""
     model.eval()
     rows: list[torch.Tensor] = [torch.empty(0)] * len(job.dev)
     for batch in loader:
@@ -83,7 +84,7 @@ def evaluate_loader(
         logits, index, lengths = accelerator.gather_for_metrics((logits, batch["index"], lengths))
         for row, position, length in zip(logits.float().cpu(), index.tolist(), lengths.tolist(), strict=True):
             rows[position] = row[:length] if job.task.token_level else row
-    return job.dev_scores(rows if job.task.token_level else torch.stack(rows))
+    return job.dev_outputs(rows if job.task.token_level else torch.stack(rows))
 
 
 def make_optimizer(groups: Any, **settings: Any) -> torch.optim.AdamW:
@@ -162,6 +163,7 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
         job.workdir / "checkpoints", accelerator.is_main_process, on_disk=config.checkpoint_every > 0
     )
     state = TrainState()
+    best_outputs: Any = None  # the best epoch's dev outputs, when that epoch ran in this process
     if job.resume and checkpoints.exists():
         state = checkpoints.load(unwrapped, optimizer, scheduler)
         info(f"Resumed from step {state.step} (epoch {state.epoch + 1}, batch {state.batches_done}).")
@@ -213,7 +215,8 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
                 state.epoch, state.batches_done = epoch + 1, 0
                 checkpoints.save(unwrapped, optimizer, scheduler, state)
                 continue
-            dev = evaluate_loader(model, dev_loader, accelerator, job)
+            outputs = evaluate_loader(model, dev_loader, accelerator, job)
+            dev = job.dev_scores(outputs)
             state.history.append(
                 {
                     "epoch": epoch + 1,
@@ -226,6 +229,7 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
             state.epoch, state.batches_done = epoch + 1, 0
             if dev["score"] > state.best_score:
                 state.best_score, state.epochs_without_gain = dev["score"], 0
+                best_outputs = outputs
                 checkpoints.save_best(unwrapped)
             else:
                 state.epochs_without_gain += 1
@@ -245,4 +249,7 @@ def train_classifier(model: TextClassifier, strategy: TrainingHooks, job: Traini
             **({"cached_layers": cache} if cache else {}),
         },
     )
-    return Fitted(unwrapped, report)
+    # The best epoch's dev outputs stand for the run's predictor only when both compute in fp32
+    # (the predictor runs at --precision, this loop under --mixed-precision).
+    fp32 = accelerator.mixed_precision == "no" and job.placement.precision == "fp32"
+    return Fitted(unwrapped, report, dev_outputs=best_outputs if fp32 and not job.keep_last else None)
