@@ -211,6 +211,9 @@ def test_the_fits_dev_outputs_calibrate_the_run_and_check_its_refit(
     times = Counter(predicted)
     assert {times[text] for text in dev.text} == {int(strategy == "finetune")}
     assert not any(times[text] for text in train.text)
+    # One pass over the test texts scores the model and times its batch speed (after a warm-up on
+    # 8 of them); then each of the 20 is predicted alone for the latency.
+    assert sum(times[text] for text in test.text) == 8 + len(test) + len(test)
 
     single = headstart.train(train, dev_data=dev, test_data=test, out=tmp_path / "one", refit="no", **options)
     stored = json.loads((single.path / "calibration.json").read_text())["scores"]

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from headstart.data.labelled import LabelledTexts
-from headstart.evaluation.cost import inference_speed
+from headstart.evaluation.cost import single_text_latency, timed_pass
 from headstart.files import folder_size
 from headstart.inference.predictor import ModelPredictor
 from headstart.models.variants import variant_dir
@@ -32,10 +32,20 @@ def measure(predictor: ModelPredictor, test: LabelledTexts, size_bytes: int) -> 
     """Test metric, batch throughput, single-text latency and size of one model, and the device
     it ran on."""
     task = predictor.task
-    scores = task.metrics(predictor.outputs(test.inputs(), show_progress=False), test.labels)
+
+    def predict(rows: list[Any]) -> Any:
+        return predictor.outputs(rows, show_progress=False)
+
+    outputs, throughput = timed_pass(predict, test.inputs())
+    scores = task.metrics(outputs, test.labels)
     kept = {name: scores[name] for name in (task.primary_metric, "accuracy") if name in scores}
-    speed = inference_speed(lambda rows: predictor.outputs(rows, show_progress=False), test.inputs())
-    return {**kept, **speed, "size_bytes": size_bytes, "device": str(predictor.placement.device)}
+    return {
+        **kept,
+        "batch_texts_per_second": throughput,
+        **single_text_latency(predict, test.inputs()),
+        "size_bytes": size_bytes,
+        "device": str(predictor.placement.device),
+    }
 
 
 def against(entries: dict[str, dict[str, Any]], reference: str, metric: str) -> dict[str, dict[str, Any]]:

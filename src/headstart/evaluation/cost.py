@@ -45,25 +45,29 @@ def peak_memory_mib() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def inference_speed(
-    predict: Callable[[Sequence[Any]], Any],
-    texts: Sequence[Any],
-    batch_texts: int = 512,
-    single_texts: int = 50,
-) -> dict[str, float]:
-    """Batch throughput (texts/s) and single-text latency percentiles (ms) on the given texts."""
-    batch = list(texts[:batch_texts])
-    predict(batch[:8])  # warm-up: first calls allocate and pick kernels
+def timed_pass(
+    predict: Callable[[list[Any]], Any], texts: Sequence[Any], warm_up: int = 8
+) -> tuple[Any, float]:
+    """`predict`'s outputs on all `texts` and its batch throughput (texts/s), timed after a warm-up
+    on a few (first calls allocate and pick kernels): the pass that scores a model measures its
+    speed too, instead of predicting the same texts again."""
+    texts = list(texts)
+    predict(texts[:warm_up])
     started = time.perf_counter()
-    predict(batch)
-    throughput = len(batch) / (time.perf_counter() - started)
+    outputs = predict(texts)
+    return outputs, round(len(texts) / (time.perf_counter() - started), 1)
+
+
+def single_text_latency(
+    predict: Callable[[list[Any]], Any], texts: Sequence[Any], count: int = 50
+) -> dict[str, float]:
+    """Latency percentiles (ms) of predicting one text at a time, over the first `count` texts."""
     latencies = []
-    for text in list(texts[:single_texts]):
+    for text in list(texts)[:count]:
         started = time.perf_counter()
         predict([text])
         latencies.append((time.perf_counter() - started) * 1000)
     return {
-        "batch_texts_per_second": round(throughput, 1),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
     }

@@ -9,23 +9,29 @@ import numpy as np
 
 from headstart.data.labelled import Splits
 from headstart.evaluation.conformal import nonconformity
+from headstart.evaluation.cost import timed_pass
 from headstart.evaluation.scoring import language_metrics
 from headstart.inference.predictor import ModelPredictor
 from headstart.tasks import Task
 from headstart.tasks.metrics import classification_metrics
 
 
-def test_metrics(predictor: ModelPredictor, splits: Splits, dev_outputs: Any = None) -> dict[str, Any]:
-    """The task's metrics on the test split; languages for text tasks, per head for multi-task runs.
-    `dev_outputs`: the model's on dev when the fit kept them (else predicted when needed)."""
+def test_metrics(
+    predictor: ModelPredictor, splits: Splits, dev_outputs: Any = None
+) -> tuple[dict[str, Any], float | None]:
+    """The task's metrics on the test split (languages for text tasks, per head for multi-task
+    runs) and the test pass's batch throughput, texts/s (None without a test split). `dev_outputs`:
+    the model's on dev when the fit kept them (else predicted when needed)."""
     task = predictor.task
     if task.learns_decision:  # e.g. multi-label thresholds: chosen on dev, before the test split is touched
         if dev_outputs is None:
             dev_outputs = predictor.outputs(splits.dev.inputs(), description="Tuning thresholds")
         task.fit_decision(dev_outputs, splits.dev.labels)
     if len(splits.test) == 0:  # test_size 0: the run is scored on dev only
-        return {}
-    heads = predictor.predict_heads(splits.test.inputs(), description="Testing")  # one pass for every head
+        return {}, None
+    heads, throughput = timed_pass(  # one pass for every head
+        lambda rows: predictor.predict_heads(rows, description="Testing"), splits.test.inputs()
+    )
     test = task.metrics(heads["label"], splits.test.labels)
     if not task.token_level:  # languages of the test split, metrics per language when several
         test.update(language_metrics(task, heads["label"], splits.test))
@@ -36,7 +42,7 @@ def test_metrics(predictor: ModelPredictor, splits: Splits, dev_outputs: Any = N
             )
             for column, classes in splits.extra_labels.items()
         }
-    return test
+    return test, throughput
 
 
 def dev_score(task: Task, dev_outputs: Any, splits: Splits) -> float:
