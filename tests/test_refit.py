@@ -184,22 +184,28 @@ def test_the_first_model_is_gone_when_the_refit_trains(
 
 
 @pytest.mark.parametrize("strategy", ["features", "finetune"])
-def test_the_fits_dev_outputs_calibrate_the_run_and_check_its_refit(
-    strategy: str, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_run_predicts_no_split_more_often_than_it_must(
+    strategy: str,
+    tiny_model: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The dev outputs a fit chose on (a linear head's; the loop's best epoch's, in fp32) calibrate
     the run, and a head's check its refit: `features` predicts no labelled text again, `finetune`
     the dev texts once (its refit's check: the refit chose nothing on dev). The calibration equals
-    the conformal scores of the model's own predictions on dev."""
+    the conformal scores of the model's own predictions on dev. The test pass that scores the model
+    also times its batch speed."""
     from headstart.evaluation.conformal import nonconformity
     from headstart.inference.predictor import ModelPredictor
 
     predicted: list[str] = []
+    bars: list[str] = []  # the passes that show a progress bar
     logits = ModelPredictor._logits
 
-    def remembered(self, forward, inputs, *args):  # type: ignore[no-untyped-def]
+    def remembered(self, forward, inputs, show_progress, description):  # type: ignore[no-untyped-def]
         predicted.extend(inputs := list(inputs))
-        return logits(self, forward, inputs, *args)
+        bars.extend([description] if show_progress else [])
+        return logits(self, forward, inputs, show_progress, description)
 
     monkeypatch.setattr(ModelPredictor, "_logits", remembered)
     rows = synthetic_rows(per_class=20, seed=12)
@@ -212,8 +218,9 @@ def test_the_fits_dev_outputs_calibrate_the_run_and_check_its_refit(
     assert {times[text] for text in dev.text} == {int(strategy == "finetune")}
     assert not any(times[text] for text in train.text)
     # One pass over the test texts scores the model and times its batch speed (after a warm-up on
-    # 8 of them); then each of the 20 is predicted alone for the latency.
+    # 8 of them, which shows no bar); then each of the 20 is predicted alone for the latency.
     assert sum(times[text] for text in test.text) == 8 + len(test) + len(test)
+    assert bars == ["Testing"]
 
     single = headstart.train(train, dev_data=dev, test_data=test, out=tmp_path / "one", refit="no", **options)
     stored = json.loads((single.path / "calibration.json").read_text())["scores"]

@@ -344,7 +344,9 @@ def _cost(
     def predict(rows: list[Any]) -> Any:
         return predictor.outputs(rows, show_progress=False)
 
-    throughput = test_throughput if test_throughput is not None else timed_pass(predict, test_inputs)[1]
+    throughput = test_throughput
+    if throughput is None:  # no test pass: timed on these texts (dev)
+        throughput = timed_pass(lambda rows, _: predict(rows), test_inputs)[1]
     latency = single_text_latency(predict, test_inputs)
     counts = parameter_counts(fitted.classifier)
     # Strategies that merge added weights into the encoder (LoRA, IA³) count what trained before the merge.

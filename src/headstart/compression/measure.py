@@ -36,7 +36,7 @@ def measure(predictor: ModelPredictor, test: LabelledTexts, size_bytes: int) -> 
     def predict(rows: list[Any]) -> Any:
         return predictor.outputs(rows, show_progress=False)
 
-    outputs, throughput = timed_pass(predict, test.inputs())
+    outputs, throughput = timed_pass(lambda rows, _: predict(rows), test.inputs())
     scores = task.metrics(outputs, test.labels)
     kept = {name: scores[name] for name in (task.primary_metric, "accuracy") if name in scores}
     return {

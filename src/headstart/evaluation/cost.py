@@ -46,15 +46,15 @@ def peak_memory_mib() -> float:
 
 
 def timed_pass(
-    predict: Callable[[list[Any]], Any], texts: Sequence[Any], warm_up: int = 8
+    predict: Callable[[list[Any], bool], Any], texts: Sequence[Any], warm_up: int = 8
 ) -> tuple[Any, float]:
-    """`predict`'s outputs on all `texts` and its batch throughput (texts/s), timed after a warm-up
-    on a few (first calls allocate and pick kernels): the pass that scores a model measures its
-    speed too, instead of predicting the same texts again."""
+    """`predict(rows, show_progress)`'s outputs on all `texts` and its batch throughput (texts/s),
+    timed after a warm-up on a few that shows no progress (first calls allocate and pick kernels):
+    the pass that scores a model measures its speed too, instead of predicting the texts again."""
     texts = list(texts)
-    predict(texts[:warm_up])
+    predict(texts[:warm_up], False)
     started = time.perf_counter()
-    outputs = predict(texts)
+    outputs = predict(texts, True)
     return outputs, round(len(texts) / (time.perf_counter() - started), 1)
 
 

@@ -30,7 +30,7 @@ def test_metrics(
     if len(splits.test) == 0:  # test_size 0: the run is scored on dev only
         return {}, None
     heads, throughput = timed_pass(  # one pass for every head
-        lambda rows: predictor.predict_heads(rows, description="Testing"), splits.test.inputs()
+        lambda rows, shown: predictor.predict_heads(rows, shown, "Testing"), splits.test.inputs()
     )
     test = task.metrics(heads["label"], splits.test.labels)
     if not task.token_level:  # languages of the test split, metrics per language when several
