@@ -9,10 +9,11 @@ import torch
 from safetensors.torch import load_file
 
 import headstart
-from headstart.training import checkpoint, loop
+from headstart.training import checkpoint
 from headstart.training.checkpoint import Checkpointer, TrainState
+from headstart.training.job import TrainingJob
 
-EVALUATE = loop.evaluate_loader  # the loop's own, before a test replaces it
+DEV_SCORES = TrainingJob.dev_scores  # the job's own, before a test replaces it
 
 
 def test_the_in_memory_best_restores_its_weights_and_writes_nothing(tmp_path: Path) -> None:
@@ -38,7 +39,9 @@ def test_a_fit_without_checkpoints_keeps_the_epoch_dev_chose(
     def weights(name: str, dev_scores: list[float], every: int) -> dict[str, torch.Tensor]:
         """The saved weights of a 3-epoch fit whose dev scores are `dev_scores`, epoch by epoch."""
         scores = iter(dev_scores)
-        monkeypatch.setattr(loop, "evaluate_loader", lambda *args: {**EVALUATE(*args), "score": next(scores)})
+        monkeypatch.setattr(
+            TrainingJob, "dev_scores", lambda *args: {**DEV_SCORES(*args), "score": next(scores)}
+        )
         options = {"epochs": 3, "patience": 0, "refit": "no", "max_length": 32, "lr": 1e-3, "seed": 3}
         options |= {"model": tiny_model, "checkpoint_every": every}
         run = headstart.train(toy_csv, out=tmp_path / name, **options)

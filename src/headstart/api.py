@@ -21,22 +21,16 @@ from accelerate.utils import set_seed
 
 from headstart.config import TrainConfig
 from headstart.data.labelled import LabelledTexts, Splits
-from headstart.devices import Placement, device_facts, make_accelerator, training_precision
+from headstart.devices import Placement, make_accelerator, training_precision
 from headstart.encoding import Encoded, Windowing, choose_max_length, encode, encode_words
 from headstart.errors import ConfigError, DataWarning, RunError
 from headstart.evaluation.conformal import save_calibration
-from headstart.evaluation.cost import (
-    parameter_counts,
-    peak_memory_mib,
-    reset_peak_memory,
-    single_text_latency,
-    timed_pass,
-)
+from headstart.evaluation.cost import reset_peak_memory
 from headstart.evaluation.languages import language_counts
 from headstart.evaluation.plots import plot_confusion_matrix
-from headstart.files import exclusive, folder_size, replace_dir, staging_dir, write_text_atomic
+from headstart.files import exclusive, replace_dir, staging_dir, write_text_atomic
 from headstart.inference.predictor import ModelPredictor
-from headstart.inference.scoring import dev_conformal_scores, dev_score, test_metrics
+from headstart.inference.scoring import dev_conformal_scores, dev_score, run_cost, test_metrics
 from headstart.models.zoo import (
     cache_dir,
     hf_files_dir,
@@ -54,7 +48,6 @@ from headstart.record import (
     LABELS_FILE,
     MODEL_DIR,
     TASK_FILE,
-    CostRecord,
     RunRecord,
     write_record,
 )
@@ -329,44 +322,6 @@ def _prepare_staging(staging: Path, config: TrainConfig, resume: bool, is_writer
     config.save_yaml(saved_config)
 
 
-def _cost(
-    fitted: Fitted,
-    predictor: ModelPredictor,
-    test_inputs: list[Any],
-    test_throughput: float | None,
-    model_dir: Path,
-    train_seconds: float,
-    processes: int,
-) -> CostRecord:
-    """What training took and what the model costs to run, measured on the test texts: the test
-    pass's throughput (`test_throughput`; timed here when there was none) and single-text latency."""
-
-    def predict(rows: list[Any]) -> Any:
-        return predictor.outputs(rows, show_progress=False)
-
-    throughput = test_throughput
-    if throughput is None:  # no test pass: timed on these texts (dev)
-        throughput = timed_pass(lambda rows, _: predict(rows), test_inputs)[1]
-    latency = single_text_latency(predict, test_inputs)
-    counts = parameter_counts(fitted.classifier)
-    # Strategies that merge added weights into the encoder (LoRA, IA³) count what trained before the merge.
-    merged = fitted.report.parameters_trainable
-    trainable = counts["parameters_trainable"] if merged is None else merged
-    return CostRecord(
-        train_seconds=round(train_seconds, 2),
-        train_samples_per_second=round(fitted.report.samples_seen / train_seconds, 2),
-        batch_texts_per_second=throughput,
-        latency_ms_p50=latency["latency_ms_p50"],
-        latency_ms_p95=latency["latency_ms_p95"],
-        model_size_bytes=folder_size(model_dir),
-        parameters_total=counts["parameters_total"],
-        parameters_trainable=trainable,
-        peak_memory_mib=peak_memory_mib(),
-        processes=processes,
-        device=device_facts(predictor.placement.device, predictor.placement.precision),
-    )
-
-
 def _write_run(
     out: Path,
     staging: Path,
@@ -390,13 +345,14 @@ def _write_run(
         best_dev_score=fitted.report.best_dev_score,
         dev_metric=task.primary_metric,
         training=fitted.report.to_record(),
-        cost=_cost(
-            fitted,
+        cost=run_cost(
             predictor,
             list((splits.test if len(splits.test) else splits.dev).inputs()),  # dev without a test split
             test_throughput,
             target / MODEL_DIR,
             train_seconds,
+            fitted.report.samples_seen,
+            fitted.report.parameters_trainable,
             job.accelerator.num_processes,
         ),
         data=splits.facts(),

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from headstart.data.labelled import Splits
+from headstart.devices import device_facts
 from headstart.evaluation.conformal import nonconformity
-from headstart.evaluation.cost import timed_pass
+from headstart.evaluation.cost import parameter_counts, peak_memory_mib, single_text_latency, timed_pass
 from headstart.evaluation.scoring import language_metrics
+from headstart.files import folder_size
 from headstart.inference.predictor import ModelPredictor
+from headstart.record import CostRecord
 from headstart.tasks import Task
 from headstart.tasks.metrics import classification_metrics
 
@@ -58,3 +62,40 @@ def dev_conformal_scores(task: Task, dev_outputs: Callable[[], Any], splits: Spl
     if task.name != "classification" or not len(splits.dev):
         return None
     return nonconformity(dev_outputs(), task.targets(splits.dev.labels))
+
+
+def run_cost(
+    predictor: ModelPredictor,
+    inputs: list[Any],
+    throughput: float | None,
+    model_dir: Path,
+    train_seconds: float,
+    samples_seen: int,
+    merged_trainable: int | None,
+    processes: int,
+) -> CostRecord:
+    """What training took and what the model costs to run, measured on the test texts: the test
+    pass's `throughput` (timed here on `inputs` when there was none) and single-text latency.
+    Strategies that merge added weights into the encoder (LoRA, IA³) give what trained before the
+    merge as `merged_trainable`."""
+
+    def predict(rows: list[Any]) -> Any:
+        return predictor.outputs(rows, show_progress=False)
+
+    if throughput is None:  # no test pass: timed on these texts (dev)
+        throughput = timed_pass(lambda rows, _: predict(rows), inputs)[1]
+    latency = single_text_latency(predict, inputs)
+    counts = parameter_counts(predictor.classifier)
+    return CostRecord(
+        train_seconds=round(train_seconds, 2),
+        train_samples_per_second=round(samples_seen / train_seconds, 2),
+        batch_texts_per_second=throughput,
+        latency_ms_p50=latency["latency_ms_p50"],
+        latency_ms_p95=latency["latency_ms_p95"],
+        model_size_bytes=folder_size(model_dir),
+        parameters_total=counts["parameters_total"],
+        parameters_trainable=counts["parameters_trainable"] if merged_trainable is None else merged_trainable,
+        peak_memory_mib=peak_memory_mib(),
+        processes=processes,
+        device=device_facts(predictor.placement.device, predictor.placement.precision),
+    )
