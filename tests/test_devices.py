@@ -220,3 +220,31 @@ def test_gpu_check_benchmark_runs_on_the_cpu_and_names_the_device(tmp_path: Path
     assert "measured on: cpu" in done.stdout
     for step in ("train samples/s", "evaluate texts/s", "predict texts/s", "serve requests/s"):
         assert step in done.stdout, step
+
+
+def test_small_linear_fits_run_on_one_thread_and_large_ones_keep_theirs(
+    monkeypatch: pytest.MonkeyPatch, toy_csv: Path, tiny_options: dict, tmp_path: Path
+) -> None:
+    """A features run's logistic-regression fits (features, static, tfidf, audits, active learning
+    share `small_fit_threads`) run BLAS on one thread; a fit over more values keeps the count."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import headstart
+    from headstart.devices import ONE_THREAD_FIT_CELLS, small_fit_threads
+
+    def blas_threads() -> int:
+        return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+    seen: list[int] = []
+    fit = LogisticRegression.fit
+    monkeypatch.setattr(
+        LogisticRegression, "fit", lambda self, *a, **k: seen.append(blas_threads()) or fit(self, *a, **k)
+    )
+    with threadpool_limits(limits=2):  # as on a machine with 2 cores or more
+        headstart.train(toy_csv, out=tmp_path / "run", strategy="features", **tiny_options)
+        with small_fit_threads(ONE_THREAD_FIT_CELLS + 1):
+            large = blas_threads()
+        after = blas_threads()
+    assert seen and set(seen) == {1}, seen
+    assert large == after == 2

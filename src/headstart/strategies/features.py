@@ -22,7 +22,7 @@ from torch import nn
 from typing_extensions import override
 
 from headstart.config import option
-from headstart.devices import CPU, Placement
+from headstart.devices import CPU, Placement, small_fit_threads
 from headstart.encoding import Encoded, forward_in_batches, forward_per_token
 from headstart.models.classifiers import EmbeddingClassifier, TokenEmbeddingClassifier, load_encoder
 from headstart.models.embeddings import embed, embed_layers
@@ -287,7 +287,8 @@ class Features(Strategy):
         history: list[dict[str, Any]] = []
         best, best_score, best_outputs = None, -np.inf, None
         for c in self.config.c_values:
-            coef, intercept = self.fit_linear(z, targets, task, c, config.class_weights, config.seed)
+            with small_fit_threads(z.size):
+                coef, intercept = self.fit_linear(z, targets, task, c, config.class_weights, config.seed)
             if outputs is not None:
                 coef, intercept = self.all_classes(coef, intercept, sorted(set(targets)), outputs)
             head = linear_head(coef, intercept, scaler)  # the very logits the saved classifier gives

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from headstart.config import TrainConfig
 from headstart.data.columns import check_texts, find_text_column
 from headstart.data.io import read_table, write_table_atomic
-from headstart.devices import Placement
+from headstart.devices import Placement, small_fit_threads
 from headstart.errors import ConfigError
 from headstart.evaluation.plots import plot_curves
 from headstart.files import write_text_atomic
@@ -210,7 +210,8 @@ class _Pool:
 
     def accuracy(self, rows: Sequence[int]) -> tuple[float, np.ndarray]:
         """Held-out accuracy of a head fitted on `rows`, and its probabilities for the whole pool."""
-        head = LogisticRegression(C=self.c, max_iter=3000).fit(self.z[rows], self.y[rows])
+        with small_fit_threads(len(rows) * self.z.shape[1]):
+            head = LogisticRegression(C=self.c, max_iter=3000).fit(self.z[rows], self.y[rows])
         probabilities = np.zeros((len(self.z), self.classes))
         probabilities[:, head.classes_] = head.predict_proba(self.z)
         return float((head.predict(self.test_z) == self.test_y).mean()), probabilities

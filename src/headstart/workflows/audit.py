@@ -20,7 +20,7 @@ from headstart.data.dataset import load_labelled
 from headstart.data.io import write_table_atomic
 from headstart.data.labelled import LabelledTexts
 from headstart.data.sampling import check_classes
-from headstart.devices import Placement
+from headstart.devices import Placement, small_fit_threads
 from headstart.encoding import choose_max_length, encode
 from headstart.errors import ConfigError, DataError
 from headstart.extras import optional
@@ -103,7 +103,8 @@ def _linear_probabilities(
         max_iter=3000,
         random_state=seed,
     )
-    model.fit(scaler.transform(x[train_rows]), y[train_rows])
+    with small_fit_threads(len(train_rows) * x.shape[1]):
+        model.fit(scaler.transform(x[train_rows]), y[train_rows])
     probabilities = np.zeros((len(held_rows), classes))
     probabilities[:, model.classes_] = model.predict_proba(scaler.transform(x[held_rows]))
     return probabilities
