@@ -225,8 +225,9 @@ def test_gpu_check_benchmark_runs_on_the_cpu_and_names_the_device(tmp_path: Path
 def test_small_linear_fits_run_on_one_thread_and_large_ones_keep_theirs(
     monkeypatch: pytest.MonkeyPatch, toy_csv: Path, tiny_options: dict, tmp_path: Path
 ) -> None:
-    """A features run's logistic-regression fits (features, static, tfidf, audits, active learning
-    share `small_fit_threads`) run BLAS on one thread; a fit over more values keeps the count."""
+    """A features run fits its logistic regressions with BLAS on one thread (static, tfidf, audits
+    and active learning fit theirs through the same `small_fit_threads`); a larger fit keeps the
+    count it had."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -238,9 +239,12 @@ def test_small_linear_fits_run_on_one_thread_and_large_ones_keep_theirs(
 
     seen: list[int] = []
     fit = LogisticRegression.fit
-    monkeypatch.setattr(
-        LogisticRegression, "fit", lambda self, *a, **k: seen.append(blas_threads()) or fit(self, *a, **k)
-    )
+
+    def counted_fit(self: LogisticRegression, *args: object, **options: object) -> LogisticRegression:
+        seen.append(blas_threads())
+        return fit(self, *args, **options)
+
+    monkeypatch.setattr(LogisticRegression, "fit", counted_fit)
     with threadpool_limits(limits=2):  # as on a machine with 2 cores or more
         headstart.train(toy_csv, out=tmp_path / "run", strategy="features", **tiny_options)
         with small_fit_threads(ONE_THREAD_FIT_CELLS + 1):
